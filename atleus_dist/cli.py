@@ -1,0 +1,56 @@
+"""Command-line entry point ``atleus-dist``.
+
+Each sub-command lives in its own module under ``atleus_dist.commands`` and exposes
+``register(subparsers)``; this file only collects them, so new commands are one new file plus one
+line in ``COMMANDS``. Errors in user input become one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from atleus_dist.kernel.errors import ConfigError
+
+# module names under atleus_dist.commands; a missing module is skipped so that partial installs
+# still offer what they have
+COMMANDS = ("phold", "digest", "noc", "gemm", "model_info")
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are a single line naming the argument, exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="atleus-dist", description=__doc__.splitlines()[0])
+    subs = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"atleus_dist.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"atleus_dist.commands.{name}":
+                continue
+            raise
+        module.register(subs)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except ConfigError as exc:
+        sys.stderr.write(f"{parser.prog} {args.command}: error: {exc}\n")
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

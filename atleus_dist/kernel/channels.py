@@ -1,0 +1,49 @@
+"""Channels between LPs and the conservative horizon computation (window / LBTS).
+
+A channel ``j -> i`` with lookahead L promises that every message j sends to i carries a time at
+least L after j's current event. Hence LP i may safely process every event earlier than
+``horizon_i = min over j with a channel j->i of (next_time_j + L_ji)`` (capped by the end time).
+An LP's own future events are covered by a self-channel whose lookahead is the smallest delay
+between one of its events and an event it schedules; models without such a delay omit it and
+their horizon is bounded only by their neighbours.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from atleus_dist.kernel.errors import ConfigError
+from atleus_dist.kernel.time import NEVER_PS, add_sat
+
+
+class ChannelMap:
+    """Lookahead matrix ``L[j, i]`` (ps) for every channel j->i; NEVER_PS where there is none."""
+
+    def __init__(self, n_lps: int, channels: list[tuple[int, int, int]]) -> None:
+        if not isinstance(n_lps, int) or n_lps <= 0:
+            raise ConfigError("lps", f"must be a positive integer, got {n_lps!r}")
+        self.n_lps = n_lps
+        la = np.full((n_lps, n_lps), NEVER_PS, dtype=np.int64)
+        for src, dst, lookahead in channels:
+            for name, lp in (("src", src), ("dst", dst)):
+                if not 0 <= lp < n_lps:
+                    raise ConfigError(f"channel.{name}", f"LP {lp} out of range 0..{n_lps - 1}")
+            if not isinstance(lookahead, (int, np.integer)) or lookahead <= 0:
+                raise ConfigError("lookahead_ps", f"must be an integer > 0, got {lookahead!r}")
+            la[src, dst] = min(la[src, dst], int(lookahead))
+        self.lookahead_ps = la
+
+    def horizons(self, next_ps: np.ndarray, end_ps: int) -> np.ndarray:
+        """Per-LP horizon given every LP's next event time (vector of length n_lps)."""
+        bound = add_sat(next_ps[:, None], self.lookahead_ps).min(axis=0)
+        return np.minimum(bound, end_ps)
+
+    def min_cut_lookahead(self, group_of_lp: np.ndarray) -> int:
+        """Smallest lookahead on a channel that crosses between groups (NEVER_PS if none)."""
+        cut = group_of_lp[:, None] != group_of_lp[None, :]
+        vals = self.lookahead_ps[cut]
+        return int(vals.min()) if vals.size else NEVER_PS
+
+    def to_list(self) -> list[tuple[int, int, int]]:
+        src, dst = np.nonzero(self.lookahead_ps != NEVER_PS)
+        return [(int(s), int(d), int(self.lookahead_ps[s, d])) for s, d in zip(src, dst)]

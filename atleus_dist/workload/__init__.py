@@ -1,0 +1,1 @@
+"""Workload compiler: model shapes -> op graph of a step, quantisation, mapping, tiling."""
