@@ -48,8 +48,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except ConfigError as exc:
-        sys.stderr.write(f"{parser.prog} {args.command}: error: {exc}\n")
+        flag = _flag_for(parser, args.command, exc.field)
+        text = str(exc) if flag is None else f"argument {flag}: {str(exc)[len(exc.field) + 2:]}"
+        sys.stderr.write(f"{parser.prog} {args.command}: error: {text}\n")
         return EXIT_USAGE
+
+
+def _flag_for(parser: argparse.ArgumentParser, command: str, field: str) -> str | None:
+    """The option string of ``command`` whose destination is ``field`` (config names match dests)."""
+    for action in parser._subparsers._group_actions[0].choices[command]._actions:  # noqa: SLF001
+        if action.dest == field:
+            return action.option_strings[-1] if action.option_strings else action.dest
+    return None
 
 
 if __name__ == "__main__":

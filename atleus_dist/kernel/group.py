@@ -146,7 +146,7 @@ class LPGroup:
                     if len(b):
                         n_msg += len(b)
                         sent_min[dst] = min(sent_min[dst], int(b.rows["time_ps"].min()))
-                by_group[self.group_of_lp[dst]][dst] = blocks
+                by_group[self.group_of_lp[dst]].setdefault(dst, []).extend(blocks)
             events += n_ev
             messages += n_msg
             self._windows[lp].append((self.round, int(horizons[lp]), n_ev, n_msg, work_s, share_sync))

@@ -1,0 +1,96 @@
+"""What every backend returns, and the loop shared by the coordinator-driven backends."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from atleus_dist.kernel import NEVER_PS, RunSpec, global_next
+
+# progress(round, sim_time_ps, events_so_far); called at most a few times per second
+Progress = Callable[[int, int, int], None]
+
+
+@dataclass
+class RunStats:
+    backend: str
+    groups: int
+    rounds: int = 0
+    events: int = 0
+    messages: int = 0
+    wall_s: float = 0.0  # whole run, including starting workers
+    run_s: float = 0.0  # the round loop only (what events/s is measured over)
+    work_s: float = 0.0  # summed over groups: time inside deliver+advance
+    sync_s: float = 0.0  # summed over groups: time waiting for or doing the exchange
+    end_time_ps: int = 0  # the last horizon reached (simulated time)
+    setup_s: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def sync_share(self) -> float:
+        total = self.work_s + self.sync_s
+        return self.sync_s / total if total > 0 else 0.0
+
+    @property
+    def round_overhead_s(self) -> float:
+        """Mean time per round not spent on model work, per group (the cost of a round)."""
+        return self.sync_s / self.groups / self.rounds if self.rounds else 0.0
+
+    def figures(self) -> dict:
+        d = asdict(self)
+        d.pop("extra")
+        d.update(self.extra)
+        d["sync_share"] = self.sync_share
+        d["round_overhead_s"] = self.round_overhead_s
+        d["events_per_s"] = self.events / self.run_s if self.run_s > 0 else 0.0
+        d["rounds_per_s"] = self.rounds / self.run_s if self.run_s > 0 else 0.0
+        return d
+
+
+class ProgressTicker:
+    """Rate-limits progress callbacks to one per ``every_s`` seconds."""
+
+    def __init__(self, progress: Progress | None, every_s: float = 1.0) -> None:
+        self.progress = progress
+        self.every_s = every_s
+        self._last = time.monotonic()
+
+    def tick(self, rounds: int, sim_ps: int, events: int, force: bool = False) -> None:
+        if self.progress is None:
+            return
+        now = time.monotonic()
+        if force or now - self._last >= self.every_s:
+            self._last = now
+            self.progress(rounds, sim_ps, events)
+
+
+def frontier_ps(next_ps: np.ndarray, end_ps: int) -> int:
+    """Simulated time reached: every event before it has been processed."""
+    m = int(next_ps.min()) if next_ps.size else NEVER_PS
+    return min(m, end_ps)
+
+
+def coordinator_loop(spec: RunSpec, n_groups: int, step: Callable, initial_next: np.ndarray,
+                     stats: RunStats, progress: Progress | None) -> None:
+    """Drive rounds from one place: ``step(horizons) -> (local_next_all, sent_min_stack)``.
+
+    Used by the inline and Ray backends; the local backend runs the same arithmetic in every
+    worker instead, to save the coordinator hop.
+    """
+    cmap = spec.channel_map()
+    ticker = ProgressTicker(progress)
+    local_next = initial_next
+    sent_min = np.full((n_groups, spec.n_lps), NEVER_PS, dtype=np.int64)
+    while True:
+        nxt = global_next(local_next, sent_min)
+        stats.end_time_ps = frontier_ps(nxt, spec.end_ps)
+        if nxt.min() >= spec.end_ps:
+            break
+        horizons = cmap.horizons(nxt, spec.end_ps)
+        local_next, sent_min = step(horizons)
+        stats.rounds += 1
+        ticker.tick(stats.rounds, stats.end_time_ps, stats.events)
+    ticker.tick(stats.rounds, stats.end_time_ps, stats.events, force=True)

@@ -1,0 +1,183 @@
+"""PHOLD, the standard parallel discrete-event benchmark, as a kernel model (no hardware).
+
+N LPs x M objects; every object starts with ``events_per_object`` events. Processing an event at
+object o schedules one new event ``lookahead_ps + Exp(mean_ps)`` later, at a random object of
+another LP with probability ``remote`` and of o's own LP otherwise.
+
+Each LP processes a whole window as one numpy batch. That is exact, not an approximation: the
+self-channel with lookahead L bounds every horizon by ``next_time + L``, and every event it
+schedules is at least L after its cause, so no event created in a window falls inside it.
+Random numbers are counter-based (a hash of the seed and the event's key ``(dst, src,
+src_seq)``), so they do not depend on which LP or process draws them, and new events get
+``src_seq`` numbers in each object's processing order ``(time, priority, src, src_seq)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from atleus_dist.kernel import Block, ConfigError, LogicalProcess, NEVER_PS, check_time_ps
+from atleus_dist.kernel.messages import HEADER_DTYPE
+
+_C1 = np.uint64(0x9E3779B97F4A7C15)
+_C2 = np.uint64(0xBF58476D1CE4E5B9)
+_C3 = np.uint64(0x94D049BB133111EB)
+_S30, _S27, _S31, _S11 = (np.uint64(s) for s in (30, 27, 31, 11))
+_TO_UNIT = 2.0 ** -53
+
+
+def mix64(x: np.ndarray) -> np.ndarray:
+    """SplitMix64 finaliser on a uint64 array (wrapping arithmetic)."""
+    x = x + _C1
+    x = (x ^ (x >> _S30)) * _C2
+    x = (x ^ (x >> _S27)) * _C3
+    return x ^ (x >> _S31)
+
+
+def unit(h: np.ndarray) -> np.ndarray:
+    """Uniform floats in (0, 1) from uint64 hashes."""
+    return ((h >> _S11).astype(np.float64) + 0.5) * _TO_UNIT
+
+
+@dataclass(frozen=True)
+class PholdConfig:
+    lps: int = 8
+    objects: int = 64  # per LP
+    events_per_object: int = 1
+    mean_ps: int = 1000  # mean of the exponential part of every increment
+    lookahead_ps: int = 1000  # the minimum increment, and every channel's lookahead
+    remote: float = 0.5
+    seed: int = 1
+    end_ps: int = 1_000_000
+    trace: bool = False  # also write every committed event (small runs, strongest check)
+
+    def __post_init__(self) -> None:
+        for name in ("lps", "objects", "events_per_object"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ConfigError(name, f"must be a positive integer, got {value!r}")
+        check_time_ps("lookahead_ps", self.lookahead_ps, positive=True)
+        check_time_ps("mean_ps", self.mean_ps)
+        check_time_ps("end_ps", self.end_ps, positive=True)
+        if not 0.0 <= float(self.remote) <= 1.0:
+            raise ConfigError("remote", f"must be a fraction in [0, 1], got {self.remote!r}")
+        if not isinstance(self.seed, int) or self.seed < 0:
+            raise ConfigError("seed", f"must be a non-negative integer, got {self.seed!r}")
+
+    def channels(self) -> list[tuple[int, int, int]]:
+        if self.remote > 0 and self.lps > 1:
+            return [(j, i, self.lookahead_ps) for j in range(self.lps) for i in range(self.lps)]
+        return [(i, i, self.lookahead_ps) for i in range(self.lps)]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class PholdFactory:
+    """Picklable ``lp_factory`` for :class:`~atleus_dist.kernel.RunSpec`."""
+
+    def __init__(self, cfg: PholdConfig) -> None:
+        self.cfg = cfg
+
+    def __call__(self, lp_id: int, sink) -> "PholdLP":
+        return PholdLP(lp_id, self.cfg, sink)
+
+
+class PholdLP(LogicalProcess):
+    def __init__(self, lp_id: int, cfg: PholdConfig, sink=None) -> None:
+        super().__init__(lp_id)
+        self.cfg = cfg
+        self.sink = sink
+        m = cfg.objects
+        self.base = lp_id * m
+        self.seed_key = mix64(np.array([cfg.seed], dtype=np.uint64))[0]
+        objs = np.repeat(np.arange(self.base, self.base + m, dtype=np.int64), cfg.events_per_object)
+        seqs = np.tile(np.arange(cfg.events_per_object, dtype=np.int64), m)
+        h = self._hash(objs, objs, seqs)
+        self.t = cfg.lookahead_ps + np.floor(-cfg.mean_ps * np.log(unit(h))).astype(np.int64)
+        self.dst = objs
+        self.src = objs.copy()
+        self.seq = seqs
+        self.next_seq = np.full(m, cfg.events_per_object, dtype=np.int64)
+        self.processed = np.zeros(m, dtype=np.int64)
+        self.hsum = np.zeros(m, dtype=np.uint64)
+
+    def _hash(self, dst: np.ndarray, src: np.ndarray, seq: np.ndarray) -> np.ndarray:
+        k = mix64(self.seed_key ^ dst.astype(np.uint64))
+        k = mix64(k ^ src.astype(np.uint64))
+        return mix64(k ^ seq.astype(np.uint64))
+
+    def next_time(self) -> int:
+        return int(self.t.min()) if self.t.size else NEVER_PS
+
+    def receive(self, blocks: list[Block]) -> None:
+        rows = [b.rows for b in blocks]
+        self.t = np.concatenate([self.t] + [r["time_ps"] for r in rows])
+        self.dst = np.concatenate([self.dst] + [r["dst"] for r in rows])
+        self.src = np.concatenate([self.src] + [r["src"] for r in rows])
+        self.seq = np.concatenate([self.seq] + [r["src_seq"] for r in rows])
+
+    def process(self, horizon_ps: int) -> dict[int, list[Block]]:
+        due = self.t < horizon_ps
+        if not due.any():
+            return {}
+        keep = ~due
+        t, dst, src, seq = self.t[due], self.dst[due], self.src[due], self.seq[due]
+        self.t, self.dst, self.src, self.seq = self.t[keep], self.dst[keep], self.src[keep], self.seq[keep]
+        order = np.lexsort((seq, src, t, dst))  # by object, then processing order
+        t, dst, src, seq = t[order], dst[order], src[order], seq[order]
+        n = len(t)
+        self.events_committed += n
+
+        starts = np.flatnonzero(np.r_[True, dst[1:] != dst[:-1]])
+        counts = np.diff(np.r_[starts, n])
+        local = dst[starts] - self.base
+        rank = np.arange(n, dtype=np.int64) - np.repeat(starts, counts)
+        new_seq = np.repeat(self.next_seq[local], counts) + rank
+        self.next_seq[local] += counts
+        self.processed[local] += counts
+
+        cfg = self.cfg
+        h = self._hash(dst, src, seq)
+        self.hsum[local] += np.add.reduceat(mix64(h ^ t.astype(np.uint64)), starts)
+        delay = cfg.lookahead_ps + np.floor(-cfg.mean_ps * np.log(unit(mix64(h + np.uint64(1))))).astype(np.int64)
+        new_t = t + delay
+        dest_lp = np.full(n, self.lp_id, dtype=np.int64)
+        if cfg.lps > 1 and cfg.remote > 0:
+            remote = unit(mix64(h + np.uint64(2))) < cfg.remote
+            hop = 1 + np.floor(unit(mix64(h + np.uint64(3))) * (cfg.lps - 1)).astype(np.int64)
+            dest_lp = np.where(remote, (self.lp_id + hop) % cfg.lps, dest_lp)
+        new_dst = dest_lp * cfg.objects + np.floor(unit(mix64(h + np.uint64(4))) * cfg.objects).astype(np.int64)
+
+        if cfg.trace and self.sink is not None:
+            self.sink.write("phold_events", {"time_ps": t, "obj": dst, "src": src, "src_seq": seq})
+
+        mine = dest_lp == self.lp_id
+        self.t = np.concatenate([self.t, new_t[mine]])
+        self.dst = np.concatenate([self.dst, new_dst[mine]])
+        self.src = np.concatenate([self.src, dst[mine]])
+        self.seq = np.concatenate([self.seq, new_seq[mine]])
+        out: dict[int, list[Block]] = {}
+        if not mine.all():
+            idx = np.flatnonzero(~mine)
+            idx = idx[np.argsort(dest_lp[idx], kind="stable")]
+            rows = np.zeros(len(idx), dtype=HEADER_DTYPE)
+            rows["time_ps"] = new_t[idx]
+            rows["src"] = dst[idx]
+            rows["src_seq"] = new_seq[idx]
+            rows["dst"] = new_dst[idx]
+            lps = dest_lp[idx]
+            cuts = np.flatnonzero(np.r_[True, lps[1:] != lps[:-1]])
+            for a, b in zip(cuts, np.r_[cuts[1:], len(idx)]):
+                out[int(lps[a])] = [Block("phold", rows[a:b])]
+        return out
+
+    def close(self) -> None:
+        if self.sink is not None:
+            self.sink.write("phold_objects", {
+                "obj": np.arange(self.base, self.base + self.cfg.objects, dtype=np.int64),
+                "events": self.processed,
+                "hash": self.hsum,
+            })

@@ -1,0 +1,115 @@
+"""Per-LP Arrow IPC *stream* writers: one file per LP per table, flushed as the run goes.
+
+A stream (not the random-access file format) is used on purpose: every record batch written and
+flushed stays readable if the process is killed, because a stream needs no footer. The schema of
+each table is taken from its first write; its metadata carries the schema version, whether the
+table is a model *result* (covered by the digest, partition-independent) or *execution* data
+(rounds, wall-clock; depends on the partition), and which columns hold wall-clock values.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+SCHEMA_VERSION = "1"
+TABLE_KINDS = ("result", "execution")
+
+
+def lp_file(run_dir: str | os.PathLike, table: str, lp: int) -> Path:
+    return Path(run_dir) / table / f"lp{lp:03d}.arrows"
+
+
+class _TableStream:
+    def __init__(self, path: Path, schema: pa.Schema, flush_rows: int, flush_s: float) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.schema = schema
+        self._file = pa.OSFile(str(path), "wb")
+        self._writer = pa.ipc.new_stream(self._file, schema)
+        self._pending: list[dict] = []
+        self._rows = 0
+        self._flush_rows = flush_rows
+        self._flush_s = flush_s
+        self._last_flush = time.monotonic()
+
+    def append(self, columns: dict) -> None:
+        self._pending.append(columns)
+        self._rows += len(next(iter(columns.values())))
+        if self._rows >= self._flush_rows or time.monotonic() - self._last_flush >= self._flush_s:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._pending:
+            merged = {
+                name: np.concatenate([np.asarray(p[name]) for p in self._pending])
+                for name in self.schema.names
+            }
+            batch = pa.RecordBatch.from_pydict(merged, schema=self.schema)
+            self._writer.write_batch(batch)
+            self._file.flush()
+            self._pending.clear()
+            self._rows = 0
+        self._last_flush = time.monotonic()
+
+    def close(self) -> None:
+        self.flush()
+        self._writer.close()
+        self._file.close()
+
+
+@dataclass(frozen=True)
+class SinkFactory:
+    """Picklable: workers and actors call it to open the sink of each LP they host."""
+
+    run_dir: str
+    flush_rows: int = 65536
+    flush_s: float = 1.0
+
+    def __call__(self, lp: int) -> "LPSink":
+        return LPSink(self.run_dir, lp, self.flush_rows, self.flush_s)
+
+
+class LPSink:
+    """All result tables of one LP. ``write`` takes a dict of equal-length numpy columns."""
+
+    def __init__(self, run_dir: str, lp: int, flush_rows: int = 65536, flush_s: float = 1.0) -> None:
+        self.run_dir = run_dir
+        self.lp = lp
+        self._flush_rows = flush_rows
+        self._flush_s = flush_s
+        self._tables: dict[str, _TableStream] = {}
+
+    def write(self, table: str, columns: dict, *, kind: str = "result",
+              wallclock: tuple[str, ...] = (), meta: dict | None = None) -> None:
+        stream = self._tables.get(table)
+        if stream is None:
+            if kind not in TABLE_KINDS:
+                raise ValueError(f"table kind must be one of {TABLE_KINDS}, got {kind!r}")
+            fields = [pa.field(name, pa.from_numpy_dtype(np.asarray(col).dtype))
+                      for name, col in columns.items()]
+            metadata = {
+                "atleus.schema_version": SCHEMA_VERSION,
+                "atleus.table": table,
+                "atleus.table_kind": kind,
+                "atleus.wallclock_columns": ",".join(wallclock),
+            }
+            metadata.update({f"atleus.{k}": str(v) for k, v in (meta or {}).items()})
+            schema = pa.schema(fields, metadata=metadata)
+            stream = _TableStream(lp_file(self.run_dir, table, self.lp), schema,
+                                  self._flush_rows, self._flush_s)
+            self._tables[table] = stream
+        stream.append(columns)
+
+    def flush(self) -> None:
+        for stream in self._tables.values():
+            stream.flush()
+
+    def close(self) -> None:
+        for stream in self._tables.values():
+            stream.close()
+        self._tables.clear()

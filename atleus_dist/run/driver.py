@@ -1,0 +1,66 @@
+"""Drive one simulation from a built :class:`RunSpec` to a finished run directory.
+
+The manifest says ``running`` before the first round and ``complete`` only after every LP closed
+its result streams; any exception (including Ctrl-C) rewrites it as ``failed`` with the error.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+from atleus_dist import backends
+from atleus_dist.backends.base import RunStats
+from atleus_dist.kernel import ConfigError, RunSpec
+from atleus_dist.results import finish_manifest, start_manifest
+from atleus_dist.results.manifest import MANIFEST
+
+
+def prepare_out_dir(out: str | os.PathLike, field: str = "out") -> Path:
+    """Create ``out`` (must be empty or hold no manifest) and check that it is writable."""
+    path = Path(out)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(field, f"cannot create output directory {str(path)!r}: {exc.strerror}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ConfigError(field, f"output directory {str(path)!r} is not writable")
+    if (path / MANIFEST).exists() or any(path.glob("*/lp*.arrows")):
+        raise ConfigError(field, f"output directory {str(path)!r} already holds a run; choose a new one")
+    return path
+
+
+def stderr_progress(label: str, end_ps: int):
+    """A progress callback printing simulated time, rounds, events/s, elapsed and ETA to stderr."""
+    t0 = time.monotonic()
+
+    def report(rounds: int, sim_ps: int, events: int) -> None:
+        elapsed = time.monotonic() - t0
+        frac = min(sim_ps / end_ps, 1.0) if end_ps else 0.0
+        eta = elapsed * (1 - frac) / frac if frac > 0 else float("nan")
+        rate = events / elapsed if elapsed > 0 else 0.0
+        sys.stderr.write(
+            f"[{label}] sim {sim_ps / 1e6:,.3f} us ({100 * frac:5.1f}%)  rounds {rounds:,}  "
+            f"events {events:,} ({rate:,.0f}/s)  elapsed {elapsed:,.1f}s  eta {eta:,.1f}s\n"
+        )
+        sys.stderr.flush()
+
+    return report
+
+
+def execute(command: str, config: dict, spec: RunSpec, backend: str, out: Path,
+            progress: bool = True, **backend_options) -> tuple[RunStats, dict]:
+    partition = {"groups": spec.groups, "n_lps": spec.n_lps, "backend": backend,
+                 "min_cut_lookahead_ps": spec.channel_map().min_cut_lookahead(spec.group_of_lp())}
+    manifest = start_manifest(out, command, config, partition)
+    cb = stderr_progress(command, spec.end_ps) if progress else None
+    try:
+        stats = backends.run(spec, backend, progress=cb, **backend_options)
+    except BaseException as exc:
+        finish_manifest(out, manifest, "failed", {}, error=f"{type(exc).__name__}: {exc}")
+        raise
+    figures = stats.figures()
+    manifest = finish_manifest(out, manifest, "complete", figures)
+    return stats, manifest
