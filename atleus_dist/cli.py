@@ -11,13 +11,14 @@ import argparse
 import importlib
 import sys
 
-from atleus_dist.kernel.errors import ConfigError
+from atleus_dist.kernel.errors import CausalityError, ConfigError, SimulationAborted
 
 # module names under atleus_dist.commands; a missing module is skipped so that partial installs
 # still offer what they have
 COMMANDS = ("phold", "digest", "noc", "gemm", "model_info")
 
 EXIT_USAGE = 2
+EXIT_FAILED = 1
 
 
 class _Parser(argparse.ArgumentParser):
@@ -52,6 +53,9 @@ def main(argv: list[str] | None = None) -> int:
         text = str(exc) if flag is None else f"argument {flag}: {str(exc)[len(exc.field) + 2:]}"
         sys.stderr.write(f"{parser.prog} {args.command}: error: {text}\n")
         return EXIT_USAGE
+    except (SimulationAborted, CausalityError) as exc:
+        sys.stderr.write(f"{parser.prog} {args.command}: simulation failed: {type(exc).__name__}: {exc}\n")
+        return EXIT_FAILED
 
 
 def _flag_for(parser: argparse.ArgumentParser, command: str, field: str) -> str | None:
