@@ -1,0 +1,155 @@
+"""A scenario: model + mode (inference | finetune with LoRA or full) + sequence, batch, quantisation
+and capacity policy; and the quantisation strings like ``M8F4`` (attention-weight bits / FFN bits).
+
+Loaded from ``workloads/scenarios/*.yaml`` or built from command-line flags. Knows nothing of
+hardware timing, LPs, processes or Ray; the only file access is :func:`load_scenario`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from atleus_dist.kernel.errors import ConfigError
+from atleus_dist.workload.model import ModelSpec, load_model, workloads_dir
+
+MODES = ("inference", "finetune")
+FINETUNE_KINDS = ("lora", "full")
+POLICIES = ("stream", "fit")
+OPTIMIZERS = ("adam", "sgd")
+_QUANT = re.compile(r"^M(\d{1,2})F(\d{1,2})$")
+
+
+@dataclass(frozen=True)
+class Quant:
+    """Crossbar-wise quantisation: bits of attention (and LM-head) weights and of FFN weights."""
+
+    attn_bits: int
+    ffn_bits: int
+
+    @property
+    def name(self) -> str:
+        return f"M{self.attn_bits}F{self.ffn_bits}"
+
+    def bits_for(self, weight: str) -> int:
+        return self.ffn_bits if weight in ("gate", "up", "down") else self.attn_bits
+
+
+def parse_quant(text: str) -> Quant:
+    m = _QUANT.match(text or "")
+    if not m:
+        raise ConfigError("quant", f"cannot parse {text!r}", allowed="M<bits>F<bits>, e.g. M8F4, M4F8, M16F16")
+    a, f = int(m.group(1)), int(m.group(2))
+    for bits in (a, f):
+        if not 1 <= bits <= 16:
+            raise ConfigError("quant", f"weight bits must be in 1..16, got {text!r}",
+                              allowed="M<bits>F<bits> with bits in 1..16")
+    return Quant(a, f)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    model: ModelSpec
+    mode: str = "finetune"
+    seq: int = 1024
+    batch: int = 1
+    finetune: str = "lora"
+    lora_rank: int = 32  # Atleus: LoRA rank 32
+    lora_targets: tuple[str, ...] = ("q", "v")  # Atleus: LoRA on W_Q and W_V
+    quant: Quant = field(default_factory=lambda: Quant(8, 8))  # 8-bit weights unless the scenario says
+    policy: str = "stream"
+    optimizer: str = "adam"
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ConfigError("mode", f"unknown mode {self.mode!r}", allowed=", ".join(MODES))
+        if self.finetune not in FINETUNE_KINDS:
+            raise ConfigError("finetune", f"unknown kind {self.finetune!r}", allowed=", ".join(FINETUNE_KINDS))
+        for f, allowed in (("policy", POLICIES), ("optimizer", OPTIMIZERS)):
+            if getattr(self, f) not in allowed:
+                raise ConfigError(f, f"unknown value {getattr(self, f)!r}", allowed=", ".join(allowed))
+        for f in ("seq", "batch", "lora_rank"):
+            v = getattr(self, f)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ConfigError(f, f"must be a positive integer, got {v!r}")
+        fixed = self.model.tokens_per_sample()
+        if fixed is not None and self.seq != fixed:
+            raise ConfigError("seq", f"{self.model.name} always has {fixed} tokens per sample", allowed=fixed)
+        m = self.model
+        if m.position_kind == "learned" and self.seq > m.positions:
+            raise ConfigError("seq", f"{self.seq} exceeds the {m.positions} learned positions of {m.name}")
+        if self.uses_lora:
+            shapes = m.linear_shapes()
+            if not self.lora_targets:
+                raise ConfigError("lora_targets", "LoRA needs at least one target", allowed=", ".join(shapes))
+            for t in self.lora_targets:
+                if t not in shapes:
+                    raise ConfigError("lora_targets", f"{t!r} is not a weight of {m.name}", allowed=", ".join(shapes))
+            limit = min(min(shapes[t]) for t in self.lora_targets)
+            if self.lora_rank > limit:
+                raise ConfigError("lora_rank", f"{self.lora_rank} exceeds the smallest target dimension {limit} "
+                                  f"(d_model {m.d_model})")
+            object.__setattr__(self, "lora_targets", tuple(dict.fromkeys(self.lora_targets)))
+
+    @property
+    def tokens(self) -> int:
+        return self.seq * self.batch
+
+    @property
+    def uses_lora(self) -> bool:
+        return self.mode == "finetune" and self.finetune == "lora"
+
+    @property
+    def full_finetune(self) -> bool:
+        return self.mode == "finetune" and self.finetune == "full"
+
+    def lora_params(self) -> int:
+        if not self.uses_lora:
+            return 0
+        shapes = self.model.linear_shapes()
+        return self.model.layers * sum(self.lora_rank * (shapes[t][0] + shapes[t][1]) for t in self.lora_targets)
+
+    def trainable_params(self) -> int:
+        if self.mode == "inference":
+            return 0
+        return self.lora_params() if self.uses_lora else self.model.param_count()
+
+
+SCENARIO_FIELDS = ("name", "model", "mode", "seq", "batch", "finetune", "lora_rank", "lora_targets", "quant",
+                   "policy", "optimizer")
+
+
+def scenario_from_dict(data: dict, root: Path | None = None) -> Scenario:
+    if not isinstance(data, dict):
+        raise ConfigError("scenario", "must be a mapping")
+    unknown = sorted(set(data) - set(SCENARIO_FIELDS))
+    if unknown:
+        raise ConfigError(unknown[0], "not a scenario field", allowed=", ".join(SCENARIO_FIELDS))
+    if "model" not in data:
+        raise ConfigError("model", "missing from the scenario")
+    kw = dict(data)
+    kw["model"] = load_model(kw["model"], root)
+    if "quant" in kw:
+        kw["quant"] = parse_quant(kw["quant"])
+    if "lora_targets" in kw:
+        targets = kw["lora_targets"]
+        kw["lora_targets"] = tuple(targets.split(",") if isinstance(targets, str) else targets)
+    return Scenario(**kw)
+
+
+def available_scenarios(root: Path | None = None) -> list[str]:
+    return sorted(p.stem for p in ((root or workloads_dir()) / "scenarios").glob("*.yaml"))
+
+
+def load_scenario(name: str, root: Path | None = None) -> Scenario:
+    path = (root or workloads_dir()) / "scenarios" / f"{name}.yaml"
+    if not isinstance(name, str) or "/" in name or not path.is_file():
+        raise ConfigError("scenario", f"unknown scenario {name!r}", allowed=", ".join(available_scenarios(root)))
+    with open(path) as fh:
+        data = yaml.safe_load(fh)
+    data.setdefault("name", name)
+    return scenario_from_dict(data, root)
