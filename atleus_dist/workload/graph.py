@@ -1,0 +1,109 @@
+"""The typed op graph of one step (Chakra-like): ops with kinds, shapes, phase and data deps.
+
+Kinds and the tier that executes them (Atleus' split):
+
+- ``static_mm``  matmul with a frozen weight operand: ReRAM (forward, or ``transposed`` for dX)
+- ``dynamic_mm`` matmul whose operands are both dynamic (QK^T, AV, their gradients, LoRA adapters,
+  weight gradients): systolic
+- ``vector``     softmax, norms, activations, residual adds, loss, optimizer update: systolic
+- ``hbm_read`` / ``hbm_write`` saved activations, optimizer state, streamed weights: HBM
+- ``program``    (re)writing a weight block into ReRAM crossbars: ReRAM
+
+A matmul op is ``count`` independent (m x k) x (k x n) products. Ops are stored in a topological
+order (every dep has a smaller id). Knows nothing of hardware timing, LPs, files or Ray.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from atleus_dist.kernel.errors import ConfigError
+
+KINDS = ("static_mm", "dynamic_mm", "vector", "hbm_read", "hbm_write", "program")
+PHASES = ("fwd", "bwd", "update")
+TIER_OF_KIND = {"static_mm": "reram", "program": "reram", "dynamic_mm": "systolic", "vector": "systolic",
+                "hbm_read": "hbm", "hbm_write": "hbm"}
+
+
+@dataclass(frozen=True, slots=True)
+class Op:
+    id: int
+    name: str
+    kind: str
+    phase: str
+    layer: int  # -1 before the first layer (embedding), L for the head
+    m: int = 0
+    n: int = 0
+    k: int = 0
+    count: int = 1
+    weight: str = ""  # static weight key such as "L3.q" (static_mm / program) or "" otherwise
+    transposed: bool = False
+    vector_kind: str = ""
+    elements: int = 0
+    nbytes: int = 0
+    deps: tuple[int, ...] = ()
+
+    @property
+    def tier(self) -> str:
+        return TIER_OF_KIND[self.kind]
+
+    @property
+    def macs(self) -> int:
+        return self.m * self.n * self.k * self.count if self.kind in ("static_mm", "dynamic_mm") else 0
+
+    @property
+    def flops(self) -> int:
+        return 2 * self.macs
+
+
+class OpGraph:
+    """Ops in topological order, built with :meth:`add`."""
+
+    def __init__(self) -> None:
+        self.ops: list[Op] = []
+
+    def add(self, name: str, kind: str, phase: str, layer: int, deps=(), **fields) -> int:
+        if kind not in KINDS:
+            raise ConfigError("kind", f"unknown op kind {kind!r}", allowed=", ".join(KINDS))
+        if phase not in PHASES:
+            raise ConfigError("phase", f"unknown phase {phase!r}", allowed=", ".join(PHASES))
+        oid = len(self.ops)
+        clean = tuple(sorted({int(d) for d in deps if d is not None}))
+        if clean and clean[-1] >= oid:
+            raise ValueError(f"op {name}: dependency {clean[-1]} is not earlier than {oid}")
+        self.ops.append(Op(oid, name, kind, phase, layer, deps=clean, **fields))
+        return oid
+
+    def __len__(self) -> int:
+        return len(self.ops)
+
+    def __iter__(self):
+        return iter(self.ops)
+
+    def flops_by_phase(self) -> dict[str, int]:
+        out = {p: 0 for p in PHASES}
+        for op in self.ops:
+            out[op.phase] += op.flops
+        return out
+
+    def macs_by_tier(self) -> dict[str, int]:
+        out = {"reram": 0, "systolic": 0}
+        for op in self.ops:
+            if op.macs:
+                out[op.tier] += op.macs
+        return out
+
+    def kinds(self) -> Counter:
+        return Counter(op.kind for op in self.ops)
+
+    def layer_subgraph(self, layer: int) -> "OpGraph":
+        """The ops of one layer, with deps outside the layer dropped and ids renumbered."""
+        keep = [op for op in self.ops if op.layer == layer]
+        new_id = {op.id: i for i, op in enumerate(keep)}
+        g = OpGraph()
+        for op in keep:
+            g.ops.append(Op(new_id[op.id], op.name, op.kind, op.phase, op.layer, op.m, op.n, op.k, op.count,
+                            op.weight, op.transposed, op.vector_kind, op.elements, op.nbytes,
+                            tuple(new_id[d] for d in op.deps if d in new_id)))
+        return g
