@@ -1,0 +1,62 @@
+"""Partitions of the NoC into regions (one LP each) and the channels/lookaheads between them.
+
+``single`` (one LP), ``by-tier`` (one LP per tier), ``blocks:AxB`` (A x B column blocks through
+all tiers) or ``map:l0,l1,...`` (an explicit LP per router). The lookahead of a channel is the
+smallest latency of the cut links it stands for: a flit or credit sent at cycle c over a link of
+latency L is read at cycle c + L + 1. Knows nothing of how regions are simulated.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from atleus_dist.kernel.errors import ConfigError
+
+PARTITIONS = "single, by-tier, blocks:AxB, map:<lp per router, comma separated>"
+
+
+def partition_map(spec: str, topo) -> np.ndarray:
+    """LP id of every router (LP ids 0..n-1, every LP non-empty)."""
+    n = topo.n_routers
+    if not isinstance(spec, str):
+        raise ConfigError("partition", f"must be a string, got {spec!r}", allowed=PARTITIONS)
+    if spec == "single":
+        lp = np.zeros(n, dtype=np.int64)
+    elif spec == "by-tier":
+        lp = topo.coords[:, 2].astype(np.int64)
+    elif spec.startswith("blocks:"):
+        try:
+            a, b = (int(x) for x in spec[7:].lower().split("x"))
+        except ValueError:
+            raise ConfigError("partition", f"blocks must look like blocks:2x2, got {spec!r}") from None
+        X, Y = topo.dims[0], topo.dims[1]
+        if not (1 <= a <= X and 1 <= b <= Y):
+            raise ConfigError("partition", f"blocks:{a}x{b} does not fit a {X}x{Y} tier")
+        bx = topo.coords[:, 0] * a // X
+        by = topo.coords[:, 1] * b // Y
+        lp = (bx + a * by).astype(np.int64)
+    elif spec.startswith("map:"):
+        try:
+            lp = np.array([int(x) for x in spec[4:].split(",")], dtype=np.int64)
+        except ValueError:
+            raise ConfigError("partition", "map must be comma-separated integers") from None
+        if len(lp) != n:
+            raise ConfigError("partition", f"map needs {n} entries (one per router), got {len(lp)}")
+        if lp.min() < 0 or sorted(set(lp.tolist())) != list(range(lp.max() + 1)):
+            raise ConfigError("partition", "map LP ids must be 0..n-1 with none empty")
+    else:
+        raise ConfigError("partition", f"unknown partition {spec!r}", allowed=PARTITIONS)
+    return lp
+
+
+def channels(topo, lp_of_router: np.ndarray, clock_period_ps: int) -> list[tuple[int, int, int]]:
+    """Kernel channels (src LP, dst LP, lookahead ps) for every pair of LPs joined by a link."""
+    r, p = np.nonzero(topo.out_router >= 0)
+    nb = topo.out_router[r, p]
+    a, b = lp_of_router[r], lp_of_router[nb]
+    cut = a != b
+    best: dict[tuple[int, int], int] = {}
+    for s, d, lat in zip(a[cut].tolist(), b[cut].tolist(), topo.latency_cycles[r, p][cut].tolist()):
+        la = (lat + 1) * clock_period_ps
+        best[(s, d)] = min(best.get((s, d), la), la)
+    return [(s, d, la) for (s, d), la in sorted(best.items())]
