@@ -29,6 +29,7 @@ class Interfaces:
         ph = cfg.phases
         self.w0, self.w1 = ph.warmup_cycles, ph.warmup_cycles + ph.measure_cycles
         self.gen_count = np.zeros(R, dtype=np.int64)
+        self.explicit = np.zeros(R, dtype=np.int64)
         if self.rate > 0:
             self.next_gen = geometric_gaps(self.seed, self.rate, self.rids, self.gen_count) - 1
         else:
@@ -37,6 +38,7 @@ class Interfaces:
         self.q_ctime = np.zeros((R, self.qcap), dtype=np.int64)
         self.q_dest = np.zeros((R, self.qcap), dtype=np.int64)
         self.q_idx = np.zeros((R, self.qcap), dtype=np.int64)
+        self.q_size = np.zeros((R, self.qcap), dtype=np.int64)
         self.qhead = np.zeros(R, dtype=np.int64)
         self.qlen = np.zeros(R, dtype=np.int64)
         self.queued = 0
@@ -62,7 +64,7 @@ class Interfaces:
 
     def _grow(self) -> None:
         old = self.qcap
-        for name in ("q_ctime", "q_dest", "q_idx"):
+        for name in ("q_ctime", "q_dest", "q_idx", "q_size"):
             arr = getattr(self, name)
             new = np.zeros((self.R, 2 * old), dtype=np.int64)
             # unroll each ring so it starts at 0
@@ -83,12 +85,28 @@ class Interfaces:
         self.q_ctime[n, pos] = c
         self.q_dest[n, pos] = destinations(self.cfg.traffic, self.topo, self.seed, self.rids[n], k)
         self.q_idx[n, pos] = k
+        self.q_size[n, pos] = self.size
         self.qlen[n] += 1
         self.queued += len(n)
         if self.w0 <= c < self.w1:
             self.gen_meas[n] += 1
         self.gen_count[n] += 1
         self.next_gen[n] = c + geometric_gaps(self.seed, self.rate, self.rids[n], self.gen_count[n])
+
+    def enqueue(self, c: int, l: int, dest: int, flits: int) -> int:
+        """Queue one packet of ``flits`` flits at local node ``l`` (created at cycle c); returns its
+        per-source index. Explicit packets use indices from 1 << 31 up, apart from synthetic ones."""
+        if self.qlen[l] >= self.qcap:
+            self._grow()
+        pos = (self.qhead[l] + self.qlen[l]) % self.qcap
+        k = (1 << 31) + int(self.explicit[l])
+        self.explicit[l] += 1
+        self.q_ctime[l, pos], self.q_dest[l, pos], self.q_idx[l, pos], self.q_size[l, pos] = c, dest, k, flits
+        self.qlen[l] += 1
+        self.queued += 1
+        if self.w0 <= c < self.w1:
+            self.gen_meas[l] += 1
+        return k
 
     # --- injection ----------------------------------------------------------------------------
     def credit(self, l: np.ndarray, vc: np.ndarray) -> None:
@@ -127,14 +145,15 @@ class Interfaces:
         slots = pool.alloc(len(nodes))
         ctime = self.q_ctime[nodes, h]
         dest = self.q_dest[nodes, h]
+        size = self.q_size[nodes, h]
         pool.store(slots, {
             "pkt": (self.rids[nodes] << PKT_SHIFT) | self.q_idx[nodes, h], "fidx": fidx,
-            "size": self.size, "src": self.rids[nodes], "dest": dest, "ctime": ctime, "itime": c,
+            "size": size, "src": self.rids[nodes], "dest": dest, "ctime": ctime, "itime": c,
             "hitime": self.cur_hitime[nodes], "hops": 0,
             "meas": ((ctime >= self.w0) & (ctime < self.w1)).astype(np.int64),
         })
         self.src_occ[nodes, vc] += 1
-        tail = fidx == self.size - 1
+        tail = fidx == size - 1
         self.src_tail_sent[nodes[tail], vc[tail]] = True
         if not self.wft:
             self.src_in_use[nodes[tail], vc[tail]] = False

@@ -41,8 +41,17 @@ class Region:
         self.flit_hops = 0
 
     # --- pending events -------------------------------------------------------------------------
-    def _push(self, cycle: np.ndarray, kind: str, cols: tuple) -> None:
+    def _push(self, cycle, kind: str, cols: tuple) -> None:
+        """Schedule items for a cycle (an int) or for per-item cycles (an array)."""
+        if isinstance(cycle, int):
+            if len(cols[0]):
+                self.pend.setdefault(cycle, []).append((kind, cols))
+            return
         if len(cycle) == 0:
+            return
+        lo, hi = int(cycle.min()), int(cycle.max())
+        if lo == hi:
+            self.pend.setdefault(lo, []).append((kind, cols))
             return
         for t in np.unique(cycle).tolist():
             m = cycle == t
@@ -56,6 +65,20 @@ class Region:
 
     def add_remote_credits(self, cycle: np.ndarray, router: np.ndarray, op: np.ndarray, vc: np.ndarray) -> None:
         self._push(cycle + self.routers.cd, "c", (self.g2l[router], op, vc))
+
+    def transfer(self, c: int, src: int, dest: int, nbytes: int) -> list[int]:
+        """Packetise a transfer of ``nbytes`` from node ``src`` (in this region) to ``dest``:
+        ceil(bits / flit_bits) flits cut into packets of ``packet_flits`` (the last may be
+        shorter). Returns the per-source packet indices; their rows in ``packets`` mark completion."""
+        if c < self.cycle:
+            raise ValueError(f"transfer at cycle {c} is before the region's time {self.cycle}")
+        ic = self.cfg.interface
+        flits = max(1, -(-int(nbytes) * 8 // ic.flit_bits))
+        l = int(self.g2l[src])
+        if l < 0:
+            raise ValueError(f"node {src} is not in this region")
+        sizes = [ic.packet_flits] * (flits // ic.packet_flits) + ([flits % ic.packet_flits] if flits % ic.packet_flits else [])
+        return [self.nis.enqueue(c, l, int(dest), s) for s in sizes]
 
     def next_cycle(self) -> int:
         if self.routers.active() or self.nis.queued:
@@ -95,7 +118,7 @@ class Region:
                     ni.retire(c, l, slots, pool)
                     # the node returns the credit at once (BookSim2 WriteCredit)
                     back = c + self.local_lat + 1 + ra.cd
-                    self._push(np.full(len(l), back), "c", (l, np.full(len(l), self.local_port), ov))
+                    self._push(int(back), "c", (l, np.full(len(l), self.local_port), ov))
                     pool.release(slots)
         measuring = self.w0 <= c < self.w1
         g = ra.step(c, pool, measuring) if ra.active() else None
@@ -105,7 +128,7 @@ class Region:
         sent = ni.inject(c, pool)
         if sent is not None:
             l, vc, slots, _dest = sent
-            self._push(np.full(len(l), c + self.local_lat + 1), "f",
+            self._push(int(c + self.local_lat + 1), "f",
                        (l, np.full(len(l), self.local_port), vc, slots))
 
     def _route_granted(self, c: int, g: dict) -> None:
@@ -116,7 +139,7 @@ class Region:
         # credits upstream
         from_ni = ip == self.local_port
         if from_ni.any():
-            self._push(np.full(int(from_ni.sum()), u + self.local_lat + 1), "s", (l[from_ni], v[from_ni]))
+            self._push(int(u + self.local_lat + 1), "s", (l[from_ni], v[from_ni]))
         nb = ~from_ni
         if nb.any():
             rp = g["rp_in"][nb]

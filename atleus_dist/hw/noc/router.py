@@ -53,9 +53,12 @@ class FlitPool:
         return {f: self.cols[f][slots] for f in self.FIELDS}
 
 
-def _first_per_group(group: np.ndarray, key: np.ndarray) -> np.ndarray:
-    """Index of the element with the smallest key in each group (keys unique within a group)."""
-    order = np.lexsort((key, group))
+def _first_per_group(group: np.ndarray, key: np.ndarray, key_range: int) -> np.ndarray:
+    """Index of the element with the smallest key in each group (keys unique within a group,
+    0 <= key < key_range)."""
+    if len(group) == 1:
+        return np.zeros(1, dtype=np.int64)
+    order = np.argsort(group * key_range + key, kind="stable")
     g = group[order]
     first = np.ones(len(order), dtype=bool)
     first[1:] = g[1:] != g[:-1]
@@ -154,7 +157,7 @@ class RouterArray:
             return
         cand, iv, o, ov = cand[ok], iv[ok], o[ok], ov[ok]
         oq = base[ok] + ov
-        win = _first_per_group(oq, (iv - self.va_out_ptr[oq]) % PV)
+        win = _first_per_group(oq, (iv - self.va_out_ptr[oq]) % PV, PV)
         q, oq, o, ov, iv = cand[win], oq[win], o[win], ov[win], iv[win]
         self.in_use[oq] = True
         self.tail_sent[oq] = False
@@ -183,9 +186,9 @@ class RouterArray:
                 return None
         ip = rp_in % P
         key_in = ((o - self.sw_in_ptr[rp_in]) % P) * V + (v - self.sw_off[rp_in]) % V
-        w = _first_per_group(rp_in, key_in)
+        w = _first_per_group(rp_in, key_in, P * V)
         cand, rp_in, v, l, o, rp_out, oq, ip = (a[w] for a in (cand, rp_in, v, l, o, rp_out, oq, ip))
-        w = _first_per_group(rp_out, (ip - self.sw_out_ptr[rp_out]) % P)
+        w = _first_per_group(rp_out, (ip - self.sw_out_ptr[rp_out]) % P, P)
         q, rp_in, v, l, o, rp_out, oq, ip = (a[w] for a in (cand, rp_in, v, l, o, rp_out, oq, ip))
         # grant: arbiter state as BookSim2 updates it on a match
         self.sw_in_ptr[rp_in] = (o + 1) % P

@@ -1,0 +1,51 @@
+"""Flit-for-flit identical results (same digest) for every partition and backend."""
+
+import pytest
+
+SMALL = ["noc", "--mesh", "4x4x4", "--traffic", "uniform", "--rate", "0.06", "--warmup", "100",
+         "--measure", "300", "--drain", "150", "--seed", "3", "--json", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    return tmp_path_factory.mktemp("noc-ref") / "single"
+
+
+def _run(cli, out, *extra):
+    code, data, err = cli(*SMALL, "--out", str(out), *extra)
+    assert code == 0, err
+    return data
+
+
+def test_partitions_and_local_backend_give_one_digest(tmp_path, cli, digest_of):
+    ref = _run(cli, tmp_path / "single", "--partition", "single", "--backend", "inline")
+    assert ref["packets_delivered"] > 100 and not ref["saturated"]
+    want = digest_of(tmp_path / "single")
+    for part, backend, workers in (("by-tier", "inline", "2"), ("blocks:2x2", "inline", "3"),
+                                   ("blocks:2x2", "local", "2"), ("by-tier", "local", "2"),
+                                   ("map:" + ",".join(str(i % 3) for i in range(64)), "inline", "2")):
+        out = tmp_path / f"{part[:8]}-{backend}-{workers}".replace(":", "_")
+        data = _run(cli, out, "--partition", part, "--backend", backend, "--workers", workers)
+        assert digest_of(out) == want, (part, backend)
+        for key in ("packet_latency_mean", "network_latency_mean", "flit_latency_mean", "accepted_flit_rate",
+                    "hops_mean"):
+            assert data[key] == ref[key]
+        assert data["lps"] > 1
+
+
+def test_other_patterns_are_partition_independent(tmp_path, cli, digest_of):
+    for pattern in ("transpose", "hotspot", "neighbor"):
+        a = tmp_path / f"{pattern}-a"
+        b = tmp_path / f"{pattern}-b"
+        _run(cli, a, "--traffic", pattern, "--partition", "single", "--backend", "inline")
+        _run(cli, b, "--traffic", pattern, "--partition", "by-tier", "--backend", "inline", "--workers", "2")
+        assert digest_of(a) == digest_of(b)
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_ray_backend_gives_the_inline_digest(tmp_path, cli, digest_of):
+    pytest.importorskip("ray")
+    _run(cli, tmp_path / "inline", "--partition", "blocks:2x2", "--backend", "inline")
+    _run(cli, tmp_path / "ray", "--partition", "blocks:2x2", "--backend", "ray", "--workers", "2")
+    assert digest_of(tmp_path / "ray") == digest_of(tmp_path / "inline")
