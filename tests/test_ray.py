@@ -1,0 +1,78 @@
+"""The Ray backend: same digest as inline on one and on two nodes, and `ray job submit`.
+
+Few and small on purpose: one two-node cluster for both backend checks, one head for the job.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import SMALL_PHOLD
+
+ray = pytest.importorskip("ray")
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(scope="module")
+def inline_digest(tmp_path_factory):
+    from atleus_dist.cli import main
+    from atleus_dist.results import digest
+
+    out = tmp_path_factory.mktemp("ray-ref") / "inline"
+    assert main(["phold", *SMALL_PHOLD, "--backend", "inline", "--out", str(out)]) == 0
+    return digest(out)[0]
+
+
+def test_ray_backend_on_two_nodes_gives_the_inline_digest(tmp_path, cli, digest_of, inline_digest):
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    cluster.add_node(num_cpus=1)
+    try:
+        ray.init(address=cluster.address)
+        out = tmp_path / "ray2"
+        code, data, err = cli("phold", *SMALL_PHOLD, "--backend", "ray", "--workers", "2",
+                              "--out", str(out), "--json")
+        assert code == 0, err
+        assert data["groups"] == 2
+        assert len(set(data["actor_nodes"])) == 2, "actors were not spread over both nodes"
+        assert digest_of(out) == inline_digest
+        # three actors on two nodes: still the same result
+        out3 = tmp_path / "ray3"
+        code, data, err = cli("phold", *SMALL_PHOLD, "--backend", "ray", "--workers", "3",
+                              "--out", str(out3), "--json")
+        assert code == 0, err
+        assert digest_of(out3) == inline_digest
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+
+
+def test_ray_job_submit_against_a_local_head(tmp_path, inline_digest, digest_of):
+    ray_cli = str(BIN / "ray")
+    # Ray >= 2.59 protects local clusters with a token; give head and client the same one, and
+    # put this interpreter first on PATH so the job's `python` is the one with atleus-dist
+    env = dict(os.environ, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(32),
+               PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    start = [ray_cli, "start", "--head", "--num-cpus", "2", "--dashboard-host", "127.0.0.1",
+             "--port", "6389", "--disable-usage-stats"]
+    subprocess.run(start, check=True, capture_output=True, timeout=120, env=env)
+    try:
+        out = tmp_path / "job"
+        cmd = [ray_cli, "job", "submit", "--address", "http://127.0.0.1:8265", "--working-dir", ".",
+               "--", "python", "cluster/job.py", "phold", *SMALL_PHOLD, "--workers", "2",
+               "--out", str(out)]
+        res = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300, env=env)
+        assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+        assert "succeeded" in (res.stdout + res.stderr)
+        assert digest_of(out) == inline_digest
+    finally:
+        subprocess.run([ray_cli, "stop", "--force"], capture_output=True, timeout=120, env=env)
