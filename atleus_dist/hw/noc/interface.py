@@ -30,8 +30,14 @@ class Interfaces:
         self.w0, self.w1 = ph.warmup_cycles, ph.warmup_cycles + ph.measure_cycles
         self.gen_count = np.zeros(R, dtype=np.int64)
         self.explicit = np.zeros(R, dtype=np.int64)
+        # draws k .. k+K-1 of every node's streams, precomputed in chunks (same values as one by one)
+        self.K = 64
+        self.chunk = np.zeros(R, dtype=np.int64)
+        self.gaps = np.zeros((R, self.K), dtype=np.int64)
+        self.dests = np.zeros((R, self.K), dtype=np.int64)
         if self.rate > 0:
-            self.next_gen = geometric_gaps(self.seed, self.rate, self.rids, self.gen_count) - 1
+            self._refill(np.arange(R))
+            self.next_gen = self.gaps[:, 0] - 1
         else:
             self.next_gen = np.full(R, np.iinfo(np.int64).max, dtype=np.int64)
         self.qcap = 16
@@ -83,7 +89,7 @@ class Interfaces:
             self._grow()
         pos = (self.qhead[n] + self.qlen[n]) % self.qcap
         self.q_ctime[n, pos] = c
-        self.q_dest[n, pos] = destinations(self.cfg.traffic, self.topo, self.seed, self.rids[n], k)
+        self.q_dest[n, pos] = self.dests[n, k - self.chunk[n]]
         self.q_idx[n, pos] = k
         self.q_size[n, pos] = self.size
         self.qlen[n] += 1
@@ -91,7 +97,20 @@ class Interfaces:
         if self.w0 <= c < self.w1:
             self.gen_meas[n] += 1
         self.gen_count[n] += 1
-        self.next_gen[n] = c + geometric_gaps(self.seed, self.rate, self.rids[n], self.gen_count[n])
+        off = self.gen_count[n] - self.chunk[n]
+        full = off >= self.K
+        if full.any():
+            self._refill(n[full])
+            off = self.gen_count[n] - self.chunk[n]
+        self.next_gen[n] = c + self.gaps[n, off]
+
+    def _refill(self, n: np.ndarray) -> None:
+        base = np.where(self.gen_count[n] > 0, self.gen_count[n], 0)
+        self.chunk[n] = base
+        idx = (base[:, None] + np.arange(self.K)).ravel()
+        src = np.repeat(self.rids[n], self.K)
+        self.gaps[n] = geometric_gaps(self.seed, self.rate, src, idx).reshape(len(n), self.K)
+        self.dests[n] = destinations(self.cfg.traffic, self.topo, self.seed, src, idx).reshape(len(n), self.K)
 
     def enqueue(self, c: int, l: int, dest: int, flits: int) -> int:
         """Queue one packet of ``flits`` flits at local node ``l`` (created at cycle c); returns its
