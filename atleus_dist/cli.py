@@ -15,7 +15,7 @@ from atleus_dist.kernel.errors import CausalityError, ConfigError, SimulationAbo
 
 # module names under atleus_dist.commands; a missing module is skipped so that partial installs
 # still offer what they have
-COMMANDS = ("phold", "digest", "noc", "gemm", "model_info")
+COMMANDS = ("run", "phold", "noc", "gemm", "model_info", "report", "compare", "baseline", "digest")
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1
