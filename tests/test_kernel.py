@@ -15,14 +15,15 @@ from atleus_dist.kernel import (NEVER_PS, Block, CausalityError, ChannelMap, Con
 PKG = Path(__file__).resolve().parents[1] / "atleus_dist"
 
 
-def test_horizon_is_min_over_in_neighbours_plus_lookahead():
-    # 0 -> 1 (L=5), 2 -> 1 (L=50), 1 -> 2 (L=7); LP 0 has no in-channel: bounded by end only
+def test_horizon_is_min_over_senders_plus_path_lookahead():
+    # 0 -> 1 (L=5), 2 -> 1 (L=50), 1 -> 2 (L=7); LP 0 has no in-channel: bounded by end only.
+    # LP 1 is also bounded by its own event through the cycle 1 -> 2 -> 1 (57 ps).
     cmap = ChannelMap(3, [(0, 1, 5), (2, 1, 50), (1, 2, 7)])
     nxt = np.array([100, 10, 20], dtype=np.int64)
-    assert cmap.horizons(nxt, end_ps=1000).tolist() == [1000, min(100 + 5, 20 + 50), 10 + 7]
+    assert cmap.horizons(nxt, end_ps=1000).tolist() == [1000, min(100 + 5, 20 + 50, 10 + 57), 10 + 7]
     # an LP with nothing pending imposes nothing (no overflow near NEVER_PS)
     nxt = np.array([NEVER_PS, 10, NEVER_PS], dtype=np.int64)
-    assert cmap.horizons(nxt, end_ps=1000).tolist() == [1000, 1000, 17]
+    assert cmap.horizons(nxt, end_ps=1000).tolist() == [1000, 67, 17]
 
 
 def test_global_next_includes_messages_in_flight():
@@ -174,3 +175,43 @@ def test_layering_kernel_imports_nothing_above_and_ray_stays_in_its_backend():
     for path in (PKG / "backends").glob("*.py"):
         bad = [m for m in _imports(path) if m.startswith(("atleus_dist.results", "atleus_dist.hw"))]
         assert not bad, f"backends/{path.name} imports {bad}"
+
+
+def test_horizon_follows_chains_through_idle_lps():
+    # 0 -> 1 -> 2, lookahead 10 each. LP 1 has nothing pending, LP 0 has an event at 100:
+    # LP 2 must stop at 120 (0 can wake 1, which can then send to 2), not run to the end.
+    cmap = ChannelMap(3, [(0, 1, 10), (1, 2, 10)])
+    nxt = np.array([100, NEVER_PS, 500], dtype=np.int64)
+    assert cmap.horizons(nxt, end_ps=10_000).tolist() == [10_000, 110, 120]
+    # a cycle bounds an LP by its own next event: 0 -> 1 -> 0
+    cmap = ChannelMap(2, [(0, 1, 7), (1, 0, 5)])
+    nxt = np.array([100, NEVER_PS], dtype=np.int64)
+    assert cmap.horizons(nxt, end_ps=10_000).tolist() == [112, 107]
+    assert cmap.distance_ps[0, 0] == 12
+
+
+class _Relay(EventLP):
+    """LP 0 wakes idle LP 1 late, LP 1 forwards at once to LP 2, which has a far-off event."""
+
+    def __init__(self, lp_id, sink=None):
+        super().__init__(lp_id, {"m": message_dtype()})
+        self.handlers["m"] = self.on
+        self.seen = []
+        if lp_id == 0:
+            self.schedule(1000, 0, 0, 0, "m", (1000, 0, 0, 0, 0, 0))
+        if lp_id == 2:
+            self.schedule(50_000, 0, 2, 0, "m", (50_000, 0, 2, 0, 2, 0))
+
+    def on(self, t, row, payload):
+        self.seen.append(t)
+        if self.lp_id < 2 and len(self.seen) == 1:
+            self.send(self.lp_id + 1, "m", (t + 10, 0, self.lp_id, 1, self.lp_id + 1, 0))
+
+
+def test_a_chain_through_an_idle_lp_is_not_a_causality_error():
+    from atleus_dist.backends import inline
+
+    spec = RunSpec(n_lps=3, channels=[(0, 1, 10), (1, 2, 10)], end_ps=100_000, lp_factory=_Relay,
+                   groups=[[0], [1], [2]])
+    stats = inline.run(spec)
+    assert stats.events == 4

@@ -1,11 +1,22 @@
 """Channels between LPs and the conservative horizon computation (window / LBTS).
 
 A channel ``j -> i`` with lookahead L promises that every message j sends to i carries a time at
-least L after j's current event. Hence LP i may safely process every event earlier than
-``horizon_i = min over j with a channel j->i of (next_time_j + L_ji)`` (capped by the end time).
-An LP's own future events are covered by a self-channel whose lookahead is the smallest delay
-between one of its events and an event it schedules; models without such a delay omit it and
-their horizon is bounded only by their neighbours.
+least L after the event that sends it. Every future arrival at LP i is caused by a chain of
+messages that starts at some pending event of some LP j (messages in flight count as pending at
+their receiver), so LP i may safely process every event earlier than
+
+    horizon_i = min over j of (next_time_j + D[j, i])     (capped by the end time)
+
+where ``D[j, i]`` is the *shortest path* of lookaheads from j to i through the channel graph (one
+edge or more; ``D[i, i]`` is the shortest cycle through i, or the self-channel's lookahead).
+Looking only at direct in-neighbours (``L[j, i]`` instead of ``D[j, i]``) is not enough: an LP
+with nothing pending imposes no bound on its neighbours, yet a message from a third LP can wake it
+up one round later and it can then send at ``next_k + L_kj + L_ji``, long before what the
+neighbour already processed. D is computed once (Floyd-Warshall) when the map is built.
+
+A self-channel ``i -> i`` states the smallest delay between an event of LP i and an event it
+schedules for itself; it lets a model process a whole window as one batch (see the PHOLD model).
+Models that process their own events one by one inside ``advance`` do not need it.
 """
 
 from __future__ import annotations
@@ -32,10 +43,11 @@ class ChannelMap:
                 raise ConfigError("lookahead_ps", f"must be an integer > 0, got {lookahead!r}")
             la[src, dst] = min(la[src, dst], int(lookahead))
         self.lookahead_ps = la
+        self.distance_ps = shortest_paths(la)
 
     def horizons(self, next_ps: np.ndarray, end_ps: int) -> np.ndarray:
         """Per-LP horizon given every LP's next event time (vector of length n_lps)."""
-        bound = add_sat(next_ps[:, None], self.lookahead_ps).min(axis=0)
+        bound = add_sat(next_ps[:, None], self.distance_ps).min(axis=0)
         return np.minimum(bound, end_ps)
 
     def min_cut_lookahead(self, group_of_lp: np.ndarray) -> int:
@@ -47,3 +59,11 @@ class ChannelMap:
     def to_list(self) -> list[tuple[int, int, int]]:
         src, dst = np.nonzero(self.lookahead_ps != NEVER_PS)
         return [(int(s), int(d), int(self.lookahead_ps[s, d])) for s, d in zip(src, dst)]
+
+
+def shortest_paths(la: np.ndarray) -> np.ndarray:
+    """All-pairs shortest paths of one or more edges (Floyd-Warshall), NEVER_PS where none."""
+    d = la.copy()
+    for k in range(len(d)):
+        d = np.minimum(d, add_sat(d[:, k:k + 1], d[k:k + 1, :]))
+    return d
