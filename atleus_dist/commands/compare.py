@@ -1,0 +1,28 @@
+"""``atleus-dist compare DIR_A DIR_B``: A's speed-up, energy-efficiency and EDP ratios over B
+(overall, per phase, per op kind, per tier), like the Atleus paper's tables. Either directory may be
+a baseline result (``atleus-dist baseline gpu``). Only argument handling and output live here.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from atleus_dist.commands.common import emit
+
+
+def register(subs) -> None:
+    p = subs.add_parser("compare", help="speed-up and energy-efficiency ratios of run A over run B")
+    p.add_argument("dir_a", metavar="DIR_A", help="run directory A (e.g. Atleus)")
+    p.add_argument("dir_b", metavar="DIR_B", help="run directory B (e.g. a GPU baseline)")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.add_argument("--allow-incomplete", action="store_true",
+                   help="read runs whose manifest is not 'complete' (their tables may be partial)")
+    p.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    from atleus_dist.results.report import compare_runs, format_compare
+
+    c = compare_runs(args.dir_a, args.dir_b, args.allow_incomplete)
+    emit(args, c, format_compare(c))
+    return 0

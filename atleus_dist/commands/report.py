@@ -1,0 +1,31 @@
+"""``atleus-dist report DIR``: step latency, tokens/s, energy, EDP, breakdowns by tier/kind/phase,
+NoC latency and link/TSV utilisation of a finished run, and PNG plots in ``DIR/plots``.
+
+Refuses a directory without a manifest, or a run that is not ``complete`` unless
+``--allow-incomplete``. Only argument handling and output live here.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from atleus_dist.commands.common import emit
+
+
+def register(subs) -> None:
+    p = subs.add_parser("report", help="figures, breakdowns and plots of a run directory")
+    p.add_argument("run_dir", metavar="DIR", help="a run directory (or a baseline result)")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.add_argument("--plots", action=argparse.BooleanOptionalAction, default=True,
+                   help="write PNG plots into DIR/plots (default: yes)")
+    p.add_argument("--allow-incomplete", action="store_true",
+                   help="read a run whose manifest is not 'complete' (its tables may be partial)")
+    p.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    from atleus_dist.results.report import build_report, format_report
+
+    rep = build_report(args.run_dir, args.allow_incomplete, plots=args.plots)
+    emit(args, rep, format_report(rep))
+    return 0

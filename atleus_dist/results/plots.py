@@ -1,0 +1,180 @@
+"""PNG plots of a run directory: per-core timeline, energy breakdown, NoC latency histogram and a
+per-tier link-utilisation heatmap. Each plot is drawn from the Arrow tables with numpy arrays in one
+call per artist (a PolyCollection for the timeline, ``imshow`` per tier), never a loop over rows.
+
+Uses matplotlib's Agg backend (no display). A plot whose table the run lacks is skipped and named
+in the returned ``skipped`` dict. Knows the table schemas; knows nothing of hardware models or LPs.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from atleus_dist.results.summary import code_names, find_key, packet_latency_ps, tier_names
+
+MAX_TIMELINE_OPS = 200_000  # beyond this the longest ops are drawn (others are < 1 pixel anyway)
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def timeline(ops: pa.Table, manifest: dict, path: Path) -> None:
+    """One row per (tier, core), one rectangle per op coloured by op kind."""
+    plt = _pyplot()
+    from matplotlib.collections import PolyCollection
+    from matplotlib.patches import Patch
+
+    tier = ops.column("tier").to_numpy().astype(np.int64)
+    core = ops.column("core").to_numpy().astype(np.int64)
+    start = ops.column("start_ps").to_numpy().astype(np.float64) / 1e6  # us
+    end = ops.column("end_ps").to_numpy().astype(np.float64) / 1e6
+    kind = ops.column("kind").to_numpy().astype(np.int64)
+    if len(start) > MAX_TIMELINE_OPS:
+        keep = np.argsort(start - end, kind="stable")[:MAX_TIMELINE_OPS]
+        tier, core, start, end, kind = tier[keep], core[keep], start[keep], end[keep], kind[keep]
+    rows, row = np.unique(np.stack([tier, core], axis=1), axis=0, return_inverse=True)
+    row = row.reshape(-1)
+    y0, y1 = row - 0.4, row + 0.4
+    verts = np.stack([np.stack([start, y0], 1), np.stack([end, y0], 1),
+                      np.stack([end, y1], 1), np.stack([start, y1], 1)], axis=1)
+    kinds, kidx = np.unique(kind, return_inverse=True)
+    cmap = plt.get_cmap("tab10")
+    colors = cmap(kidx.reshape(-1) % 10)
+    fig, ax = plt.subplots(figsize=(12, max(3.0, 0.18 * len(rows) + 1.5)))
+    ax.add_collection(PolyCollection(verts, facecolors=colors, edgecolors="none"))
+    ax.set_xlim(float(start.min()), float(end.max()) or 1.0)
+    ax.set_ylim(-1, len(rows))
+    tnames = tier_names(ops, manifest)
+    labels = [f"{tnames.get(int(t), f'tier{t}')}.c{int(c)}" for t, c in rows]
+    step = max(1, len(rows) // 40)
+    ax.set_yticks(np.arange(0, len(rows), step))
+    ax.set_yticklabels(labels[::step], fontsize=7)
+    knames = code_names(ops, "kind_codes", "kind")
+    ax.legend(handles=[Patch(color=cmap(i % 10), label=knames.get(int(k), f"kind{k}"))
+                       for i, k in enumerate(kinds)], fontsize=7, loc="upper right")
+    ax.set_xlabel("time (us)")
+    ax.set_title("per-core timeline")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def energy_breakdown(breakdowns: dict[str, dict], path: Path) -> None:
+    """Energy by tier, by op kind and by phase, side by side (J)."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(breakdowns), figsize=(4 * len(breakdowns), 3.5))
+    for ax, (by, groups) in zip(np.atleast_1d(axes), breakdowns.items()):
+        names = list(groups)
+        energy = np.array([groups[n]["energy_pj"] for n in names]) / 1e12
+        ax.bar(np.arange(len(names)), energy, color="tab:blue")
+        ax.set_xticks(np.arange(len(names)))
+        ax.set_xticklabels(names, rotation=45, ha="right", fontsize=8)
+        ax.set_title(f"energy by {by}")
+        ax.set_ylabel("J")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def latency_histogram(packets: pa.Table, clock_ps: int | None, path: Path) -> bool:
+    plt = _pyplot()
+    lat = packet_latency_ps(packets, clock_ps)
+    unit, scale = "ns", 1e-3
+    if lat is None:
+        if "latency_cycle" not in packets.column_names:
+            return False
+        lat, unit, scale = packets.column("latency_cycle").to_numpy().astype(np.float64), "cycles", 1.0
+    if lat.size == 0:
+        return False
+    counts, edges = np.histogram(lat * scale, bins=min(60, max(5, int(np.sqrt(lat.size)))))
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.stairs(counts, edges, fill=True)
+    p50, p99 = np.percentile(lat * scale, [50, 99])
+    ax.axvline(p50, color="k", linestyle="--", label=f"p50 {p50:.3g}")
+    ax.axvline(p99, color="r", linestyle=":", label=f"p99 {p99:.3g}")
+    ax.set_xlabel(f"packet latency ({unit})")
+    ax.set_ylabel("packets")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def mesh_dims(manifest: dict) -> tuple[int, int, int] | None:
+    """(X, Y, Z) of a ``mesh:XxYxZ`` topology in the config (router id = x + X*(y + Y*z))."""
+    topo = find_key(manifest.get("config") or {}, "topology")
+    if not isinstance(topo, str) or not topo.startswith("mesh:"):
+        return None
+    try:
+        dims = [int(p) for p in topo.split(":", 1)[1].lower().split("x")]
+    except ValueError:
+        return None
+    dims += [1] * (3 - len(dims))
+    return tuple(dims[:3]) if len(dims) == 3 else None
+
+
+def link_heatmap(links: pa.Table, manifest: dict, path: Path) -> bool:
+    """Per tier, mean utilisation of each router's outgoing links (local ports excluded)."""
+    dims = mesh_dims(manifest)
+    if dims is None or links.num_rows == 0:
+        return False
+    plt = _pyplot()
+    X, Y, Z = dims
+    names = code_names(links, "link_classes", "class")
+    local = [c for c, n in names.items() if n == "local"]
+    cls = links.column("link_class").to_numpy()
+    keep = ~np.isin(cls, local)
+    router = links.column("router").to_numpy()[keep].astype(np.int64)
+    util = links.column("utilisation").to_numpy()[keep].astype(np.float64)
+    n = X * Y * Z
+    if router.size == 0 or router.max() >= n:
+        return False
+    count = np.bincount(router, minlength=n)
+    mean = np.bincount(router, weights=util, minlength=n) / np.maximum(count, 1)
+    grid = mean.reshape(Z, Y, X)
+    vmax = float(grid.max()) or 1.0
+    fig, axes = plt.subplots(1, Z, figsize=(3 * Z + 1.5, 3.2), squeeze=False, layout="constrained")
+    for z, ax in enumerate(axes[0]):
+        im = ax.imshow(grid[z], origin="lower", vmin=0, vmax=vmax, cmap="viridis")
+        ax.set_title(f"tier {z}")
+        ax.set_xlabel("x")
+        ax.set_ylabel("y")
+    fig.colorbar(im, ax=axes[0].tolist(), label="mean link utilisation")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def write_plots(run_dir: str | os.PathLike, manifest: dict, tables: dict[str, pa.Table],
+                breakdowns: dict | None, clock_ps: int | None) -> dict:
+    """Write every plot the run's tables allow into ``run_dir/plots``; returns written and skipped."""
+    out = Path(run_dir) / "plots"
+    out.mkdir(exist_ok=True)
+    written, skipped = [], {}
+    ops, packets, links = tables.get("ops"), tables.get("packets"), tables.get("links")
+    if ops is not None and ops.num_rows:
+        timeline(ops, manifest, out / "timeline.png")
+        energy_breakdown(breakdowns, out / "energy_breakdown.png")
+        written += ["timeline.png", "energy_breakdown.png"]
+    else:
+        skipped["timeline.png"] = skipped["energy_breakdown.png"] = "no ops table"
+    if packets is not None and latency_histogram(packets, clock_ps, out / "noc_latency_hist.png"):
+        written.append("noc_latency_hist.png")
+    else:
+        skipped["noc_latency_hist.png"] = "no packets with latencies"
+    if links is not None and link_heatmap(links, manifest, out / "link_utilisation.png"):
+        written.append("link_utilisation.png")
+    else:
+        skipped["link_utilisation.png"] = "no links table or no mesh topology in the config"
+    return {"dir": str(out), "written": written, "skipped": skipped}

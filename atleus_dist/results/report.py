@@ -1,0 +1,189 @@
+"""The report of one run and the comparison of two: figures as one dict (for ``--json``) and as
+lines of text, with breakdowns by tier, op kind and phase.
+
+``compare_runs(a, b)`` gives A's advantage over B the way the Atleus paper tabulates it: speed-up
+= latency(B) / latency(A), energy efficiency = energy per token(B) / energy per token(A), EDP ratio
+= EDP(B) / EDP(A); per phase, op kind and tier the span and energy ratios for groups both runs have.
+When the two runs processed different numbers of tokens the ratios use tokens/s and energy per
+token, and a warning says so.
+
+Knows the table schemas and the manifest layout; knows nothing of hardware models, LPs or backends.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from atleus_dist.results.summary import (breakdowns, clock_ps_of, load_manifest, summary_figures,
+                                         tables_of)
+
+
+def build_report(run_dir: str | os.PathLike, allow_incomplete: bool = False, plots: bool = False) -> dict:
+    manifest = load_manifest(run_dir, allow_incomplete)
+    tables = tables_of(run_dir)
+    fig = summary_figures(run_dir, manifest, tables)
+    ops = tables.get("ops")
+    bd = breakdowns(ops, manifest) if ops is not None and ops.num_rows else None
+    rep = {"run_dir": str(Path(run_dir)), "status": manifest.get("status"), "command": manifest.get("command"),
+           "baseline": manifest.get("baseline"), "scenario": (manifest.get("config") or {}).get("scenario"),
+           "summary": fig, "breakdown": bd}
+    if plots:
+        from atleus_dist.results.plots import write_plots
+
+        rep["plots"] = write_plots(run_dir, manifest, tables, bd, clock_ps_of(manifest))
+    return rep
+
+
+def _fmt(v, unit: str = "", digits: int = 4) -> str:
+    if v is None:
+        return "absent"
+    if isinstance(v, float):
+        return f"{v:.{digits}g}{unit}"
+    return f"{v:,}{unit}"
+
+
+def format_report(rep: dict) -> list[str]:
+    s = rep["summary"]
+    title = f"run {rep['run_dir']} ({rep['status']}" + (f", baseline {rep['baseline']}" if rep["baseline"] else "") + ")"
+    lines = [title]
+    if rep.get("scenario"):
+        sc = rep["scenario"]
+        lines.append("scenario " + ", ".join(f"{k}={sc[k]}" for k in ("name", "model", "mode", "seq", "batch")
+                                             if sc.get(k) not in (None, "")))
+    if s.get("absent_tables"):
+        lines.append("absent tables: " + ", ".join(s["absent_tables"]))
+    if "step_latency_ps" in s:
+        lines += [
+            f"step latency   {_fmt(s['step_latency_ps'], ' ps')} = {_fmt(s['step_latency_ms'], ' ms')}",
+            f"tokens/s       {_fmt(s.get('tokens_per_s'))} ({_fmt(s.get('tokens'))} tokens)",
+        ]
+    if "energy_pj" in s:
+        lines += [
+            f"energy         {_fmt(s['energy_pj'], ' pJ')} = {_fmt(s['energy_j'], ' J')}"
+            + (f" (ops {_fmt(s.get('ops_energy_pj'), ' pJ')}, NoC {_fmt(s.get('noc_energy_pj'), ' pJ')})"
+               if "noc_energy_pj" in s and "ops_energy_pj" in s else ""),
+            f"energy/token   {_fmt(s.get('energy_per_token_pj'), ' pJ')} = {_fmt(s.get('energy_per_token_j'), ' J')}",
+            f"EDP            {_fmt(s.get('edp_j_s'), ' J*s')}",
+        ]
+    if "ops" in s:
+        lines.append(f"ops            {_fmt(s['ops'])}, MACs {_fmt(s.get('macs'))}, busy {_fmt(s.get('ops_busy_ps'), ' ps')}")
+    for by, groups in (rep.get("breakdown") or {}).items():
+        lines.append(f"by {by}:  {'':<12} {'ops':>8} {'span ms':>10} {'busy ms':>10} {'energy J':>10} {'share':>6}")
+        lines += [f"    {name:<18} {g['ops']:>8,} {g['span_ps'] / 1e9:>10.4g} {g['busy_ps'] / 1e9:>10.4g} "
+                  f"{g['energy_pj'] / 1e12:>10.4g} {100 * g['energy_share']:>5.1f}%" for name, g in groups.items()]
+    if "reram_write_ops" in s:
+        lines.append(f"ReRAM writes   {s['reram_write_ops']:,} programming ops, {_fmt(s['reram_write_busy_ps'], ' ps')} "
+                     f"busy, {_fmt(s['reram_write_energy_pj'], ' pJ')}")
+    elif "ops" in s:
+        lines.append("ReRAM writes   none")
+    if "packets" in s:
+        lines.append(f"NoC packets    {s['packets']:,}" + (f" (sampled at {s['packet_sampling_rate']})"
+                                                          if "packet_sampling_rate" in s else ""))
+        if "packet_latency_mean_ps" in s:
+            lines.append(f"packet latency mean {_fmt(s['packet_latency_mean_ps'], ' ps')}, p50 "
+                         f"{_fmt(s['packet_latency_p50_ps'], ' ps')}, p99 {_fmt(s['packet_latency_p99_ps'], ' ps')}, "
+                         f"max {_fmt(s['packet_latency_max_ps'], ' ps')}")
+    else:
+        lines.append("NoC packets    absent")
+    classes = [k[: -len("_link_utilisation_mean")] for k in s if k.endswith("_link_utilisation_mean")]
+    for c in classes:
+        lines.append(f"{c + ' links':<14} {s[c + '_links']:>5} utilisation mean {s[c + '_link_utilisation_mean']:.4f}"
+                     f" max {s[c + '_link_utilisation_max']:.4f}, energy {_fmt(s[c + '_link_energy_pj'], ' pJ')}")
+    if "rounds" in s:
+        lines.append(f"execution      {s['rounds']:,} rounds, {s['events']:,} events, {s['messages']:,} messages, "
+                     f"sync share {100 * s['sync_share']:.1f}%")
+    if rep.get("plots"):
+        p = rep["plots"]
+        lines.append(f"plots          {', '.join(p['written']) or 'none'} in {p['dir']}")
+    return lines
+
+
+# --- compare -------------------------------------------------------------------------------------
+def _ratio(num, den):
+    if num is None or den is None or den == 0:
+        return None
+    return float(num) / float(den)
+
+
+def _group_ratios(a: dict | None, b: dict | None) -> dict:
+    a, b = a or {}, b or {}
+    both = [k for k in a if k in b]
+    return {"ratios": {k: {"time_ratio": _ratio(b[k]["span_ps"], a[k]["span_ps"]),
+                           "energy_ratio": _ratio(b[k]["energy_pj"], a[k]["energy_pj"])} for k in both},
+            "only_in_a": [k for k in a if k not in b], "only_in_b": [k for k in b if k not in a]}
+
+
+def _workload(rep: dict) -> tuple | None:
+    sc = rep.get("scenario")
+    if not isinstance(sc, dict):
+        return None
+    return tuple(sc.get(k) for k in ("model", "mode", "seq", "batch", "finetune", "lora_rank"))
+
+
+def compare_runs(dir_a: str | os.PathLike, dir_b: str | os.PathLike, allow_incomplete: bool = False) -> dict:
+    """A's advantage over B (ratios > 1 mean A is faster / more efficient)."""
+    from atleus_dist.kernel.errors import ConfigError
+
+    ra = build_report(dir_a, allow_incomplete)
+    try:
+        rb = build_report(dir_b, allow_incomplete)
+    except ConfigError as exc:
+        raise ConfigError("dir_b", str(exc)[len(exc.field) + 2:]) from None
+    sa, sb = ra["summary"], rb["summary"]
+    for name, s in (("dir_a", sa), ("dir_b", sb)):
+        if "step_latency_ps" not in s:
+            raise ConfigError(name, "run has no ops table, so no step latency to compare")
+    warnings = []
+    wa, wb = _workload(ra), _workload(rb)
+    if wa is None or wb is None:
+        warnings.append("a run has no scenario in its manifest; cannot check both ran the same workload")
+    elif wa != wb:
+        warnings.append(f"different workloads: {wa} vs {wb}")
+    per_token = sa.get("tokens") and sb.get("tokens") and sa["tokens"] != sb["tokens"]
+    if per_token:
+        warnings.append(f"different token counts ({sa['tokens']} vs {sb['tokens']}): ratios use tokens/s and "
+                        "energy per token")
+        speedup = _ratio(sa.get("tokens_per_s"), sb.get("tokens_per_s"))
+    else:
+        speedup = _ratio(sb["step_latency_ps"], sa["step_latency_ps"])
+    if sa.get("energy_per_token_pj") is not None and sb.get("energy_per_token_pj") is not None:
+        eff = _ratio(sb["energy_per_token_pj"], sa["energy_per_token_pj"])
+    else:
+        eff = None if per_token else _ratio(sb.get("energy_pj"), sa.get("energy_pj"))
+    edp_a = None if sa.get("edp_pj_s") is None else sa["edp_pj_s"] / (sa["tokens"] ** 2 if per_token else 1)
+    edp_b = None if sb.get("edp_pj_s") is None else sb["edp_pj_s"] / (sb["tokens"] ** 2 if per_token else 1)
+    ba, bb = ra["breakdown"] or {}, rb["breakdown"] or {}
+    return {
+        "a": ra["run_dir"], "b": rb["run_dir"], "baseline_a": ra["baseline"], "baseline_b": rb["baseline"],
+        "speedup": speedup, "energy_efficiency_ratio": eff, "edp_ratio": _ratio(edp_b, edp_a),
+        "step_latency_ps_a": sa["step_latency_ps"], "step_latency_ps_b": sb["step_latency_ps"],
+        "energy_pj_a": sa.get("energy_pj"), "energy_pj_b": sb.get("energy_pj"),
+        "tokens_a": sa.get("tokens"), "tokens_b": sb.get("tokens"),
+        "phase": _group_ratios(ba.get("phase"), bb.get("phase")),
+        "kind": _group_ratios(ba.get("kind"), bb.get("kind")),
+        "tier": _group_ratios(ba.get("tier"), bb.get("tier")),
+        "warnings": warnings,
+    }
+
+
+def format_compare(c: dict) -> list[str]:
+    def x(v):
+        return "n/a" if v is None else f"{v:.3g}x"
+
+    name_a = c["a"] + (f" [{c['baseline_a']}]" if c["baseline_a"] else "")
+    name_b = c["b"] + (f" [{c['baseline_b']}]" if c["baseline_b"] else "")
+    lines = [f"A = {name_a}", f"B = {name_b}",
+             f"step latency  A {c['step_latency_ps_a'] / 1e9:.4g} ms, B {c['step_latency_ps_b'] / 1e9:.4g} ms",
+             f"speed-up of A over B            {x(c['speedup'])}",
+             f"energy efficiency of A over B   {x(c['energy_efficiency_ratio'])}",
+             f"EDP improvement of A over B     {x(c['edp_ratio'])}"]
+    for by in ("phase", "kind", "tier"):
+        g = c[by]
+        if g["ratios"]:
+            lines.append(f"by {by} (B/A):   " + "; ".join(f"{k}: time {x(r['time_ratio'])}, energy {x(r['energy_ratio'])}"
+                                                     for k, r in g["ratios"].items()))
+        if g["only_in_a"] or g["only_in_b"]:
+            lines.append(f"    only in A: {', '.join(g['only_in_a']) or '-'}; only in B: {', '.join(g['only_in_b']) or '-'}")
+    lines += [f"warning: {w}" for w in c["warnings"]]
+    return lines

@@ -1,0 +1,173 @@
+"""Baselines evaluated on the same op graph as Atleus: a GPU roofline model.
+
+Each op of the compiled step runs alone on the GPU, one after another, and takes
+``max(flops / (peak x compute_efficiency), bytes / (bandwidth x memory_efficiency)) + launch``;
+energy is board power x time (+ optional dynamic energy per FLOP and per byte). The result is a
+run directory like any other (``manifest.json`` with ``baseline: gpu`` and status ``complete``, an
+``ops`` table in the tier LPs' schema), so ``atleus-dist report`` and ``compare`` read it unchanged.
+
+Bytes per op are the roofline minimum for a GPU (each operand read once, each output written once,
+in ``dtype_bytes``): the op graph's own ``nbytes`` is only set for HBM transfers, which are Atleus'
+off-chip traffic. Of those, only the optimizer-state loads/stores are real GPU traffic by default
+(``hbm_ops="update"``): saved activations stay in GPU memory as kernel outputs that backward
+kernels read back, and their reads are already in those kernels' operand bytes. Vector ops are
+memory-bound on a GPU (at most ~12 FLOP per >= 4 bytes, below the A100's FP32 ridge point of
+19.5e12 / 2.039e12 = 9.6 FLOP/B), so they take bytes / bandwidth.
+
+Knows the op graph and the result writers; knows nothing of LPs, backends, the NoC or Atleus timing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from atleus_dist.hw.params import with_overrides
+from atleus_dist.hw.tier import KIND_CODES, PHASE_CODES
+from atleus_dist.kernel.errors import ConfigError
+from atleus_dist.results import finish_manifest, start_manifest
+from atleus_dist.results.writer import LPSink
+from atleus_dist.run.driver import prepare_out_dir
+
+HBM_OPS = ("all", "update", "none")
+# operands read + results written, in elements, per element of a vector op (forward; backward reads
+# the output gradient and the saved input(s) and writes the input gradient(s))
+VECTOR_TRAFFIC_FWD = {"add": 3, "softmax": 2, "layernorm": 2, "rmsnorm": 2, "gelu": 2, "relu": 2,
+                      "swiglu": 3, "loss": 2, "adam": 2, "sgd": 3}
+VECTOR_TRAFFIC_BWD = {"add": 3, "softmax": 3, "layernorm": 3, "rmsnorm": 3, "gelu": 3, "relu": 3,
+                      "swiglu": 5, "loss": 2}
+
+
+@dataclass(frozen=True)
+class GpuConfig:
+    """An A100-class GPU (NVIDIA A100 Tensor Core GPU datasheet, SXM4 80 GB column)."""
+
+    name: str = "A100-SXM4-80GB"
+    peak_flops_per_s: float = 312e12  # datasheet: 312 TFLOPS dense FP16/BF16 Tensor Core (624 is with sparsity)
+    hbm_bytes_per_s: float = 2.039e12  # datasheet: 2,039 GB/s HBM2e (80 GB SXM; the 40 GB part has 1,555 GB/s)
+    board_power_w: float = 400.0  # datasheet: max TDP 400 W (SXM); energy = power x time
+    compute_efficiency: float = 1.0  # fraction of peak a matmul reaches; 1.0 = ideal roofline (GPU's best case)
+    memory_efficiency: float = 1.0  # fraction of peak bandwidth reached; 1.0 = ideal roofline
+    launch_overhead_ps: int = 0  # per kernel; 0 = ideal; a few us (3_000_000-5_000_000) is typical without CUDA graphs
+    dtype_bytes: int = 2  # FP16/BF16 operands, the precision of the peak above
+    dynamic_pj_per_flop: float = 0.0  # optional energy on top of board power x time (0: power covers it)
+    dynamic_pj_per_byte: float = 0.0
+    hbm_ops: str = "update"  # which of the graph's HBM transfers are GPU traffic: all, update (optimizer state), none
+
+    def __post_init__(self) -> None:
+        for f in ("peak_flops_per_s", "hbm_bytes_per_s", "board_power_w"):
+            v = getattr(self, f)
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or not v > 0:
+                raise ConfigError(f, f"must be a positive number, got {v!r}")
+        for f in ("compute_efficiency", "memory_efficiency"):
+            v = getattr(self, f)
+            if not isinstance(v, (int, float)) or not 0 < v <= 1:
+                raise ConfigError(f, f"must be in (0, 1], got {v!r}")
+        for f in ("dynamic_pj_per_flop", "dynamic_pj_per_byte"):
+            v = getattr(self, f)
+            if not isinstance(v, (int, float)) or v < 0:
+                raise ConfigError(f, f"must be >= 0, got {v!r}")
+        if not isinstance(self.launch_overhead_ps, int) or self.launch_overhead_ps < 0:
+            raise ConfigError("launch_overhead_ps", f"must be an integer >= 0, got {self.launch_overhead_ps!r}")
+        if not isinstance(self.dtype_bytes, int) or self.dtype_bytes < 1:
+            raise ConfigError("dtype_bytes", f"must be a positive integer, got {self.dtype_bytes!r}")
+        if self.hbm_ops not in HBM_OPS:
+            raise ConfigError("hbm_ops", f"unknown value {self.hbm_ops!r}", allowed=", ".join(HBM_OPS))
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def gpu_config(sets: dict[str, str] | None = None) -> GpuConfig:
+    """The default GPU with ``--set key=value`` overrides (unknown keys raise naming the key)."""
+    return with_overrides(GpuConfig(), sets) if sets else GpuConfig()
+
+
+def op_arrays(graph) -> dict[str, np.ndarray]:
+    """Per-op columns of the graph (kind/phase codes, layer, MACs, FLOPs, GPU bytes) as numpy arrays."""
+    ops = list(graph)
+    kind = np.array([KIND_CODES[o.kind] for o in ops], dtype=np.int8)
+    mm = np.array([o.m * o.k + o.k * o.n + o.m * o.n for o in ops], dtype=np.int64)
+    count = np.array([o.count for o in ops], dtype=np.int64)
+    traffic = np.array([(VECTOR_TRAFFIC_BWD if o.phase == "bwd" else VECTOR_TRAFFIC_FWD).get(o.vector_kind, 0)
+                        for o in ops], dtype=np.int64)
+    return {"kind": kind, "phase": np.array([PHASE_CODES[o.phase] for o in ops], dtype=np.int8),
+            "layer": np.array([o.layer for o in ops], dtype=np.int32),
+            "macs": np.array([o.macs for o in ops], dtype=np.int64), "mm_elements": mm * count,
+            "vector_elements": np.array([o.elements for o in ops], dtype=np.int64) * traffic,
+            "hbm_bytes": np.array([o.nbytes for o in ops], dtype=np.int64)}
+
+
+def gpu_bytes(cfg: GpuConfig, a: dict[str, np.ndarray]) -> np.ndarray:
+    """Bytes each op moves through GPU memory (see the module docstring)."""
+    kind = a["kind"]
+    is_mm = (kind == KIND_CODES["static_mm"]) | (kind == KIND_CODES["dynamic_mm"])
+    is_hbm = (kind == KIND_CODES["hbm_read"]) | (kind == KIND_CODES["hbm_write"])
+    keep_hbm = {"all": is_hbm, "none": np.zeros_like(is_hbm),
+                "update": is_hbm & (a["phase"] == PHASE_CODES["update"])}[cfg.hbm_ops]
+    nbytes = np.where(is_mm, a["mm_elements"], 0) * cfg.dtype_bytes
+    nbytes += np.where(kind == KIND_CODES["vector"], a["vector_elements"], 0) * cfg.dtype_bytes
+    nbytes += np.where(keep_hbm, a["hbm_bytes"], 0)
+    return nbytes
+
+
+def gpu_times(cfg: GpuConfig, macs: np.ndarray, nbytes: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """Roofline time of each op in ps (int64); ``kernel`` marks ops that pay a launch."""
+    compute_s = 2.0 * macs / (cfg.peak_flops_per_s * cfg.compute_efficiency)
+    memory_s = nbytes / (cfg.hbm_bytes_per_s * cfg.memory_efficiency)
+    t = np.rint(np.maximum(compute_s, memory_s) * 1e12).astype(np.int64)
+    return t + np.where(kernel & (t > 0), cfg.launch_overhead_ps, 0)
+
+
+def evaluate_gpu(graph, cfg: GpuConfig | None = None) -> dict[str, np.ndarray]:
+    """The ``ops`` table columns of the graph run op after op on the GPU."""
+    cfg = cfg or GpuConfig()
+    a = op_arrays(graph)
+    nbytes = gpu_bytes(cfg, a)
+    # HBM transfers of the graph are plain memory traffic on a GPU (part of the kernels that use
+    # them), and ReRAM programming does not exist: neither launches a kernel
+    kernel = np.isin(a["kind"], [KIND_CODES[k] for k in ("static_mm", "dynamic_mm", "vector")])
+    dur = gpu_times(cfg, a["macs"], nbytes, kernel)
+    end = np.cumsum(dur)
+    energy = (cfg.board_power_w * dur  # 1 W for 1 ps is 1 pJ
+              + cfg.dynamic_pj_per_flop * 2.0 * a["macs"] + cfg.dynamic_pj_per_byte * nbytes)
+    n = len(dur)
+    return {"op": np.arange(n, dtype=np.int64), "tier": np.zeros(n, dtype=np.int32),
+            "core": np.zeros(n, dtype=np.int32), "layer": a["layer"], "kind": a["kind"], "phase": a["phase"],
+            "start_ps": end - dur, "end_ps": end, "macs": a["macs"], "bytes": nbytes,
+            "energy_pj": energy.astype(np.float64)}
+
+
+def scenario_config(sc) -> dict:
+    """The scenario as plain data (manifest ``config.scenario``; ``report`` reads seq and batch)."""
+    return {"name": sc.name, "model": sc.model.name, "mode": sc.mode, "seq": sc.seq, "batch": sc.batch,
+            "finetune": sc.finetune, "lora_rank": sc.lora_rank, "lora_targets": list(sc.lora_targets),
+            "quant": sc.quant.name, "optimizer": sc.optimizer}
+
+
+def write_gpu_baseline(sc, out: str | os.PathLike, cfg: GpuConfig | None = None, graph=None) -> dict:
+    """Compile ``sc`` (unless ``graph`` is given), evaluate it on the GPU and write a complete run
+    directory at ``out``. Returns the manifest."""
+    from atleus_dist.results.summary import summary_figures
+    from atleus_dist.workload import compile_step
+
+    cfg = cfg or GpuConfig()
+    path = prepare_out_dir(out)
+    graph = compile_step(sc) if graph is None else graph
+    config = {"baseline": "gpu", "gpu": cfg.to_dict(), "scenario": scenario_config(sc)}
+    manifest = start_manifest(path, "baseline gpu", config, {"n_lps": 0, "groups": [], "backend": "none"})
+    try:
+        cols = evaluate_gpu(graph, cfg)
+        sink = LPSink(str(path), 0)
+        sink.write("ops", cols, meta={"kind_codes": KIND_CODES, "phase_codes": PHASE_CODES,
+                                      "tier_names": "gpu", "baseline": "gpu"})
+        sink.close()
+        figures = summary_figures(path, manifest)
+    except BaseException as exc:
+        finish_manifest(path, manifest, "failed", {}, error=f"{type(exc).__name__}: {exc}")
+        raise
+    figures.pop("absent_tables", None)
+    return finish_manifest(path, dict(manifest, baseline="gpu"), "complete", figures)
