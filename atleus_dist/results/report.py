@@ -19,8 +19,10 @@ from atleus_dist.results.summary import (breakdowns, clock_ps_of, load_manifest,
                                          tables_of)
 
 
-def build_report(run_dir: str | os.PathLike, allow_incomplete: bool = False, plots: bool = False) -> dict:
-    manifest = load_manifest(run_dir, allow_incomplete)
+def build_report(run_dir: str | os.PathLike, allow_incomplete: bool = False, plots: bool = False,
+                 field: str = "run_dir") -> dict:
+    """Everything ``report`` prints; ``field`` names the argument in errors."""
+    manifest = load_manifest(run_dir, allow_incomplete, field)
     tables = tables_of(run_dir)
     fig = summary_figures(run_dir, manifest, tables)
     ops = tables.get("ops")
@@ -125,11 +127,8 @@ def compare_runs(dir_a: str | os.PathLike, dir_b: str | os.PathLike, allow_incom
     """A's advantage over B (ratios > 1 mean A is faster / more efficient)."""
     from atleus_dist.kernel.errors import ConfigError
 
-    ra = build_report(dir_a, allow_incomplete)
-    try:
-        rb = build_report(dir_b, allow_incomplete)
-    except ConfigError as exc:
-        raise ConfigError("dir_b", str(exc)[len(exc.field) + 2:]) from None
+    ra = build_report(dir_a, allow_incomplete, field="dir_a")
+    rb = build_report(dir_b, allow_incomplete, field="dir_b")
     sa, sb = ra["summary"], rb["summary"]
     for name, s in (("dir_a", sa), ("dir_b", sb)):
         if "step_latency_ps" not in s:
