@@ -294,3 +294,19 @@ def summary_table(fig: dict) -> pa.Table:
     items = sorted((k, float(v)) for k, v in fig.items()
                    if isinstance(v, (int, float)) and not isinstance(v, bool))
     return pa.table({"name": [k for k, _ in items], "value": [v for _, v in items]})
+
+
+def write_summary(run_dir: str | os.PathLike, fig: dict) -> Path:
+    """Write :func:`summary_table` as ``summary/lp000.arrows``. Marked an *execution* table: it holds
+    wall-clock figures, and float sums over LPs may differ in the last bit across partitions, so
+    the digest must not cover it (the ops/packets/links tables it is computed from are covered)."""
+    from atleus_dist.results.writer import SCHEMA_VERSION, lp_file
+
+    table = summary_table(fig)
+    table = table.replace_schema_metadata({"atleus.schema_version": SCHEMA_VERSION, "atleus.table": "summary",
+                                           "atleus.table_kind": "execution", "atleus.wallclock_columns": ""})
+    path = lp_file(run_dir, "summary", 0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with pa.OSFile(str(path), "wb") as fh, pa.ipc.new_stream(fh, table.schema) as writer:
+        writer.write_table(table)
+    return path
