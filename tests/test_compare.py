@@ -45,6 +45,8 @@ def test_ratios_match_closed_form(gemm_runs):
     assert ph["fwd"]["time_ratio"] == pytest.approx(2.0) and ph["bwd"]["time_ratio"] == pytest.approx(2.0)
     assert ph["update"]["time_ratio"] == pytest.approx(1.0) and ph["update"]["energy_ratio"] == pytest.approx(1.5)
     assert c["kind"]["ratios"]["dynamic_mm"]["energy_ratio"] == pytest.approx(3.0)
+    assert c["kind"]["ratios"]["dynamic_mm"]["time_ratio"] == pytest.approx(2.0)  # busy time of the GEMMs
+    assert c["kind"]["ratios"]["hbm_read"]["time_ratio"] == pytest.approx(1.0)
     assert c["tier"]["ratios"]["gpu"]["time_ratio"] == pytest.approx(t_slow / t_fast)
     assert c["warnings"] == []
     back = compare_runs(slow, fast)

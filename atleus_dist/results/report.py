@@ -108,10 +108,13 @@ def _ratio(num, den):
     return float(num) / float(den)
 
 
-def _group_ratios(a: dict | None, b: dict | None) -> dict:
+def _group_ratios(a: dict | None, b: dict | None, time_key: str) -> dict:
+    """B/A per group present in both; ``time_key`` is ``span_ps`` for phases (contiguous stretches
+    of the step) and ``busy_ps`` for op kinds and tiers (whose ops interleave over the whole step)."""
     a, b = a or {}, b or {}
     both = [k for k in a if k in b]
-    return {"ratios": {k: {"time_ratio": _ratio(b[k]["span_ps"], a[k]["span_ps"]),
+    return {"time_basis": time_key,
+            "ratios": {k: {"time_ratio": _ratio(b[k][time_key], a[k][time_key]),
                            "energy_ratio": _ratio(b[k]["energy_pj"], a[k]["energy_pj"])} for k in both},
             "only_in_a": [k for k in a if k not in b], "only_in_b": [k for k in b if k not in a]}
 
@@ -159,9 +162,9 @@ def compare_runs(dir_a: str | os.PathLike, dir_b: str | os.PathLike, allow_incom
         "step_latency_ps_a": sa["step_latency_ps"], "step_latency_ps_b": sb["step_latency_ps"],
         "energy_pj_a": sa.get("energy_pj"), "energy_pj_b": sb.get("energy_pj"),
         "tokens_a": sa.get("tokens"), "tokens_b": sb.get("tokens"),
-        "phase": _group_ratios(ba.get("phase"), bb.get("phase")),
-        "kind": _group_ratios(ba.get("kind"), bb.get("kind")),
-        "tier": _group_ratios(ba.get("tier"), bb.get("tier")),
+        "phase": _group_ratios(ba.get("phase"), bb.get("phase"), "span_ps"),
+        "kind": _group_ratios(ba.get("kind"), bb.get("kind"), "busy_ps"),
+        "tier": _group_ratios(ba.get("tier"), bb.get("tier"), "busy_ps"),
         "warnings": warnings,
     }
 
@@ -180,7 +183,8 @@ def format_compare(c: dict) -> list[str]:
     for by in ("phase", "kind", "tier"):
         g = c[by]
         if g["ratios"]:
-            lines.append(f"by {by} (B/A):   " + "; ".join(f"{k}: time {x(r['time_ratio'])}, energy {x(r['energy_ratio'])}"
+            basis = "span" if g["time_basis"] == "span_ps" else "busy"
+            lines.append(f"by {by} (B/A, {basis} time):   " + "; ".join(f"{k}: time {x(r['time_ratio'])}, energy {x(r['energy_ratio'])}"
                                                      for k, r in g["ratios"].items()))
         if g["only_in_a"] or g["only_in_b"]:
             lines.append(f"    only in A: {', '.join(g['only_in_a']) or '-'}; only in B: {', '.join(g['only_in_b']) or '-'}")
