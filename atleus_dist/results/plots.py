@@ -36,8 +36,12 @@ def timeline(ops: pa.Table, manifest: dict, path: Path) -> None:
 
     tier = ops.column("tier").to_numpy().astype(np.int64)
     core = ops.column("core").to_numpy().astype(np.int64)
-    start = ops.column("start_ps").to_numpy().astype(np.float64) / 1e6  # us
-    end = ops.column("end_ps").to_numpy().astype(np.float64) / 1e6
+    start = ops.column("start_ps").to_numpy().astype(np.float64)
+    end = ops.column("end_ps").to_numpy().astype(np.float64)
+    span = float(end.max()) if len(end) else 0.0
+    unit, scale = next(((u, f) for u, f in (("s", 1e12), ("ms", 1e9), ("us", 1e6), ("ns", 1e3))
+                        if span >= 10 * f), ("ps", 1.0))
+    start, end = start / scale, end / scale
     kind = ops.column("kind").to_numpy().astype(np.int64)
     if len(start) > MAX_TIMELINE_OPS:
         keep = np.argsort(start - end, kind="stable")[:MAX_TIMELINE_OPS]
@@ -55,14 +59,15 @@ def timeline(ops: pa.Table, manifest: dict, path: Path) -> None:
     ax.set_xlim(float(start.min()), float(end.max()) or 1.0)
     ax.set_ylim(-1, len(rows))
     tnames = tier_names(ops, manifest)
-    labels = [f"{tnames.get(int(t), f'tier{t}')}.c{int(c)}" for t, c in rows]
+    labels = [f"{tnames.get(int(t), f'tier{t}')}.c{int(c)}" if c >= 0 else f"{tnames.get(int(t), f'tier{t}')}.hbm"
+              for t, c in rows]  # one label per core row (a negative core is the HBM port)
     step = max(1, len(rows) // 40)
     ax.set_yticks(np.arange(0, len(rows), step))
     ax.set_yticklabels(labels[::step], fontsize=7)
     knames = code_names(ops, "kind_codes", "kind")
     ax.legend(handles=[Patch(color=cmap(i % 10), label=knames.get(int(k), f"kind{k}"))
                        for i, k in enumerate(kinds)], fontsize=7, loc="upper right")
-    ax.set_xlabel("time (us)")
+    ax.set_xlabel(f"time ({unit})")
     ax.set_title("per-core timeline")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
