@@ -51,16 +51,22 @@ def stderr_progress(label: str, end_ps: int):
 
 
 def execute(command: str, config: dict, spec: RunSpec, backend: str, out: Path,
-            progress: bool = True, **backend_options) -> tuple[RunStats, dict]:
+            progress: bool = True, finalize=None, **backend_options) -> tuple[RunStats, dict]:
+    """Run ``spec`` on ``backend`` into ``out``. ``finalize(out, manifest, figures)``, if given,
+    runs after the simulation and before the manifest says ``complete`` (e.g. to write the
+    ``summary`` table) and returns more figures."""
     partition = {"groups": spec.groups, "n_lps": spec.n_lps, "backend": backend,
                  "min_cut_lookahead_ps": spec.channel_map().min_cut_lookahead(spec.group_of_lp())}
     manifest = start_manifest(out, command, config, partition)
     cb = stderr_progress(command, spec.end_ps) if progress else None
     try:
         stats = backends.run(spec, backend, progress=cb, **backend_options)
+        figures = stats.figures()
+        if finalize is not None:  # the backend's own figures (rounds, sync, wall) take precedence
+            for key, value in finalize(out, manifest, figures).items():
+                figures.setdefault(key, value)
     except BaseException as exc:
         finish_manifest(out, manifest, "failed", {}, error=f"{type(exc).__name__}: {exc}")
         raise
-    figures = stats.figures()
     manifest = finish_manifest(out, manifest, "complete", figures)
     return stats, manifest
