@@ -81,7 +81,7 @@ def test_lora_on_all_attention_weights_with_gqa():
 
 
 def test_graph_is_topological_and_typed():
-    g = compile_step(Scenario(load_model("gpt2-medium"), seq=128))
+    g = compile_step(Scenario(load_model("gpt2-medium"), seq=128, pipeline_chunk_tokens=128))
     for op in g:
         assert all(d < op.id for d in op.deps)
         if op.kind == "static_mm":

@@ -9,7 +9,8 @@ Kinds and the tier that executes them (Atleus' split):
 - ``hbm_read`` / ``hbm_write`` saved activations, optimizer state, streamed weights: HBM
 - ``program``    (re)writing a weight block into ReRAM crossbars: ReRAM
 
-A matmul op is ``count`` independent (m x k) x (k x n) products. Ops are stored in a topological
+A matmul op is ``count`` independent (m x k) x (k x n) products. With layer pipelining an op
+covers one ``chunk`` of the tokens (see the compiler for the dependency rule between chunks). Ops are stored in a topological
 order (every dep has a smaller id). Knows nothing of hardware timing, LPs, files or Ray.
 """
 
@@ -43,6 +44,7 @@ class Op:
     elements: int = 0
     nbytes: int = 0
     deps: tuple[int, ...] = ()
+    chunk: int = 0  # pipeline chunk (token group) of the op; 0 for whole-step ops
 
     @property
     def tier(self) -> str:
@@ -105,5 +107,5 @@ class OpGraph:
         for op in keep:
             g.ops.append(Op(new_id[op.id], op.name, op.kind, op.phase, op.layer, op.m, op.n, op.k, op.count,
                             op.weight, op.transposed, op.vector_kind, op.elements, op.nbytes,
-                            tuple(new_id[d] for d in op.deps if d in new_id)))
+                            tuple(new_id[d] for d in op.deps if d in new_id), op.chunk))
         return g

@@ -16,6 +16,7 @@ Knows nothing of LPs, files, processes or Ray.
 
 from __future__ import annotations
 
+import heapq
 import math
 from dataclasses import dataclass, field
 
@@ -109,25 +110,61 @@ def _place(sc: Scenario, arch: AtleusArchConfig, shapes, rc: ReramCore):
 
 
 def _insert_streaming(graph: OpGraph, placements: dict[str, Placement], weight_bits: dict[str, int]) -> OpGraph:
-    """Before each use of a streamed weight: read it from HBM and program it into the region."""
-    out, new_id, last_region_user = OpGraph(), {}, None
+    """Program each streamed weight once per phase, before its first use in that phase: read it
+    from HBM and program it into the shared region, after every use of the weight the region held
+    before (all pipeline chunks of it). Inserting these edges can force uses of one streamed weight
+    ahead of another's in op order, so the graph is re-sorted (Kahn, preferring the original order);
+    with one chunk every group is one use and the result is the old one-program-per-use graph."""
+    groups: dict[tuple[str, str], list[int]] = {}
     for op in graph:
-        deps = [new_id[d] for d in op.deps]
         p = placements.get(op.weight) if op.kind == "static_mm" else None
         if p is not None and not p.resident:
-            b = p.block
-            rd = out.add(f"{op.weight}.stream_read", "hbm_read", op.phase, op.layer,
-                         nbytes=math.ceil(b.k * b.n * weight_bits[op.weight] / 8))
-            prog = out.add(f"{op.weight}.stream_program", "program", op.phase, op.layer,
-                           [rd] + ([last_region_user] if last_region_user is not None else []),
-                           m=1, n=b.n, k=b.k, weight=op.weight)
-            deps.append(prog)
-        oid = out.add(op.name, op.kind, op.phase, op.layer, deps, m=op.m, n=op.n, k=op.k, count=op.count,
-                      weight=op.weight, transposed=op.transposed, vector_kind=op.vector_kind,
-                      elements=op.elements, nbytes=op.nbytes)
-        if p is not None and not p.resident:
-            last_region_user = oid
-        new_id[op.id] = oid
+            groups.setdefault((op.weight, op.phase), []).append(op.id)
+    n = len(graph)
+    deps: list[list[int]] = [list(op.deps) for op in graph]
+    keys: list[tuple] = [(op.id, 1) for op in graph]
+    extra: list[tuple[str, str, str, int, dict]] = []  # name, kind, phase, layer, fields of new nodes
+    prev_uses: list[int] = []
+    for (w, phase), uses in groups.items():  # dict order: order of first use
+        first = graph.ops[uses[0]]
+        b = placements[w].block
+        rd, prog = n + len(extra), n + len(extra) + 1
+        extra.append((f"{w}.stream_read", "hbm_read", phase, first.layer,
+                      {"nbytes": math.ceil(b.k * b.n * weight_bits[w] / 8), "chunk": first.chunk}))
+        extra.append((f"{w}.stream_program", "program", phase, first.layer,
+                      {"m": 1, "n": b.n, "k": b.k, "weight": w, "chunk": first.chunk}))
+        deps += [[], [rd] + prev_uses]
+        keys += [(uses[0], 0, 0), (uses[0], 0, 1)]
+        for u in uses:
+            deps[u].append(prog)
+        prev_uses = uses
+    total = n + len(extra)
+    children: list[list[int]] = [[] for _ in range(total)]
+    indeg = [0] * total
+    for i, ds in enumerate(deps):
+        for d in ds:
+            children[d].append(i)
+            indeg[i] += 1
+    heap = [(keys[i], i) for i in range(total) if indeg[i] == 0]
+    heapq.heapify(heap)
+    out, new_id = OpGraph(), {}
+    while heap:
+        _, i = heapq.heappop(heap)
+        ds = [new_id[d] for d in deps[i]]
+        if i < n:
+            op = graph.ops[i]
+            new_id[i] = out.add(op.name, op.kind, op.phase, op.layer, ds, m=op.m, n=op.n, k=op.k, count=op.count,
+                                weight=op.weight, transposed=op.transposed, vector_kind=op.vector_kind,
+                                elements=op.elements, nbytes=op.nbytes, chunk=op.chunk)
+        else:
+            name, kind, phase, layer, fields = extra[i - n]
+            new_id[i] = out.add(name, kind, phase, layer, ds, **fields)
+        for c in children[i]:
+            indeg[c] -= 1
+            if indeg[c] == 0:
+                heapq.heappush(heap, (keys[c], c))
+    if len(out) != total:
+        raise RuntimeError("streaming the weights through one region made the op graph cyclic")
     return out
 
 
@@ -197,25 +234,34 @@ class Mapper:
             c = self.sa.vector(op.vector_kind, op.elements)
         return sys_core, c.latency_ps, c.energy_pj
 
-    def _layer_static_fwd(self, g: OpGraph, layer: int) -> list[Op]:
-        return [op for op in g if op.layer == layer and op.phase == "fwd" and op.kind == "static_mm"]
+    def _layer_static_fwd(self, g: OpGraph, layer: int) -> dict[str, list[Op]]:
+        """The layer's forward static matmuls grouped by weight (all pipeline chunks of each),
+        in order of first use."""
+        out: dict[str, list[Op]] = {}
+        for op in g:
+            if op.layer == layer and op.phase == "fwd" and op.kind == "static_mm":
+                out.setdefault(op.weight, []).append(op)
+        return out
+
+    def _weight_latency(self, block: WeightBlock, ops: list[Op], replicas: int) -> int:
+        return sum(self.rc.mvm(block, math.ceil(o.m * o.count / replicas)).latency_ps for o in ops)
 
     def _replicate(self, sc: Scenario, g: OpGraph, placements, spare: int):
         """Give the bottleneck ReRAM stage more copies of its weights while spare crossbars last."""
         if spare <= 0 or sc.model.layers < 1:
             return placements
-        ops = self._layer_static_fwd(g, 0)
-        if not ops or not all(placements[o.weight].resident for o in ops):
+        by_w = self._layer_static_fwd(g, 0)
+        if not by_w or not all(placements[w].resident for w in by_w):
             return placements
-        names = [o.weight.split(".", 1)[1] for o in ops]
+        ws = list(by_w)
+        names = [w.split(".", 1)[1] for w in ws]
         reps = {n: 1 for n in names}
         while True:
-            lat = [self.rc.mvm(placements[o.weight].block, math.ceil(o.m * o.count / reps[nm])).latency_ps
-                   for o, nm in zip(ops, names)]
+            lat = [self._weight_latency(placements[w].block, by_w[w], reps[nm]) for w, nm in zip(ws, names)]
             stages = _partition(lat, self.arch.reram_stages_per_layer)
             worst = max(stages, key=lambda s: sum(lat[i] for i in s))
-            cost = sc.model.layers * sum(placements[ops[i].weight].block.crossbars for i in worst)
-            if cost > spare or any(ops[i].m * ops[i].count <= reps[names[i]] for i in worst):
+            cost = sc.model.layers * sum(placements[ws[i]].block.crossbars for i in worst)
+            if cost > spare or any(min(o.m * o.count for o in by_w[ws[i]]) <= reps[names[i]] for i in worst):
                 break
             spare -= cost
             for i in worst:
@@ -228,21 +274,27 @@ class Mapper:
         return out
 
     def _stages(self, sc: Scenario, m: Mapping) -> list[dict]:
+        """Per layer: the forward static matmuls (whole weights, all chunks) split into the
+        contiguous ReRAM stages that minimise the slowest, next to the systolic stage."""
         out = []
         by_layer: dict[int, list[int]] = {}
         for i, op in enumerate(m.graph):
             if op.phase == "fwd" and 0 <= op.layer < sc.model.layers:
                 by_layer.setdefault(op.layer, []).append(i)
         for layer, ids in sorted(by_layer.items()):
-            static = [i for i in ids if m.graph.ops[i].kind == "static_mm"]
+            per_w: dict[str, int] = {}
+            for i in ids:
+                if m.graph.ops[i].kind == "static_mm":
+                    w = m.graph.ops[i].weight
+                    per_w[w] = per_w.get(w, 0) + m.latency_ps[i]
             sys_ids = [i for i in ids if m.graph.ops[i].tier == "systolic"]
-            lat = [m.latency_ps[i] for i in static]
-            groups = _partition(lat, self.arch.reram_stages_per_layer) if static else []
+            names, lat = [w.split(".", 1)[1] for w in per_w], list(per_w.values())
+            groups = _partition(lat, self.arch.reram_stages_per_layer) if lat else []
             reram = [sum(lat[j] for j in grp) for grp in groups]
             systolic = sum(m.latency_ps[i] for i in sys_ids)
             stage_lat = reram + [systolic]
             out.append({"layer": layer,
-                        "reram_stages": [[m.graph.ops[static[j]].name.split(".", 1)[1] for j in grp] for grp in groups],
+                        "reram_stages": [[names[j] for j in grp] for grp in groups],
                         "reram_stage_ps": reram, "systolic_stage_ps": systolic,
                         "interval_ps": max(stage_lat),
                         "balance": max(stage_lat) / (sum(stage_lat) / len(stage_lat))})

@@ -42,6 +42,10 @@ class ModelSpec:
     activation: str
     vocab: int
     positions: int
+    # True for decoder (GPT-2, BLOOM, OPT, Llama): token t attends to tokens <= t only, so a pipeline
+    # chunk needs the keys/values of itself and earlier chunks; False for encoders (BERT, RoBERTa,
+    # ViT), where every chunk needs every chunk's keys/values. Required: it decides dependencies.
+    causal: bool
     position_kind: str = "learned"
     position_offset: int = 0
     token_types: int = 0
@@ -71,6 +75,8 @@ class ModelSpec:
                            ("position_kind", POSITION_KINDS), ("head", HEADS), ("input", INPUTS)):
             if getattr(self, f) not in allowed:
                 raise ConfigError(f, f"unknown value {getattr(self, f)!r}", allowed=", ".join(allowed))
+        if not isinstance(self.causal, bool):
+            raise ConfigError("causal", f"must be true or false, got {self.causal!r}")
         if self.d_model % self.heads:
             raise ConfigError("heads", f"{self.heads} heads do not divide d_model {self.d_model}")
         if self.heads % self.kv_heads:

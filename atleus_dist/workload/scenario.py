@@ -7,6 +7,7 @@ hardware timing, LPs, processes or Ray; the only file access is :func:`load_scen
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,6 +63,13 @@ class Scenario:
     quant: Quant = field(default_factory=lambda: Quant(8, 8))  # 8-bit weights unless the scenario says
     policy: str = "stream"
     optimizer: str = "adam"
+    # Layer pipelining (ISAAC / PipeLayer style): each layer's token-wise ops are split into chunks of
+    # this many tokens of every sequence, so chunk j can enter layer i+1 while chunk j+1 is still in
+    # layer i. >= seq gives one chunk (the unpipelined graph). 32 tokens: one chunk through one
+    # frozen weight is 32 x 16 bit-serial cycles = 51 us forward on the ReRAM tier, short against a
+    # layer (so the pipeline fills in a few % of the step) yet few enough ops that a GPT-2 Medium
+    # step at seq 1024 (32 chunks) stays ~40k ops.
+    pipeline_chunk_tokens: int = 32
     name: str = ""
 
     def __post_init__(self) -> None:
@@ -72,7 +80,7 @@ class Scenario:
         for f, allowed in (("policy", POLICIES), ("optimizer", OPTIMIZERS)):
             if getattr(self, f) not in allowed:
                 raise ConfigError(f, f"unknown value {getattr(self, f)!r}", allowed=", ".join(allowed))
-        for f in ("seq", "batch", "lora_rank"):
+        for f in ("seq", "batch", "lora_rank", "pipeline_chunk_tokens"):
             v = getattr(self, f)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ConfigError(f, f"must be a positive integer, got {v!r}")
@@ -99,6 +107,16 @@ class Scenario:
     def tokens(self) -> int:
         return self.seq * self.batch
 
+    def chunks(self) -> list[tuple[int, int]]:
+        """Pipeline chunks as (first position, positions) along the sequence; each chunk holds those
+        positions of every sequence of the batch. The last chunk takes the remainder."""
+        c = min(self.pipeline_chunk_tokens, self.seq)
+        return [(a, min(c, self.seq - a)) for a in range(0, self.seq, c)]
+
+    def unpipelined(self) -> "Scenario":
+        """The same step as one chunk (what a GPU baseline should run: one kernel per whole op)."""
+        return dataclasses.replace(self, pipeline_chunk_tokens=self.seq)
+
     @property
     def uses_lora(self) -> bool:
         return self.mode == "finetune" and self.finetune == "lora"
@@ -120,7 +138,7 @@ class Scenario:
 
 
 SCENARIO_FIELDS = ("name", "model", "mode", "seq", "batch", "finetune", "lora_rank", "lora_targets", "quant",
-                   "policy", "optimizer")
+                   "policy", "optimizer", "pipeline_chunk_tokens")
 
 
 def scenario_from_dict(data: dict, root: Path | None = None) -> Scenario:
