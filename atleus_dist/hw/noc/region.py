@@ -1,21 +1,26 @@
 """A NoC region: the routers and network interfaces of one LP, their in-flight flits and credits,
-and the cycle loop that skips idle cycles.
+the transfer API the compute tiers use, and the driver of the compiled cycle loop.
 
-Everything that happens inside a cycle is keyed by (router, port, VC) and is at most one item per
-key, so the order in which flits or credits were delivered never matters; flits and credits that
-leave the region are returned as records for the LP to send. Per-cycle order follows BookSim2's
-``TrafficManager::_Step``: read flits and credits, allocate, inject, eject. Knows nothing of the
-kernel's messages or picoseconds (the LP converts).
+Events inside the region sit in a calendar of ``W`` cycles (every delay is shorter); flits and
+credits from other regions wait in an inbox sorted by cycle; flits and credits that leave the
+region are returned as records for the LP to send. Within a cycle everything is keyed by
+(router, port, VC), at most one item per key, so the order of delivery never matters. Per-cycle
+order follows BookSim2's ``TrafficManager::_Step``: read flits and credits, allocate, generate,
+inject. Knows nothing of the kernel's messages or picoseconds (the LP converts).
 """
 
 from __future__ import annotations
 
+import heapq
+
 import numpy as np
 
+from atleus_dist.hw.noc import engine as E
 from atleus_dist.hw.noc.interface import Interfaces
 from atleus_dist.hw.noc.router import FlitPool, RouterArray
 
-NEVER = np.iinfo(np.int64).max
+NEVER = E.NEVER
+_ROUTE_COLS = ("cycle", "router", "port", "vc")
 
 
 class Region:
@@ -26,171 +31,208 @@ class Region:
         self.lp_of_router = np.asarray(lp_of_router, dtype=np.int64)
         self.g2l = np.full(topo.n_routers, -1, dtype=np.int64)
         self.g2l[self.rids] = np.arange(len(self.rids))
-        self.pool = FlitPool()
-        self.routers = RouterArray(cfg, topo, self.rids)
-        self.nis = Interfaces(cfg, topo, self.rids)
+        self.coords = np.ascontiguousarray(topo.coords, dtype=np.int64)
+        self.sc = np.zeros(E.N_SC, dtype=np.int64)
+        self.routers = RouterArray(cfg, topo, self.rids, self.g2l)
+        R, P = len(self.rids), topo.n_ports
+        self.pool = FlitPool(self.sc, max(1024, 4 * R * P))
+        self.nis = Interfaces(cfg, topo, self.rids, self.sc)
         self.local_lat = cfg.interface.local_latency_cycles
         self.local_port = topo.local_port
-        ph = cfg.phases
+        ph, rc = cfg.phases, cfg.router
         self.w0, self.w1 = ph.warmup_cycles, ph.warmup_cycles + ph.measure_cycles
         self.end_cycle = cfg.end_cycle
-        self.cycle = 0  # every cycle < self.cycle has been simulated
-        self.pend: dict[int, list] = {}
+        W = 1 << int(self.routers.max_delay).bit_length()
+        prm = np.zeros(E.N_PRM, dtype=np.int64)
+        for i, v in ((E.P_R, R), (E.P_P, P), (E.P_V, rc.num_vcs), (E.P_B, rc.vc_buf_size_flits),
+                     (E.P_RD, rc.routing_delay_cycles), (E.P_VAD, rc.vc_alloc_delay_cycles),
+                     (E.P_SAD, rc.sw_alloc_delay_cycles), (E.P_CB, rc.crossbar_delay_cycles),
+                     (E.P_CD, rc.credit_delay_cycles), (E.P_WFT, int(rc.wait_for_tail_credit)),
+                     (E.P_LL, self.local_lat), (E.P_W0, self.w0), (E.P_W1, self.w1), (E.P_W, W),
+                     (E.P_K, self.nis.K), (E.P_PSIZE, cfg.interface.packet_flits)):
+            prm[i] = v
+        self.prm = prm
+        cap = max(R * P, 1)
+        self.caln = np.zeros((W, 4), dtype=np.int64)
+        self.cal = [np.zeros((W, cap, 4), dtype=np.int64) for _ in range(4)]
+        self.inf = np.zeros((5, 0), dtype=np.int64)  # remote flits: cycle, local router, port, vc, slot
+        self.inc = np.zeros((4, 0), dtype=np.int64)  # remote credits: cycle read, local router, port, vc
+        self.pko = np.zeros((len(E.PACKET_COLS), 4 * R), dtype=np.int64)
+        self.tdo = np.zeros((3, 4 * R), dtype=np.int64)
+        self.outf = np.zeros((4 + len(E.FIELDS), 2 * cap), dtype=np.int64)
+        self.outc = np.zeros((4, 2 * cap), dtype=np.int64)
         self.out: dict[int, dict[str, list]] = {}
-        self.cycles_run = 0
-        self.flit_hops = 0
+        # transfers: not yet due (heap of cycle, seq, ...), loopbacks, packets still in flight per tag
+        self.future: list[tuple] = []
+        self.loopback: list[tuple[int, int]] = []
+        self.remaining: dict[int, list[int]] = {}
+        self.completed: list[tuple[int, int]] = []
+        self._seq = 0
+        self.sc[E.S_NEXT] = int(self.nis.ni[E.N_NEXTGEN].min()) if R else NEVER
 
-    # --- pending events -------------------------------------------------------------------------
-    def _push(self, cycle, kind: str, cols: tuple) -> None:
-        """Schedule items for a cycle (an int) or for per-item cycles (an array)."""
-        if isinstance(cycle, int):
-            if len(cols[0]):
-                self.pend.setdefault(cycle, []).append((kind, cols))
-            return
-        if len(cycle) == 0:
-            return
-        lo, hi = int(cycle.min()), int(cycle.max())
-        if lo == hi:
-            self.pend.setdefault(lo, []).append((kind, cols))
-            return
-        for t in np.unique(cycle).tolist():
-            m = cycle == t
-            self.pend.setdefault(t, []).append((kind, tuple(a[m] for a in cols)))
+    @property
+    def cycle(self) -> int:
+        """Every cycle < this has been simulated."""
+        return int(self.sc[E.S_CYCLE])
 
+    @property
+    def cycles_run(self) -> int:
+        return int(self.sc[E.S_RUN])
+
+    @property
+    def flit_hops(self) -> int:
+        return int(self.sc[E.S_HOPS])
+
+    # --- input from other regions -------------------------------------------------------------
     def add_remote_flits(self, cycle: np.ndarray, router: np.ndarray, ip: np.ndarray, vc: np.ndarray,
                          fields: dict) -> None:
         slots = self.pool.alloc(len(cycle))
         self.pool.store(slots, fields)
-        self._push(cycle, "f", (self.g2l[router], ip, vc, slots))
+        new = np.stack([cycle, self.g2l[router], ip, vc, slots]).astype(np.int64)
+        self.inf = self._merge(self.inf, E.S_INF, new)
 
     def add_remote_credits(self, cycle: np.ndarray, router: np.ndarray, op: np.ndarray, vc: np.ndarray) -> None:
-        self._push(cycle + self.routers.cd, "c", (self.g2l[router], op, vc))
+        new = np.stack([cycle + self.routers.cd, self.g2l[router], op, vc]).astype(np.int64)
+        self.inc = self._merge(self.inc, E.S_INC, new)
 
-    def transfer(self, c: int, src: int, dest: int, nbytes: int) -> list[int]:
-        """Packetise a transfer of ``nbytes`` from node ``src`` (in this region) to ``dest``:
-        ceil(bits / flit_bits) flits cut into packets of ``packet_flits`` (the last may be
-        shorter). Returns the per-source packet indices; their rows in ``packets`` mark completion."""
+    def _merge(self, box: np.ndarray, ptr: int, new: np.ndarray) -> np.ndarray:
+        if not new.shape[1]:
+            return box
+        if int(new[0].min()) < self.cycle:
+            raise ValueError(f"NoC region {self.lp_id}: message for cycle {int(new[0].min())} "
+                             f"arrived after cycle {self.cycle} was simulated")
+        rest = box[:, int(self.sc[ptr]):]
+        both = np.concatenate([rest, new], axis=1) if rest.shape[1] else new
+        self.sc[ptr] = 0
+        self.sc[E.S_NEXT] = min(int(self.sc[E.S_NEXT]), int(new[0].min()))
+        return np.ascontiguousarray(both[:, np.argsort(both[0], kind="stable")])
+
+    # --- transfers ----------------------------------------------------------------------------
+    def transfer(self, cycle: int, src_router: int, dest_router: int, nbytes: int, tag: int | None = None) -> list[int]:
+        """Send ``nbytes`` from node ``src_router`` (in this region) to ``dest_router`` (any region),
+        created at ``cycle`` (>= this region's time): ceil(bits / flit_bits) flits cut into packets
+        of ``packet_flits`` (the last may be shorter), queued at the source NI behind what is
+        already there. Every flit carries ``tag`` and the transfer's packet count, so the region
+        that owns ``dest_router`` reports it from :meth:`take_completed` once its last packet's
+        tail is ejected. ``tag`` (an int64 >= 0, unique per transfer in the run) is chosen by the
+        caller; None means untracked. ``src == dest`` does not enter the network: it completes at
+        ``cycle + interface.local_latency_cycles`` (one NI channel traversal, like an ejection).
+        Returns the per-source packet indices (``pkt & 0xffffffff`` in the ``packets`` table)."""
+        c, src, dest = int(cycle), int(src_router), int(dest_router)
         if c < self.cycle:
             raise ValueError(f"transfer at cycle {c} is before the region's time {self.cycle}")
-        ic = self.cfg.interface
-        flits = max(1, -(-int(nbytes) * 8 // ic.flit_bits))
-        l = int(self.g2l[src])
+        l = int(self.g2l[src]) if 0 <= src < len(self.g2l) else -1
         if l < 0:
             raise ValueError(f"node {src} is not in this region")
+        if not 0 <= dest < len(self.g2l):
+            raise ValueError(f"destination node {dest} is not in the network (0..{len(self.g2l) - 1})")
+        t = -1 if tag is None else int(tag)
+        if tag is not None and t < 0:
+            raise ValueError(f"transfer tag must be >= 0, got {tag}")
+        ic = self.cfg.interface
+        if src == dest:
+            if t >= 0:
+                heapq.heappush(self.loopback, (c + ic.local_latency_cycles, t))
+            return []
+        flits = max(1, -(-int(nbytes) * 8 // ic.flit_bits))
         sizes = [ic.packet_flits] * (flits // ic.packet_flits) + ([flits % ic.packet_flits] if flits % ic.packet_flits else [])
-        return [self.nis.enqueue(c, l, int(dest), s) for s in sizes]
+        if c > self.cycle:  # queued when the region reaches its cycle (the NI must not send it earlier)
+            base = int(self.nis.explicit[l])
+            self.nis.explicit[l] += len(sizes)
+            heapq.heappush(self.future, (c, self._seq, l, dest, sizes, t, base))
+            self._seq += 1
+            return [(1 << 31) + base + i for i in range(len(sizes))]
+        return [self.nis.enqueue(c, l, dest, s, t, len(sizes)) for s in sizes]
+
+    def _release_future(self, c: int) -> None:
+        while self.future and self.future[0][0] == c:
+            _c, _s, l, dest, sizes, t, base = heapq.heappop(self.future)
+            keep = int(self.nis.explicit[l])
+            for i, s in enumerate(sizes):
+                self.nis.explicit[l] = base + i
+                self.nis.enqueue(c, l, dest, s, t, len(sizes))
+            self.nis.explicit[l] = keep
+
+    def take_completed(self) -> tuple[np.ndarray, np.ndarray]:
+        """(tags, cycles) of transfers to nodes of this region completed since the previous call,
+        in order of (cycle, tag); the cycle is the one at which the last tail flit was ejected."""
+        done = sorted(self.completed, key=lambda x: (x[1], x[0]))
+        self.completed = []
+        return (np.array([d[0] for d in done], dtype=np.int64), np.array([d[1] for d in done], dtype=np.int64))
 
     def next_cycle(self) -> int:
-        if self.routers.active() or self.nis.queued:
-            return self.cycle
-        t = min(self.pend) if self.pend else NEVER
-        return max(min(t, self.nis.next_event()), self.cycle)
+        t = int(self.sc[E.S_NEXT])
+        if self.future:
+            t = min(t, self.future[0][0])
+        if self.loopback:
+            t = min(t, self.loopback[0][0])
+        return max(t, self.cycle)
 
     # --- the loop -------------------------------------------------------------------------------
     def run(self, horizon_cycle: int) -> None:
         horizon_cycle = min(horizon_cycle, self.end_cycle)
+        while self.future and self.future[0][0] < horizon_cycle:
+            t = self.future[0][0]
+            self._run_kernel(t)
+            self._release_future(t)
+        self._run_kernel(horizon_cycle)
+        while self.loopback and self.loopback[0][0] < horizon_cycle:
+            self.completed.append(heapq.heappop(self.loopback)[::-1])
+
+    def _run_kernel(self, horizon: int) -> None:
+        ra, ni, pool, cal = self.routers, self.nis, self.pool, self.cal
         while True:
-            c = self.next_cycle()
-            if c >= horizon_cycle:
-                break
-            self._step(c)
-            self.cycle = c + 1
-        self.cycle = max(self.cycle, horizon_cycle)
+            flag = E.run(horizon, self.prm, self.sc, self.coords, self.rids, ra.st, ra.rv, ra.buf, ra.rp, ra.rr,
+                         ni.ni, ni.nsv, ni.nst, ni.gd, ni.nq, pool.data, pool.free, self.caln, cal[0], cal[1],
+                         cal[2], cal[3], self.inf, self.inc, self.pko, self.tdo, self.outf, self.outc)
+            self._drain()
+            if flag == 0:
+                return
+            if flag & E.F_ERROR:
+                raise RuntimeError(f"NoC region {self.lp_id}: event calendar overflow or late message "
+                                   f"at cycle {self.cycle} (a bug)")
+            if flag & E.F_REFILL:
+                ni.refill(self.cycle - 1)
+            if flag & E.F_QGROW:
+                ni.grow()
+            if flag & E.F_POOL:
+                pool.grow(2 * len(self.rids) + 1)
 
-    def _step(self, c: int) -> None:
-        ra, ni, pool = self.routers, self.nis, self.pool
-        self.cycles_run += 1
-        items = self.pend.pop(c, None)
-        if items:
-            by: dict[str, list] = {}
-            for kind, cols in items:
-                by.setdefault(kind, []).append(cols)
-            for kind, lst in by.items():
-                cols = tuple(np.concatenate(x) for x in zip(*lst)) if len(lst) > 1 else lst[0]
-                if kind == "f":
-                    ra.arrive(c, *cols, pool.dest[cols[3]])
-                elif kind == "c":
-                    ra.credit(*cols)
-                elif kind == "s":
-                    ni.credit(*cols)
-                else:  # "e": ejected flits reach the node
-                    l, slots, ov = cols
-                    ni.retire(c, l, slots, pool)
-                    # the node returns the credit at once (BookSim2 WriteCredit)
-                    back = c + self.local_lat + 1 + ra.cd
-                    self._push(int(back), "c", (l, np.full(len(l), self.local_port), ov))
-                    pool.release(slots)
-        measuring = self.w0 <= c < self.w1
-        g = ra.step(c, pool, measuring) if ra.active() else None
-        if g is not None:
-            self._route_granted(c, g)
-        ni.generate(c)
-        sent = ni.inject(c, pool)
-        if sent is not None:
-            l, vc, slots, _dest = sent
-            self._push(int(c + self.local_lat + 1), "f",
-                       (l, np.full(len(l), self.local_port), vc, slots))
+    def _drain(self) -> None:
+        sc = self.sc
+        if sc[E.S_PKN]:
+            self.nis.take_packets(self.pko, int(sc[E.S_PKN]))
+            sc[E.S_PKN] = 0
+        if sc[E.S_TDN]:
+            self._tails(self.tdo[:, :int(sc[E.S_TDN])])
+            sc[E.S_TDN] = 0
+        if sc[E.S_OFN]:
+            n = int(sc[E.S_OFN])
+            rec = {k: self.outf[i, :n].copy() for i, k in enumerate(_ROUTE_COLS + E.FIELDS)}
+            self._out(rec, "flit")
+            sc[E.S_OFN] = 0
+        if sc[E.S_OCN]:
+            n = int(sc[E.S_OCN])
+            self._out({k: self.outc[i, :n].copy() for i, k in enumerate(_ROUTE_COLS)}, "credit")
+            sc[E.S_OCN] = 0
 
-    def _route_granted(self, c: int, g: dict) -> None:
-        ra, pool = self.routers, self.pool
-        slots, l, ip, v, o, ov = g["slots"], g["l"], g["ip"], g["v"], g["o"], g["ov"]
-        self.flit_hops += len(slots)
-        u = c + ra.sad - 1  # when BookSim2 frees the buffer slot and sends the credit
-        # credits upstream
-        from_ni = ip == self.local_port
-        if from_ni.any():
-            self._push(int(u + self.local_lat + 1), "s", (l[from_ni], v[from_ni]))
-        nb = ~from_ni
-        if nb.any():
-            rp = g["rp_in"][nb]
-            up = ra.out_router[rp]
-            arrive = u + ra.lat[rp] + 1
-            self._send_credits(arrive, up, ip[nb] ^ 1, v[nb])
-        # flits downstream
-        rp_out = g["rp_out"]
-        x = c + ra.sad + ra.cb - 1 + ra.busy[rp_out] - 1
-        ej = o == self.local_port
-        if ej.any():
-            t = x[ej] + self.local_lat + 1
-            self._push(t, "e", (l[ej], slots[ej], ov[ej]))
-        fw = ~ej
-        if fw.any():
-            rp = rp_out[fw]
-            down = ra.out_router[rp]
-            arrive = x[fw] + ra.lat[rp] + 1
-            s = slots[fw]
-            dl = self.g2l[down]
-            here = dl >= 0
-            if here.all():
-                self._push(arrive, "f", (dl, ra.out_inport[rp], ov[fw], s))
-            else:
-                if here.any():
-                    self._push(arrive[here], "f", (dl[here], ra.out_inport[rp][here], ov[fw][here], s[here]))
-                far = ~here
-                self._send_flits(arrive[far], down[far], ra.out_inport[rp][far], ov[fw][far], s[far])
+    def _tails(self, td: np.ndarray) -> None:
+        for tag, npk, a in td.T.tolist():
+            ent = self.remaining.get(tag)
+            if ent is None:
+                ent = self.remaining[tag] = [npk, a]
+            ent[0] -= 1
+            ent[1] = max(ent[1], a)
+            if ent[0] == 0:
+                del self.remaining[tag]
+                self.completed.append((tag, ent[1]))
 
     # --- leaving the region -----------------------------------------------------------------------
-    def _send_credits(self, arrive, up, op, vc) -> None:
-        lu = self.g2l[up]
-        here = lu >= 0
-        if here.any():
-            self._push(arrive[here] + self.routers.cd, "c", (lu[here], op[here], vc[here]))
-        if not here.all():
-            far = ~here
-            for lp in np.unique(self.lp_of_router[up[far]]).tolist():
-                m = far & (self.lp_of_router[up] == lp)
-                self.out.setdefault(lp, {}).setdefault("credit", []).append(
-                    {"cycle": arrive[m], "router": up[m], "port": op[m], "vc": vc[m]})
-
-    def _send_flits(self, arrive, down, ip, vc, slots) -> None:
-        data = self.pool.load(slots)
-        lps = self.lp_of_router[down]
+    def _out(self, rec: dict, kind: str) -> None:
+        lps = self.lp_of_router[rec["router"]]
         for lp in np.unique(lps).tolist():
             m = lps == lp
-            rec = {"cycle": arrive[m], "router": down[m], "port": ip[m], "vc": vc[m]}
-            rec.update({k: v[m] for k, v in data.items()})
-            self.out.setdefault(lp, {}).setdefault("flit", []).append(rec)
-        self.pool.release(slots)
+            self.out.setdefault(lp, {}).setdefault(kind, []).append({k: v[m] for k, v in rec.items()})
 
     def take_outbox(self) -> dict[int, dict[str, dict]]:
         out = {}
