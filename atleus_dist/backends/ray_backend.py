@@ -42,6 +42,19 @@ class GroupActor:
         self.group.close()
 
 
+def _strategies(n: int, placement: str) -> list:
+    """``spread``: actor g on the g-th alive node (sorted by id, round robin), softly, so a lost
+    node does not block the run; Ray's own SPREAD strategy ignores actors that need no CPU and
+    may put them all on one node. ``pack``: Ray's default placement."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    if placement == "pack":
+        return ["DEFAULT"] * n
+    nodes = sorted(node["NodeID"] for node in ray.nodes() if node.get("Alive"))
+    return [NodeAffinitySchedulingStrategy(nodes[g % len(nodes)], soft=True) for g in range(n)]
+
+
 def _node_id() -> str:
     import ray
 
@@ -62,9 +75,9 @@ def run(spec: RunSpec, progress: Progress | None = None, address: str | None = N
         ray.init(log_to_driver=True, **kwargs)
         started_here = True
     n = len(spec.groups)
-    strategy = "SPREAD" if placement == "spread" else "DEFAULT"
-    remote_cls = ray.remote(num_cpus=num_cpus_per_actor, scheduling_strategy=strategy)(GroupActor)
-    actors = [remote_cls.remote(spec, g) for g in range(n)]
+    remote_cls = ray.remote(num_cpus=num_cpus_per_actor)(GroupActor)
+    actors = [remote_cls.options(scheduling_strategy=s).remote(spec, g)
+              for g, s in enumerate(_strategies(n, placement))]
     stats = RunStats(backend="ray", groups=n)
     try:
         inits = ray.get([a.init.remote() for a in actors])
