@@ -26,17 +26,20 @@ PRIO_EVENT, PRIO_START = 0, 1
 
 
 class CoreScheduler:
-    def __init__(self, program, owned_ops: Iterable[int], on_done: Callable[[int, int], None]) -> None:
+    def __init__(self, program, owned_ops: Iterable[int], on_done: Callable[[int, int], None],
+                 site: Callable[[int], int] | None = None) -> None:
+        """``site(op)`` says where an op's inputs are delivered (a router for the chip; None: the
+        whole LP is one site); :meth:`satisfy` and :meth:`arrive` release consumers per site."""
         p = program
         self.p = p
         self.on_done = on_done
         self.mine = sorted(owned_ops)
-        mine = set(self.mine)
+        site = site or (lambda _op: 0)
         self.waiting = {i: len(p.deps[i]) for i in self.mine}
-        self.consumers: dict[int, list[int]] = {}  # producer (any LP) -> my consumers
+        self.consumers: dict[tuple[int, int], list[int]] = {}  # (producer, site) -> my consumers
         for i in self.mine:
             for d in p.deps[i]:
-                self.consumers.setdefault(d, []).append(i)
+                self.consumers.setdefault((d, site(i)), []).append(i)
         self.heap: list[tuple] = []
         self.queues: dict[int, list[int]] = {}
         self.busy: set[int] = set()
@@ -47,16 +50,15 @@ class CoreScheduler:
         for i in self.mine:
             if self.waiting[i] == 0:
                 self._ready(0, i)
-        self._is_mine = mine.__contains__
 
     def next_time(self) -> int:
         return self.heap[0][0] if self.heap else np.iinfo(np.int64).max
 
-    def arrive(self, time_ps: int, producer: int) -> None:
-        """The result of ``producer`` is available to this LP's consumers from ``time_ps`` on."""
+    def arrive(self, time_ps: int, producer: int, site: int = 0) -> None:
+        """The result of ``producer`` is available to consumers at ``site`` from ``time_ps`` on."""
         if time_ps < self.now_ps:
             raise CausalityError(f"result of op {producer} arrived at {time_ps} ps < {self.now_ps} ps")
-        heapq.heappush(self.heap, (time_ps, PRIO_EVENT, _ARRIVE, producer))
+        heapq.heappush(self.heap, (time_ps, PRIO_EVENT, _ARRIVE, (producer, site)))
 
     def run(self, horizon_ps: int) -> int:
         """Process every event earlier than ``horizon_ps``; returns how many."""
@@ -69,13 +71,13 @@ class CoreScheduler:
             if kind == _DONE:
                 self._done(t, ident)
             elif kind == _ARRIVE:
-                self.satisfy(t, ident)
+                self.satisfy(t, *ident)
             else:
                 self._start(t, ident)
         return n
 
-    def satisfy(self, t: int, producer: int) -> None:
-        for c in self.consumers.get(producer, ()):
+    def satisfy(self, t: int, producer: int, site: int = 0) -> None:
+        for c in self.consumers.get((producer, site), ()):
             self.waiting[c] -= 1
             if self.waiting[c] == 0:
                 self._ready(t, c)
