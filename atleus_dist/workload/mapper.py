@@ -2,8 +2,10 @@
 
 - Static-weight matmuls go to the ReRAM cores holding their weight block (crossbar-wise quantised
   to the scenario's bits); dynamic matmuls and vector ops to the systolic core of their layer
-  (layers round-robin over systolic cores); HBM ops to the HBM port.
-- Capacity: weights are placed layer by layer into the crossbars of all ReRAM tiers. If they do not
+  (layers round-robin over systolic cores), each dynamic matmul in the orientation (C or C^T) with
+  fewer cycles; HBM ops to the HBM port.
+- Capacity: weights are placed layer by layer into the crossbars of all ReRAM tiers, each layer on
+  whole cores of its own with its blocks balanced over them when room allows (see ``_layout``). If they do not
   fit, policy ``fit`` refuses with an error; policy ``stream`` keeps the first weights resident and
   reserves a region into which every other weight is programmed from HBM before each use (an
   ``hbm_read`` + ``program`` op pair inserted into the graph), counting writes per crossbar.
@@ -99,14 +101,70 @@ def _place(sc: Scenario, arch: AtleusArchConfig, shapes, rc: ReramCore):
         region = max(b.crossbars for b in blocks.values())
         if region > cap:
             raise ConfigError("quant", f"one weight block needs {region} crossbars, more than all {cap}")
-    placements, nxt = {}, 0
+    usable = cap - region
+    resident, total = [], 0
     for w, b in blocks.items():
-        if needed <= cap or nxt + b.crossbars <= cap - region:
-            placements[w] = Placement(w, b, nxt, True)
-            nxt += b.crossbars
+        if needed <= cap or total + b.crossbars <= usable:
+            resident.append(w)
+            total += b.crossbars
+    first = _layout(sc, arch, blocks, resident, usable)
+    placements = {w: Placement(w, b, first[w], True) if w in first else Placement(w, b, cap - region, False)
+                  for w, b in blocks.items()}
+    return placements, needed, total, region
+
+
+def _layout(sc: Scenario, arch: AtleusArchConfig, blocks: dict[str, WeightBlock], resident: list[str],
+            usable: int) -> dict[str, int]:
+    """First crossbar of every resident weight. A core runs one matmul at a time, so a layer whose
+    weights share a core with another layer's (or pile up on one core) serialises the pipeline.
+    Each layer therefore gets whole cores of its own when the rest still fits, its blocks spread
+    over them longest-first onto the least-loaded core with room (load: forward + transposed
+    reads, in input-slice cycles per vector); otherwise (blocks larger than a core, or no room
+    left) weights are packed contiguously in order of first use, as ISAAC-style tiles would be."""
+    xpc = arch.reram.xbars_per_core
+    train = sc.mode == "finetune"
+    by_layer: dict[str, list[str]] = {}
+    for w in resident:
+        by_layer.setdefault(w.split(".", 1)[0] if "." in w else w, []).append(w)
+    first: dict[str, int] = {}
+    cursor, left = 0, sum(blocks[w].crossbars for w in resident)
+    for group, ws in by_layer.items():
+        size = sum(blocks[w].crossbars for w in ws)
+        left -= size
+        packed = _pack(ws, blocks, xpc, train) if group.startswith("L") else None
+        start = -(-cursor // xpc) * xpc
+        if packed is not None and start + packed[0] * xpc + left <= usable:
+            for w, (core, offset) in packed[1].items():
+                first[w] = start + core * xpc + offset
+            cursor = start + packed[0] * xpc
         else:
-            placements[w] = Placement(w, b, cap - region, False)
-    return placements, needed, nxt, region
+            for w in ws:
+                first[w] = cursor
+                cursor += blocks[w].crossbars
+    return first
+
+
+def _pack(ws: list[str], blocks: dict[str, WeightBlock], xpc: int, train: bool):
+    """(cores, {weight: (core, offset)}) spreading one layer's blocks over the fewest whole cores
+    that hold them, balanced by load; None when a block is larger than a core."""
+    if any(blocks[w].crossbars > xpc for w in ws):
+        return None
+    load_of = {w: 1 + (blocks[w].cells_per_weight if train else 0) for w in ws}
+    order = sorted(ws, key=lambda w: -load_of[w])  # stable: ties keep first-use order
+    cores = -(-sum(blocks[w].crossbars for w in ws) // xpc)
+    for n in range(cores, len(ws) + 1):
+        load, used, where = [0] * n, [0] * n, {}
+        for w in order:
+            fits = [c for c in range(n) if used[c] + blocks[w].crossbars <= xpc]
+            if not fits:
+                break
+            c = min(fits, key=lambda c: (load[c], c))
+            where[w] = (c, used[c])
+            used[c] += blocks[w].crossbars
+            load[c] += load_of[w]
+        else:
+            return n, where
+    return None
 
 
 def _insert_streaming(graph: OpGraph, placements: dict[str, Placement], weight_bits: dict[str, int]) -> OpGraph:
@@ -229,7 +287,11 @@ class Mapper:
             return HBM_CORE, c.latency_ps, c.energy_pj
         sys_core = arch.reram_cores + (op.layer % n_sys)
         if op.kind == "dynamic_mm":
-            c = self.sa.gemm(op.m, op.n, op.k, op.count)
+            # both operands are dynamic, so the compiler may compute C^T = B^T A^T instead: keep
+            # whichever operand makes the stationary one (a pipeline chunk's few rows streamed
+            # past all s keys wastes the array's fill/drain on every fold; its transpose does not)
+            c = min(self.sa.gemm(op.m, op.n, op.k, op.count), self.sa.gemm(op.n, op.m, op.k, op.count),
+                    key=lambda x: (x.latency_ps, x.energy_pj))
         else:
             c = self.sa.vector(op.vector_kind, op.elements)
         return sys_core, c.latency_ps, c.energy_pj
