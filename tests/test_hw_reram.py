@@ -21,6 +21,19 @@ def test_isaac_cycle_is_100ns_and_one_vector_per_16_cycles():
         assert core.mvm(blk, v).latency_ps - core.mvm(blk, v - 1).latency_ps == 16 * 100 * NS
 
 
+def test_per_vector_cost_is_throughput_not_latency():
+    """ISAAC (Shafiee et al., ISCA 2016): a 16-bit input takes 16 x 100 ns cycles through 1-bit DACs,
+    and consecutive vectors follow each other through the IMA pipeline. V vectors therefore take
+    (16 V + fill) cycles, not V (16 + fill): splitting them into pipeline chunks adds one fill each."""
+    core = ReramCore()
+    blk = core.block(1024, 4096, 8)
+    whole = core.mvm(blk, 1024)
+    assert whole.latency_ps == (16 * 1024 + 3) * 100 * NS  # 1.6384 ms + 0.3 us, not 1024 x 1.9 us
+    chunks = sum(core.mvm(blk, 32).latency_ps for _ in range(32))
+    assert chunks - whole.latency_ps == 31 * 3 * 100 * NS
+    assert core.mvm(blk, 1024, transposed=True).latency_ps == (16 * 4 * 1024 + 3) * 100 * NS
+
+
 def test_adc_bound_cycle_when_adc_is_slow():
     cfg = ReramCoreConfig(adc_msps=640)  # half the ISAAC sample rate -> 128 samples take 200 ns
     assert ReramCore(cfg).cycle_ps() == 200 * NS

@@ -105,3 +105,28 @@ def test_arch_sets_name_fields():
         arch_with_sets({"noc.x": "1"})
     assert e.value.field == "noc.x"
     assert arch_with_sets({"systolic.rows": "64"}).systolic.rows == 64
+
+
+def test_layers_get_their_own_balanced_cores():
+    """With room to spare every layer sits on whole cores of its own (consecutive layers can run
+    at once) and its six equal-time weights split 3/3 over its two cores."""
+    sc, m = _map(seq=64, arch=arch_with_sets({"reram_tiers": "4"}))
+    xpc = m.arch.reram.xbars_per_core
+    cores = {}
+    for w, p in m.placements.items():
+        if w != "head":
+            cores.setdefault(int(w.split(".")[0][1:]), []).append(p.core(xpc))
+    for layer, cs in cores.items():
+        assert sorted(set(cs)) == [2 * layer, 2 * layer + 1] and cs.count(2 * layer) == 3, (layer, cs)
+    for w, p in m.placements.items():  # layer blocks (each smaller than a core) stay in one core
+        if w != "head":
+            assert p.core(xpc) == (p.first_xbar + p.block.crossbars - 1) // xpc
+        assert p.resident
+
+
+def test_dynamic_matmul_takes_the_cheaper_orientation():
+    sc, m = _map(seq=1024, pipeline_chunk_tokens=32, mode="inference")
+    i = next(i for i, op in enumerate(m.graph) if op.name == "L0.qk[c0]")
+    op = m.graph.ops[i]
+    a, b = Mapper().sa.gemm(op.m, op.n, op.k, op.count), Mapper().sa.gemm(op.n, op.m, op.k, op.count)
+    assert b.latency_ps < a.latency_ps and m.latency_ps[i] == b.latency_ps

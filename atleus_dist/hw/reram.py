@@ -12,6 +12,11 @@ shift-and-add, output register) one vector leaves per S cycles:
     transposed latency(V vectors) = (V * S * cpw + fill) * cycle_T     (columns driven one
                                     significance at a time, rows sensed: backward dX = dY W^T)
 
+S cycles per vector is the crossbar's *throughput* (ISAAC: one input bit per 100 ns read, so a
+16-bit vector occupies the crossbar 16 cycles; the eDRAM read, ADC, shift-and-add and output stages
+of consecutive vectors overlap), and the fill is paid once per op, not per vector: a pipeline chunk
+of c vectors costs (c * S + fill) cycles, so chunking only adds one fill (0.3 us) per chunk.
+
 Energy = crossbar activations x (read + DACs + ADC samples + shift-and-add) + one dequantisation
 multiply per output per crossbar row-block (its block scale) + partial-sum adds. Programming writes
 rows one at a time. Knows nothing of the op graph, LPs, files, processes or Ray.
