@@ -247,7 +247,7 @@ def _sw_alloc(c, l, prm, sc, coords, rids, st, rv, buf, rp, rr, pool, free, caln
                 ok &= _sched(caln, calc, K_CREDIT, arrive + prm[P_CD], W, ul, ip ^ 1, v, 0)
             else:
                 j = sc[S_OCN]
-                outc[0, j], outc[1, j], outc[2, j], outc[3, j] = arrive, st[ST_OUTR, rpi], ip ^ 1, v
+                outc[j, 0], outc[j, 1], outc[j, 2], outc[j, 3] = arrive, st[ST_OUTR, rpi], ip ^ 1, v
                 sc[S_OCN] = j + 1
         x = c + sad + prm[P_CB] - 1 + st[ST_BUSY, rpo] - 1
         if o == local:
@@ -259,9 +259,9 @@ def _sw_alloc(c, l, prm, sc, coords, rids, st, rv, buf, rp, rr, pool, free, caln
                 ok &= _sched(caln, calf, K_FLIT, arrive, W, dl, st[ST_OUTIP, rpo], ov, slot)
             else:
                 j = sc[S_OFN]
-                outf[0, j], outf[1, j], outf[2, j], outf[3, j] = arrive, st[ST_OUTR, rpo], st[ST_OUTIP, rpo], ov
+                outf[j, 0], outf[j, 1], outf[j, 2], outf[j, 3] = arrive, st[ST_OUTR, rpo], st[ST_OUTIP, rpo], ov
                 for f in range(pool.shape[0]):
-                    outf[4 + f, j] = pool[f, slot]
+                    outf[j, 4 + f] = pool[f, slot]
                 sc[S_OFN] = j + 1
                 free[sc[S_NFREE]] = slot
                 sc[S_NFREE] += 1
@@ -378,7 +378,9 @@ def _inject(c, prm, sc, rids, ni, nsv, nq, pool, free, caln, calf):
 def run(horizon, prm, sc, coords, rids, st, rv, buf, rp, rr, ni, nsv, nst, gd, nq, pool, free,
         caln, calf, calc, cals, cale, inf, inc, pko, tdo, outf, outc):
     """Simulate every cycle < horizon that has work; return 0 when done, else the flags that need
-    Python (the region's time is then the end of the last simulated cycle)."""
+    Python (the region's time is then the end of the last simulated cycle). Flits and credits
+    for other regions are appended as rows to ``outf`` (cycle read, router, port, vc, FIELDS) and
+    ``outc`` (cycle read, router, port, vc); the cycle read excludes the receiver's credit delay."""
     R, P, W = prm[P_R], prm[P_P], prm[P_W]
     scr = np.empty((7, max(P * prm[P_V], P)), dtype=np.int64)
     room = R * P
@@ -442,10 +444,25 @@ def run(horizon, prm, sc, coords, rids, st, rv, buf, rp, rr, ni, nsv, nst, gd, n
         sc[S_CYCLE] = c + 1
         if sc[S_NFREE] < R + 1:
             sc[S_FLAG] |= F_POOL
-        if (sc[S_PKN] > pko.shape[1] - R or sc[S_TDN] > tdo.shape[1] - R or sc[S_OFN] > outf.shape[1] - room
-                or sc[S_OCN] > outc.shape[1] - room):
+        if (sc[S_PKN] > pko.shape[1] - R or sc[S_TDN] > tdo.shape[1] - R or sc[S_OFN] > outf.shape[0] - room
+                or sc[S_OCN] > outc.shape[0] - room):
             sc[S_FLAG] |= F_FLUSH
         if sc[S_FLAG]:
             f = sc[S_FLAG]
             sc[S_FLAG] = 0
             return f
+
+
+@njit(cache=True)
+def merge_inbox(box, ptr, new):
+    """The unread columns of ``box`` (from ``ptr``) and ``new``, stably sorted by row 0 (cycle)."""
+    rest = box.shape[1] - ptr
+    n = rest + new.shape[1]
+    out = np.empty((box.shape[0], n), dtype=np.int64)
+    out[:, :rest] = box[:, ptr:]
+    out[:, rest:] = new
+    order = np.argsort(out[0], kind="mergesort")
+    res = np.empty_like(out)
+    for i in range(n):
+        res[:, i] = out[:, order[i]]
+    return res

@@ -16,11 +16,22 @@ from atleus_dist.hw.noc.region import Region
 from atleus_dist.hw.noc.router import FlitPool
 from atleus_dist.hw.noc.topology import LINK_CLASSES, build_topology
 from atleus_dist.kernel import NEVER_PS, Block, LogicalProcess, RunSpec, contiguous_groups, message_dtype
+from atleus_dist.kernel.messages import HEADER_DTYPE
 
-_ROUTE = [("router", "<i8"), ("port", "<i4"), ("vc", "<i4")]
+# every field after the header is int64, so a block's payload is an (n, k) int64 view of its rows
+_ROUTE = [("router", "<i8"), ("port", "<i8"), ("vc", "<i8")]
 FLIT_DTYPE = message_dtype(_ROUTE + [("f_" + f, "<i8") for f in FlitPool.FIELDS])
 CREDIT_DTYPE = message_dtype(_ROUTE)
 PRIO_FLIT, PRIO_CREDIT = 0, 1
+_HEAD_WORDS = HEADER_DTYPE.itemsize // 8
+assert HEADER_DTYPE.itemsize % 8 == 0
+
+
+def _payload(rows: np.ndarray) -> np.ndarray:
+    """The int64 fields after the header, as an (n, k) read-only array (one copy: received rows
+    may be an unaligned view on the wire buffer)."""
+    words = rows.dtype.itemsize // 8
+    return np.frombuffer(rows.tobytes(), dtype=np.int64).reshape(len(rows), words)[:, _HEAD_WORDS:]
 
 
 class NocRegionLP(LogicalProcess):
@@ -42,15 +53,13 @@ class NocRegionLP(LogicalProcess):
     def receive(self, blocks: list[Block]) -> None:
         for b in blocks:
             rows = b.rows
+            if not len(rows):
+                continue
             cycle = rows["time_ps"] // self.clk
-            router = rows["router"].astype(np.int64)
-            port = rows["port"].astype(np.int64)
-            vc = rows["vc"].astype(np.int64)
             if b.kind == "noc_flit":
-                fields = {f: rows["f_" + f].astype(np.int64) for f in FlitPool.FIELDS}
-                self.region.add_remote_flits(cycle, router, port, vc, fields)
+                self.region.add_remote_flits(cycle, _payload(rows))
             elif b.kind == "noc_credit":
-                self.region.add_remote_credits(cycle, router, port, vc)
+                self.region.add_remote_credits(cycle, _payload(rows))
             else:
                 raise ValueError(f"NoC LP {self.lp_id} got an unknown message kind {b.kind!r}")
 
@@ -62,23 +71,19 @@ class NocRegionLP(LogicalProcess):
         for lp, kinds in sorted(self.region.take_outbox().items()):
             blocks = []
             for kind, dtype, prio in (("flit", FLIT_DTYPE, PRIO_FLIT), ("credit", CREDIT_DTYPE, PRIO_CREDIT)):
-                rec = kinds.get(kind)
+                rec = kinds.get(kind)  # (n, k) int64: cycle, router, port, vc[, FIELDS]
                 if rec is None:
                     continue
-                n = len(rec["cycle"])
-                rows = np.zeros(n, dtype=dtype)
-                rows["time_ps"] = rec["cycle"] * self.clk
+                n = len(rec)
+                rows = np.empty(n, dtype=dtype)
+                rows.view(np.int64).reshape(n, -1)[:, _HEAD_WORDS:] = rec[:, 1:]
+                rows["time_ps"] = rec[:, 0] * self.clk
                 rows["priority"] = prio
                 rows["src"] = self.lp_id
                 rows["src_seq"] = np.arange(self.seq, self.seq + n)
                 self.seq += n
-                rows["dst"] = rec["router"]
-                rows["dst_port"] = rec["port"]
-                for f in ("router", "port", "vc"):
-                    rows[f] = rec[f]
-                if kind == "flit":
-                    for f in FlitPool.FIELDS:
-                        rows["f_" + f] = rec[f]
+                rows["dst"] = rec[:, 1]
+                rows["dst_port"] = rec[:, 2]
                 blocks.append(Block(f"noc_{kind}", rows))
             out[lp] = blocks
         return out

@@ -20,7 +20,6 @@ from atleus_dist.hw.noc.interface import Interfaces
 from atleus_dist.hw.noc.router import FlitPool, RouterArray
 
 NEVER = E.NEVER
-_ROUTE_COLS = ("cycle", "router", "port", "vc")
 
 
 class Region:
@@ -59,9 +58,12 @@ class Region:
         self.inc = np.zeros((4, 0), dtype=np.int64)  # remote credits: cycle read, local router, port, vc
         self.pko = np.zeros((len(E.PACKET_COLS), 4 * R), dtype=np.int64)
         self.tdo = np.zeros((3, 4 * R), dtype=np.int64)
-        self.outf = np.zeros((4 + len(E.FIELDS), 2 * cap), dtype=np.int64)
-        self.outc = np.zeros((4, 2 * cap), dtype=np.int64)
+        self.outf = np.zeros((2 * cap, 4 + len(E.FIELDS)), dtype=np.int64)
+        self.outc = np.zeros((2 * cap, 4), dtype=np.int64)
         self.out: dict[int, dict[str, list]] = {}
+        # LP of every cut port's neighbour (-1 inside the region), to split the outbox cheaply
+        outr = self.routers.st[E.ST_OUTR]
+        self.far_lps = np.unique(self.lp_of_router[outr[(outr >= 0) & (self.routers.st[E.ST_DOWNL] < 0)]]).tolist()
         # transfers: not yet due (heap of cycle, seq, ...), loopbacks, packets still in flight per tag
         self.future: list[tuple] = []
         self.loopback: list[tuple[int, int]] = []
@@ -84,28 +86,39 @@ class Region:
         return int(self.sc[E.S_HOPS])
 
     # --- input from other regions -------------------------------------------------------------
-    def add_remote_flits(self, cycle: np.ndarray, router: np.ndarray, ip: np.ndarray, vc: np.ndarray,
-                         fields: dict) -> None:
-        slots = self.pool.alloc(len(cycle))
-        self.pool.store(slots, fields)
-        new = np.stack([cycle, self.g2l[router], ip, vc, slots]).astype(np.int64)
+    def add_remote_flits(self, cycle: np.ndarray, rows: np.ndarray) -> None:
+        """Flits from other regions read at ``cycle``; ``rows`` (n, 3 + len(FIELDS)) int64 holds
+        router (global id), input port, vc and the flit's FIELDS."""
+        n = len(cycle)
+        slots = self.pool.alloc(n)
+        self.pool.data[:, slots] = rows[:, 3:].T
+        new = np.empty((5, n), dtype=np.int64)
+        new[0] = cycle
+        new[1] = self.g2l[rows[:, 0]]
+        new[2:4] = rows[:, 1:3].T
+        new[4] = slots
         self.inf = self._merge(self.inf, E.S_INF, new)
 
-    def add_remote_credits(self, cycle: np.ndarray, router: np.ndarray, op: np.ndarray, vc: np.ndarray) -> None:
-        new = np.stack([cycle + self.routers.cd, self.g2l[router], op, vc]).astype(np.int64)
+    def add_remote_credits(self, cycle: np.ndarray, rows: np.ndarray) -> None:
+        """Credits from other regions read at ``cycle`` (before credit_delay); ``rows`` (n, 3):
+        router (global id), output port, vc."""
+        new = np.empty((4, len(cycle)), dtype=np.int64)
+        new[0] = cycle + self.routers.cd
+        new[1] = self.g2l[rows[:, 0]]
+        new[2:4] = rows[:, 1:3].T
         self.inc = self._merge(self.inc, E.S_INC, new)
 
     def _merge(self, box: np.ndarray, ptr: int, new: np.ndarray) -> np.ndarray:
         if not new.shape[1]:
             return box
-        if int(new[0].min()) < self.cycle:
-            raise ValueError(f"NoC region {self.lp_id}: message for cycle {int(new[0].min())} "
+        first = int(new[0].min())
+        if first < self.cycle:
+            raise ValueError(f"NoC region {self.lp_id}: message for cycle {first} "
                              f"arrived after cycle {self.cycle} was simulated")
-        rest = box[:, int(self.sc[ptr]):]
-        both = np.concatenate([rest, new], axis=1) if rest.shape[1] else new
+        both = E.merge_inbox(box, int(self.sc[ptr]), new)
         self.sc[ptr] = 0
-        self.sc[E.S_NEXT] = min(int(self.sc[E.S_NEXT]), int(new[0].min()))
-        return np.ascontiguousarray(both[:, np.argsort(both[0], kind="stable")])
+        self.sc[E.S_NEXT] = min(int(self.sc[E.S_NEXT]), first)
+        return both
 
     # --- transfers ----------------------------------------------------------------------------
     def transfer(self, cycle: int, src_router: int, dest_router: int, nbytes: int, tag: int | None = None) -> list[int]:
@@ -207,13 +220,10 @@ class Region:
             self._tails(self.tdo[:, :int(sc[E.S_TDN])])
             sc[E.S_TDN] = 0
         if sc[E.S_OFN]:
-            n = int(sc[E.S_OFN])
-            rec = {k: self.outf[i, :n].copy() for i, k in enumerate(_ROUTE_COLS + E.FIELDS)}
-            self._out(rec, "flit")
+            self._out(self.outf[:int(sc[E.S_OFN])], "flit")
             sc[E.S_OFN] = 0
         if sc[E.S_OCN]:
-            n = int(sc[E.S_OCN])
-            self._out({k: self.outc[i, :n].copy() for i, k in enumerate(_ROUTE_COLS)}, "credit")
+            self._out(self.outc[:int(sc[E.S_OCN])], "credit")
             sc[E.S_OCN] = 0
 
     def _tails(self, td: np.ndarray) -> None:
@@ -228,15 +238,19 @@ class Region:
                 self.completed.append((tag, ent[1]))
 
     # --- leaving the region -----------------------------------------------------------------------
-    def _out(self, rec: dict, kind: str) -> None:
-        lps = self.lp_of_router[rec["router"]]
+    def _out(self, rows: np.ndarray, kind: str) -> None:
+        if len(self.far_lps) == 1:
+            self.out.setdefault(self.far_lps[0], {}).setdefault(kind, []).append(rows.copy())
+            return
+        lps = self.lp_of_router[rows[:, 1]]
         for lp in np.unique(lps).tolist():
-            m = lps == lp
-            self.out.setdefault(lp, {}).setdefault(kind, []).append({k: v[m] for k, v in rec.items()})
+            self.out.setdefault(lp, {}).setdefault(kind, []).append(rows[lps == lp])
 
-    def take_outbox(self) -> dict[int, dict[str, dict]]:
-        out = {}
-        for lp, kinds in self.out.items():
-            out[lp] = {k: {f: np.concatenate([r[f] for r in recs]) for f in recs[0]} for k, recs in kinds.items()}
+    def take_outbox(self) -> dict[int, dict[str, np.ndarray]]:
+        """Rows leaving the region since the last call, per destination LP and kind: ``flit``
+        (n, 4 + len(FIELDS)) = cycle read, router, port, vc, FIELDS; ``credit`` (n, 4) = cycle read
+        (the receiver adds its credit delay), router, port, vc."""
+        out = {lp: {k: (recs[0] if len(recs) == 1 else np.concatenate(recs)) for k, recs in kinds.items()}
+               for lp, kinds in self.out.items()}
         self.out = {}
         return out
