@@ -85,8 +85,11 @@ def build_config(args: argparse.Namespace):
     return NocConfig.from_dict(data)
 
 
-def simulate(cfg, backend: str, workers: int, out, progress: bool = False, **options) -> tuple[dict, object]:
-    """Run ``cfg`` and return (figures, run stats). Used by the CLI, tests and bench/noc.py."""
+def simulate(cfg, backend: str, workers: int, out, progress: bool = False, transfers: tuple = (),
+             **options) -> tuple[dict, object]:
+    """Run ``cfg`` and return (figures, run stats). Used by the CLI, tests and bench/noc.py.
+    ``transfers``: scripted (cycle, src, dest, nbytes, tag) tuples; their completions are written
+    to a ``transfers`` table (tag, done_cycle)."""
     from atleus_dist.hw.noc.lp import build_spec
     from atleus_dist.hw.noc.stats import figures
     from atleus_dist.hw.noc.topology import build_topology
@@ -96,7 +99,7 @@ def simulate(cfg, backend: str, workers: int, out, progress: bool = False, **opt
     if not isinstance(workers, int) or workers <= 0:
         raise ConfigError("workers", f"must be a positive integer, got {workers!r}")
     out = prepare_out_dir(out)
-    spec = build_spec(cfg, workers, SinkFactory(str(out)))
+    spec = build_spec(cfg, workers, SinkFactory(str(out)), transfers)
     stats, _ = execute("noc", cfg.to_dict(), spec, backend, out, progress=progress, **options)
     tables = {name: {c: read_table(out, name).column(c).to_numpy() for c in read_table(out, name).column_names}
               for name in ("packets", "nodes", "links")}

@@ -35,7 +35,7 @@ def _payload(rows: np.ndarray) -> np.ndarray:
 
 
 class NocRegionLP(LogicalProcess):
-    def __init__(self, cfg, lp_id: int, sink=None) -> None:
+    def __init__(self, cfg, lp_id: int, sink=None, transfers: tuple = ()) -> None:
         super().__init__(lp_id)
         self.cfg = cfg
         self.clk = cfg.router.clock_period_ps
@@ -45,6 +45,14 @@ class NocRegionLP(LogicalProcess):
         self.region = Region(cfg, self.topo, rids, self.lp_of_router, lp_id)
         self.sink = sink
         self.seq = 0
+        # scripted transfers (cycle, src, dest, nbytes, tag): issued by the LP owning src; their
+        # completions at the destination LP go to a ``transfers`` table (only when scripted)
+        self.scripted = bool(transfers)
+        for c, src, dest, nbytes, tag in transfers:
+            if self.lp_of_router[src] == lp_id:
+                self.region.transfer(c, src, dest, nbytes, tag)
+        self.done_tags: list[np.ndarray] = []
+        self.done_cycles: list[np.ndarray] = []
 
     def next_time(self) -> int:
         c = self.region.next_cycle()
@@ -67,6 +75,11 @@ class NocRegionLP(LogicalProcess):
         before = self.region.cycles_run
         self.region.run(-(-horizon_ps // self.clk))
         self.events_committed += self.region.cycles_run - before
+        if self.scripted:
+            tags, cycles = self.region.take_completed()
+            if len(tags):
+                self.done_tags.append(tags)
+                self.done_cycles.append(cycles)
         out: dict[int, list[Block]] = {}
         for lp, kinds in sorted(self.region.take_outbox().items()):
             blocks = []
@@ -113,7 +126,11 @@ class NocRegionLP(LogicalProcess):
         links = {"router": router[exists], "port": port[exists], "link_class": cls[exists],
                  "flits": flits[exists], "utilisation": flits[exists] / cfg.phases.measure_cycles,
                  "energy_pj": (flits * bits * e_bit)[exists]}
-        return {"packets": packets, "nodes": nodes, "links": links}
+        out = {"packets": packets, "nodes": nodes, "links": links}
+        if self.scripted:
+            cat = (lambda xs: np.concatenate(xs) if xs else np.zeros(0, dtype=np.int64))
+            out["transfers"] = {"tag": cat(self.done_tags), "done_cycle": cat(self.done_cycles)}
+        return out
 
     def close(self) -> None:
         if self.sink is None:
@@ -128,16 +145,19 @@ class NocLPFactory:
     """Picklable factory the backends call in every worker."""
 
     cfg: object
+    transfers: tuple = ()
 
     def __call__(self, lp_id: int, sink) -> NocRegionLP:
-        return NocRegionLP(self.cfg, lp_id, sink)
+        return NocRegionLP(self.cfg, lp_id, sink, self.transfers)
 
 
-def build_spec(cfg, workers: int, sink_factory=None) -> RunSpec:
+def build_spec(cfg, workers: int, sink_factory=None, transfers: tuple = ()) -> RunSpec:
+    """``transfers``: scripted (cycle, src, dest, nbytes, tag) tuples (tests, benchmarks)."""
     topo = build_topology(cfg)
     lp_of_router = partition_map(cfg.partition, topo)
     n_lps = int(lp_of_router.max()) + 1
     return RunSpec(n_lps=n_lps, channels=channels(topo, lp_of_router, cfg.router.clock_period_ps),
-                   end_ps=cfg.end_cycle * cfg.router.clock_period_ps, lp_factory=NocLPFactory(cfg),
+                   end_ps=cfg.end_cycle * cfg.router.clock_period_ps,
+                   lp_factory=NocLPFactory(cfg, tuple(tuple(int(x) for x in t) for t in transfers)),
                    groups=contiguous_groups(n_lps, workers), sink_factory=sink_factory,
                    meta={"model": "noc", "partition": cfg.partition})
