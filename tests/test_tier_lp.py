@@ -42,12 +42,15 @@ def test_schedule_respects_deps_cores_and_stub(one_layer, tmp_path):
         for d in prog.deps[i]:
             gap = prog.stub.latency_ps if prog.tier[d] != prog.tier[i] else 0
             assert start[i] >= end[d] + gap, (i, d)
-    by_core = {}
-    for op, tier, core in zip(ops["op"], ops["tier"], ops["core"]):
-        by_core.setdefault((tier, core), []).append((start[op], end[op]))
-    for spans in by_core.values():
+    # one op at a time per unit: a core, or a ReRAM weight block (blocks of one core overlap)
+    by_unit = {}
+    for op in ops["op"]:
+        by_unit.setdefault(prog.unit[op], []).append((start[op], end[op]))
+    for spans in by_unit.values():
         spans.sort()
         assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))
+    static = [i for i in range(n) if prog.kind[i] == 0]
+    assert all(prog.unit[i] < -1 for i in static) and len({prog.unit[i] for i in static}) > 1
     # at least one op crossed tiers, so the stub was exercised
     assert any(prog.tier[d] != prog.tier[i] for i in range(n) for d in prog.deps[i])
     # the first op starts at 0 and the critical path bounds the makespan from below

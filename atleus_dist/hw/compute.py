@@ -1,10 +1,10 @@
-"""The compute side of an LP: ops of the cores it owns, run one at a time per core in
-dependency order. Shared by the tier LPs (with a fixed-latency transfer stub between tiers) and
+"""The compute side of an LP: ops of the cores it owns, run one at a time per *unit* (a core, or
+a ReRAM weight block: ``program.unit``) in dependency order. Shared by the tier LPs (with a fixed-latency transfer stub between tiers) and
 the chip LPs (where results travel over the flit-level NoC).
 
 Order is canonical, so a schedule never depends on how cores were grouped into LPs: events are
 keyed ``(time_ps, priority, kind, id)`` - completions and arrivals (priority 0) before starts
-(priority 1) at the same instant, ops by op id, starts by core id - and a core always starts the
+(priority 1) at the same instant, ops by op id, starts by unit id - and a unit always starts the
 ready op with the lowest id. There are no sequence numbers that depend on what else an LP holds.
 
 The scheduler knows nothing of tiers, NoCs or messages: the owner is told, through
@@ -83,28 +83,28 @@ class CoreScheduler:
                 self._ready(t, c)
 
     def _ready(self, t: int, op: int) -> None:
-        core = self.p.core[op]
-        heapq.heappush(self.queues.setdefault(core, []), op)
-        if core not in self.busy:
-            heapq.heappush(self.heap, (t, PRIO_START, _START, core))
+        unit = self.p.unit[op]
+        heapq.heappush(self.queues.setdefault(unit, []), op)
+        if unit not in self.busy:
+            heapq.heappush(self.heap, (t, PRIO_START, _START, unit))
 
-    def _start(self, t: int, core: int) -> None:
-        q = self.queues.get(core)
-        if core in self.busy or not q:
+    def _start(self, t: int, unit: int) -> None:
+        q = self.queues.get(unit)
+        if unit in self.busy or not q:
             return
         op = heapq.heappop(q)
-        self.busy.add(core)
+        self.busy.add(unit)
         self.started[op] = t
         heapq.heappush(self.heap, (t + self.p.latency_ps[op], PRIO_EVENT, _DONE, op))
 
     def _done(self, t: int, op: int) -> None:
-        core = self.p.core[op]
-        self.busy.discard(core)
+        unit = self.p.unit[op]
+        self.busy.discard(unit)
         self.rows.append((op, self.started.pop(op), t))
         self.ops_done += 1
         self.on_done(t, op)
-        if self.queues.get(core):
-            heapq.heappush(self.heap, (t, PRIO_START, _START, core))
+        if self.queues.get(unit):
+            heapq.heappush(self.heap, (t, PRIO_START, _START, unit))
 
     def ops_columns(self, tier_of_op) -> dict[str, np.ndarray]:
         """The ``ops`` table rows this scheduler executed (then forgets them)."""

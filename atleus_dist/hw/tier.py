@@ -54,10 +54,15 @@ class TierProgram:
     macs: list[int]
     nbytes: list[int]
     stub: FixedLatencyTransferStub = field(default_factory=FixedLatencyTransferStub)
+    # the serial resource an op occupies: its core, except that a ReRAM weight block (ISAAC:
+    # independent tiles/IMAs) serves one op at a time on its own, so blocks of one core overlap
+    unit: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        if not self.unit:
+            object.__setattr__(self, "unit", list(self.core))
         n = len(self.tier)
-        for name in ("core", "latency_ps", "energy_pj", "deps", "layer", "kind", "phase", "macs", "nbytes"):
+        for name in ("core", "unit", "latency_ps", "energy_pj", "deps", "layer", "kind", "phase", "macs", "nbytes"):
             if len(getattr(self, name)) != n:
                 raise ConfigError(name, f"has {len(getattr(self, name))} entries for {n} ops")
         for i, t in enumerate(self.tier):
@@ -69,11 +74,13 @@ class TierProgram:
     @classmethod
     def from_mapping(cls, mapping, stub: FixedLatencyTransferStub | None = None) -> "TierProgram":
         g = mapping.graph
+        unit = [-(mapping.placements[op.weight].first_xbar + 2) if op.kind in ("static_mm", "program")
+                else mapping.core[i] for i, op in enumerate(g)]
         return cls(mapping.arch.tiers, [mapping.tier_of_op(i) for i in range(len(g))], list(mapping.core),
                    [int(x) for x in mapping.latency_ps], [float(x) for x in mapping.energy_pj],
                    [op.deps for op in g], [op.layer for op in g], [KIND_CODES[op.kind] for op in g],
                    [PHASE_CODES[op.phase] for op in g], [op.macs for op in g], [op.nbytes for op in g],
-                   stub or FixedLatencyTransferStub())
+                   stub or FixedLatencyTransferStub(), unit)
 
     def channels(self) -> list[tuple[int, int, int]]:
         """(src tier, dst tier, lookahead) for every pair with a dependency crossing it. Tiers run
