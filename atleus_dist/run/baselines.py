@@ -145,7 +145,8 @@ def scenario_config(sc) -> dict:
     """The scenario as plain data (manifest ``config.scenario``; ``report`` reads seq and batch)."""
     return {"name": sc.name, "model": sc.model.name, "mode": sc.mode, "seq": sc.seq, "batch": sc.batch,
             "finetune": sc.finetune, "lora_rank": sc.lora_rank, "lora_targets": list(sc.lora_targets),
-            "quant": sc.quant.name, "optimizer": sc.optimizer}
+            "quant": sc.quant.name, "optimizer": sc.optimizer,
+            "pipeline_chunk_tokens": sc.pipeline_chunk_tokens}
 
 
 def write_gpu_baseline(sc, out: str | os.PathLike, cfg: GpuConfig | None = None, graph=None) -> dict:
@@ -156,7 +157,9 @@ def write_gpu_baseline(sc, out: str | os.PathLike, cfg: GpuConfig | None = None,
 
     cfg = cfg or GpuConfig()
     path = prepare_out_dir(out)
-    graph = compile_step(sc) if graph is None else graph
+    # a GPU runs each op over the whole sequence: token chunks (Atleus' layer pipeline) would only
+    # make it re-read every weight once per chunk
+    graph = compile_step(sc.unpipelined()) if graph is None else graph
     config = {"baseline": "gpu", "gpu": cfg.to_dict(), "scenario": scenario_config(sc)}
     manifest = start_manifest(path, "baseline gpu", config, {"n_lps": 0, "groups": [], "backend": "none"})
     try:
