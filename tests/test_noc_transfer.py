@@ -92,3 +92,30 @@ def test_region_transfer_bookkeeping():
         reg.transfer(10, 3, 40, 16, tag=13)  # before the region's time
     with pytest.raises(ValueError):
         reg.transfer(reg.cycle, 3, 64, 16, tag=14)  # no such node
+
+
+def test_stop_on_completion_returns_after_each_completing_cycle():
+    cfg = NocConfig(traffic=TrafficConfig(rate=0.02), phases=PhaseConfig(warmup_cycles=0, measure_cycles=600,
+                                                                          drain_cycles=0))
+    topo = build_topology(cfg)
+    plan = [(10, 0, 63, 640, 1), (12, 5, 20, 64, 2), (40, 7, 7, 16, 3), (41, 60, 1, 200, 4)]
+
+    def region():
+        reg = Region(cfg, topo, np.arange(64), np.zeros(64, dtype=np.int64), 0)
+        for c, s, d, n, tag in plan:
+            reg.transfer(c, s, d, n, tag=tag)
+        return reg
+
+    ref = region()
+    ref.run(cfg.end_cycle)
+    want = dict(zip(*(a.tolist() for a in ref.take_completed())))
+    assert sorted(want) == [1, 2, 3, 4]
+    reg, got = region(), {}
+    while reg.cycle < cfg.end_cycle:
+        reg.run(cfg.end_cycle, stop_on_completion=True)
+        tags, cycles = reg.take_completed()
+        if reg.cycle < cfg.end_cycle:
+            assert len(tags) and int(cycles.max()) == reg.cycle - 1  # stopped right after the cycle
+        got.update(zip(tags.tolist(), cycles.tolist()))
+    assert got == want
+    assert reg.nis.packets and sum(len(p["pkt"]) for p in reg.nis.packets) == sum(len(p["pkt"]) for p in ref.nis.packets)

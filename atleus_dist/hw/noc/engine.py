@@ -25,9 +25,9 @@ IDLE, VA, ACTIVE = 0, 1, 2
  N_PRM) = range(17)
 # sc: scalar state
 (S_CYCLE, S_BUFFERED, S_VA, S_QUEUED, S_HOPS, S_RUN, S_NFREE, S_PKN, S_TDN, S_OFN, S_OCN, S_FLAG,
- S_INF, S_INC, S_CALN, S_NEXT, N_SC) = range(17)
-# flags returned at the end of a cycle
-F_REFILL, F_QGROW, F_POOL, F_FLUSH, F_ERROR = 1, 2, 4, 8, 16
+ S_INF, S_INC, S_CALN, S_NEXT, S_STOP, N_SC) = range(18)
+# flags returned at the end of a cycle (F_TAIL: a transfer's tail was ejected and S_STOP is set)
+F_REFILL, F_QGROW, F_POOL, F_FLUSH, F_ERROR, F_TAIL = 1, 2, 4, 8, 16, 32
 # rv: per input VC (and per output VC: the downstream buffer state seen by this router)
 (V_HEAD, V_CNT, V_STATE, V_READY, V_ROUTE, V_OVC, V_OCC, V_INUSE, V_TAILSENT, V_VAIN, V_VAOUT,
  N_RV) = range(12)
@@ -290,6 +290,8 @@ def _retire(a, l, slot, prm, sc, nst, pool, pko, tdo):
         j = sc[S_TDN]
         tdo[0, j], tdo[1, j], tdo[2, j] = pool[F_TAG, slot], pool[F_NPK, slot], a
         sc[S_TDN] = j + 1
+        if sc[S_STOP]:
+            sc[S_FLAG] |= F_TAIL
 
 
 @njit(cache=True)

@@ -80,6 +80,10 @@ class NocRegionLP(LogicalProcess):
             if len(tags):
                 self.done_tags.append(tags)
                 self.done_cycles.append(cycles)
+        return self._outbox()
+
+    def _outbox(self) -> dict[int, list[Block]]:
+        """The region's flits and credits for other LPs, as message blocks per destination LP."""
         out: dict[int, list[Block]] = {}
         for lp, kinds in sorted(self.region.take_outbox().items()):
             blocks = []

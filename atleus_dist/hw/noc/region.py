@@ -182,17 +182,32 @@ class Region:
         return max(t, self.cycle)
 
     # --- the loop -------------------------------------------------------------------------------
-    def run(self, horizon_cycle: int) -> None:
-        horizon_cycle = min(horizon_cycle, self.end_cycle)
-        while self.future and self.future[0][0] < horizon_cycle:
-            t = self.future[0][0]
-            self._run_kernel(t)
-            self._release_future(t)
-        self._run_kernel(horizon_cycle)
-        while self.loopback and self.loopback[0][0] < horizon_cycle:
-            self.completed.append(heapq.heappop(self.loopback)[::-1])
+    def run(self, horizon_cycle: int, stop_on_completion: bool = False) -> None:
+        """Simulate every cycle < ``horizon_cycle`` (capped by the run's end). With
+        ``stop_on_completion``, return right after a cycle in which a transfer to this region
+        completed (``take_completed`` then has it), so the caller can react before going on."""
+        h = min(horizon_cycle, self.end_cycle)
+        self.sc[E.S_STOP] = int(stop_on_completion)
+        n0 = len(self.completed)
+        while True:
+            t = h
+            if self.future:
+                t = min(t, self.future[0][0])
+            if self.loopback:
+                t = min(t, self.loopback[0][0] + 1)
+            self._run_kernel(t, n0 if stop_on_completion else -1)
+            while self.loopback and self.loopback[0][0] < self.cycle:
+                self.completed.append(heapq.heappop(self.loopback)[::-1])
+            if stop_on_completion and len(self.completed) > n0:
+                return
+            if self.future and self.future[0][0] == self.cycle:
+                self._release_future(self.cycle)
+            if self.cycle >= h:
+                return
 
-    def _run_kernel(self, horizon: int) -> None:
+    def _run_kernel(self, horizon: int, stop_above: int = -1) -> None:
+        """Run the compiled loop to ``horizon``, serving its requests; with ``stop_above`` >= 0,
+        return early once more than that many transfers have completed."""
         ra, ni, pool, cal = self.routers, self.nis, self.pool, self.cal
         while True:
             flag = E.run(horizon, self.prm, self.sc, self.coords, self.rids, ra.st, ra.rv, ra.buf, ra.rp, ra.rr,
@@ -210,6 +225,8 @@ class Region:
                 ni.grow()
             if flag & E.F_POOL:
                 pool.grow(2 * len(self.rids) + 1)
+            if stop_above >= 0 and len(self.completed) > stop_above:
+                return
 
     def _drain(self) -> None:
         sc = self.sc
