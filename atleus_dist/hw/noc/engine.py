@@ -468,3 +468,33 @@ def merge_inbox(box, ptr, new):
     for i in range(n):
         res[:, i] = out[:, order[i]]
     return res
+
+
+@njit(cache=True)
+def absorb_flits(cycle, rows, g2l, pool, free, sc, box):
+    """Flits from other regions (rows: router, port, vc, FIELDS) into free pool slots and the
+    inbox ``box`` (cycle, local router, port, vc, slot); returns the new inbox. The caller has
+    made sure the pool has room."""
+    n = rows.shape[0]
+    new = np.empty((5, n), dtype=np.int64)
+    for i in range(n):
+        sc[S_NFREE] -= 1
+        slot = free[sc[S_NFREE]]
+        for f in range(pool.shape[0]):
+            pool[f, slot] = rows[i, 3 + f]
+        new[0, i], new[1, i], new[2, i], new[3, i], new[4, i] = cycle[i], g2l[rows[i, 0]], rows[i, 1], rows[i, 2], slot
+    out = merge_inbox(box, sc[S_INF], new)
+    sc[S_INF] = 0
+    return out
+
+
+@njit(cache=True)
+def absorb_credits(cycle, rows, g2l, delay, sc, box):
+    """Credits from other regions (rows: router, port, vc), read ``delay`` cycles after ``cycle``."""
+    n = rows.shape[0]
+    new = np.empty((4, n), dtype=np.int64)
+    for i in range(n):
+        new[0, i], new[1, i], new[2, i], new[3, i] = cycle[i] + delay, g2l[rows[i, 0]], rows[i, 1], rows[i, 2]
+    out = merge_inbox(box, sc[S_INC], new)
+    sc[S_INC] = 0
+    return out

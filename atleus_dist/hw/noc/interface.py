@@ -42,7 +42,8 @@ class Interfaces:
         else:
             self.ni[E.N_NEXTGEN] = E.NEVER
         self.nq = np.zeros((E.N_Q, R, 16), dtype=np.int64)
-        self.packets: list[dict] = []
+        self.pko = np.zeros((len(E.PACKET_COLS), 4 * R + 1), dtype=np.int64)  # rows the loop appends
+        self._packets: list[dict] = []
 
     # --- statistics views (one row per node, partition independent) ------------------------------
     gen_meas = property(lambda self: self.nst[E.NS_GENMEAS])
@@ -98,6 +99,14 @@ class Interfaces:
             self.nst[E.NS_GENMEAS, l] += 1
         return k
 
-    def take_packets(self, pko: np.ndarray, n: int) -> None:
+    def flush_packets(self) -> None:
+        n = int(self.sc[E.S_PKN])
         if n:
-            self.packets.append({name: pko[i, :n].copy() for i, name in enumerate(E.PACKET_COLS)})
+            self._packets.append({name: self.pko[i, :n].copy() for i, name in enumerate(E.PACKET_COLS)})
+            self.sc[E.S_PKN] = 0
+
+    @property
+    def packets(self) -> list[dict]:
+        """Measured packets ejected so far, as column chunks (``engine.PACKET_COLS``)."""
+        self.flush_packets()
+        return self._packets

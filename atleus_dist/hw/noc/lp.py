@@ -31,7 +31,8 @@ def _payload(rows: np.ndarray) -> np.ndarray:
     """The int64 fields after the header, as an (n, k) read-only array (one copy: received rows
     may be an unaligned view on the wire buffer)."""
     words = rows.dtype.itemsize // 8
-    return np.frombuffer(rows.tobytes(), dtype=np.int64).reshape(len(rows), words)[:, _HEAD_WORDS:]
+    flat = np.frombuffer(rows.tobytes(), dtype=np.int64).reshape(len(rows), words)
+    return np.ascontiguousarray(flat[:, _HEAD_WORDS:])
 
 
 class NocRegionLP(LogicalProcess):
@@ -63,7 +64,7 @@ class NocRegionLP(LogicalProcess):
             rows = b.rows
             if not len(rows):
                 continue
-            cycle = rows["time_ps"] // self.clk
+            cycle = np.ascontiguousarray(rows["time_ps"]) // self.clk
             if b.kind == "noc_flit":
                 self.region.add_remote_flits(cycle, _payload(rows))
             elif b.kind == "noc_credit":

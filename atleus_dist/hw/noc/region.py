@@ -56,8 +56,7 @@ class Region:
         self.cal = [np.zeros((W, cap, 4), dtype=np.int64) for _ in range(4)]
         self.inf = np.zeros((5, 0), dtype=np.int64)  # remote flits: cycle, local router, port, vc, slot
         self.inc = np.zeros((4, 0), dtype=np.int64)  # remote credits: cycle read, local router, port, vc
-        self.pko = np.zeros((len(E.PACKET_COLS), 4 * R), dtype=np.int64)
-        self.tdo = np.zeros((3, 4 * R), dtype=np.int64)
+        self.tdo = np.zeros((3, 4 * R + 1), dtype=np.int64)
         self.outf = np.zeros((2 * cap, 4 + len(E.FIELDS)), dtype=np.int64)
         self.outc = np.zeros((2 * cap, 4), dtype=np.int64)
         self.out: dict[int, dict[str, list]] = {}
@@ -89,36 +88,24 @@ class Region:
     def add_remote_flits(self, cycle: np.ndarray, rows: np.ndarray) -> None:
         """Flits from other regions read at ``cycle``; ``rows`` (n, 3 + len(FIELDS)) int64 holds
         router (global id), input port, vc and the flit's FIELDS."""
-        n = len(cycle)
-        slots = self.pool.alloc(n)
-        self.pool.data[:, slots] = rows[:, 3:].T
-        new = np.empty((5, n), dtype=np.int64)
-        new[0] = cycle
-        new[1] = self.g2l[rows[:, 0]]
-        new[2:4] = rows[:, 1:3].T
-        new[4] = slots
-        self.inf = self._merge(self.inf, E.S_INF, new)
+        if len(cycle):
+            self._check_time(cycle)
+            self.pool.grow(len(cycle))
+            self.inf = E.absorb_flits(cycle, rows, self.g2l, self.pool.data, self.pool.free, self.sc, self.inf)
 
     def add_remote_credits(self, cycle: np.ndarray, rows: np.ndarray) -> None:
         """Credits from other regions read at ``cycle`` (before credit_delay); ``rows`` (n, 3):
         router (global id), output port, vc."""
-        new = np.empty((4, len(cycle)), dtype=np.int64)
-        new[0] = cycle + self.routers.cd
-        new[1] = self.g2l[rows[:, 0]]
-        new[2:4] = rows[:, 1:3].T
-        self.inc = self._merge(self.inc, E.S_INC, new)
+        if len(cycle):
+            self._check_time(cycle)
+            self.inc = E.absorb_credits(cycle, rows, self.g2l, self.routers.cd, self.sc, self.inc)
 
-    def _merge(self, box: np.ndarray, ptr: int, new: np.ndarray) -> np.ndarray:
-        if not new.shape[1]:
-            return box
-        first = int(new[0].min())
+    def _check_time(self, cycle: np.ndarray) -> None:
+        first = int(cycle.min())
         if first < self.cycle:
             raise ValueError(f"NoC region {self.lp_id}: message for cycle {first} "
                              f"arrived after cycle {self.cycle} was simulated")
-        both = E.merge_inbox(box, int(self.sc[ptr]), new)
-        self.sc[ptr] = 0
         self.sc[E.S_NEXT] = min(int(self.sc[E.S_NEXT]), first)
-        return both
 
     # --- transfers ----------------------------------------------------------------------------
     def transfer(self, cycle: int, src_router: int, dest_router: int, nbytes: int, tag: int | None = None) -> list[int]:
@@ -212,7 +199,7 @@ class Region:
         while True:
             flag = E.run(horizon, self.prm, self.sc, self.coords, self.rids, ra.st, ra.rv, ra.buf, ra.rp, ra.rr,
                          ni.ni, ni.nsv, ni.nst, ni.gd, ni.nq, pool.data, pool.free, self.caln, cal[0], cal[1],
-                         cal[2], cal[3], self.inf, self.inc, self.pko, self.tdo, self.outf, self.outc)
+                         cal[2], cal[3], self.inf, self.inc, ni.pko, self.tdo, self.outf, self.outc)
             self._drain()
             if flag == 0:
                 return
@@ -230,9 +217,8 @@ class Region:
 
     def _drain(self) -> None:
         sc = self.sc
-        if sc[E.S_PKN]:
-            self.nis.take_packets(self.pko, int(sc[E.S_PKN]))
-            sc[E.S_PKN] = 0
+        if sc[E.S_PKN] > self.nis.pko.shape[1] // 2:
+            self.nis.flush_packets()
         if sc[E.S_TDN]:
             self._tails(self.tdo[:, :int(sc[E.S_TDN])])
             sc[E.S_TDN] = 0
