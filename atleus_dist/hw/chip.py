@@ -1,0 +1,193 @@
+"""The whole chip coupled: each LP is a region of the 3D NoC together with the cores attached to
+its routers. A finished op sends its result to every other router that holds a consumer, as a
+tagged transfer that the flit-level NoC carries; when the transfer's last tail flit is ejected at
+the destination (possibly in another LP), the consumers there become ready one cycle later.
+HBM ops run on the memory-controller router's node. One timeline from the first op to the last.
+
+Core c of tier z sits at router ``z * X * Y + c % (X * Y)`` (the tier's X x Y mesh, row-major).
+Results are ``act_bytes`` per element (16-bit activations: ISAAC streams 16-bit inputs).
+Knows nothing of processes, Ray or files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+
+from atleus_dist.hw.compute import CoreScheduler
+from atleus_dist.hw.noc.config import NocConfig, PhaseConfig, TrafficConfig
+from atleus_dist.hw.noc.lp import NocRegionLP
+from atleus_dist.hw.noc.partition import channels, partition_map
+from atleus_dist.hw.noc.topology import build_topology
+from atleus_dist.hw.tier import KIND_CODES, PHASE_CODES, TierProgram
+from atleus_dist.kernel import ConfigError, RunSpec, contiguous_groups
+
+ACT_BYTES = 2  # 16-bit activations (ISAAC: 16-bit inputs, 1-bit DACs)
+
+
+@dataclasses.dataclass(frozen=True)
+class ChipProgram:
+    ops: TierProgram
+    router: list[int]  # per op: the router of its core
+    out_bytes: list[int]  # per op: size of its result
+    n_routers: int
+
+    @classmethod
+    def from_mapping(cls, mapping, mesh_xy: tuple[int, int], hbm_router: int) -> "ChipProgram":
+        prog = TierProgram.from_mapping(mapping)
+        arch = mapping.arch
+        per_tier = mesh_xy[0] * mesh_xy[1]
+        for name in ("reram_cores_per_tier", "systolic_cores_per_tier"):
+            if getattr(arch, name) > per_tier:
+                raise ConfigError(name, f"{getattr(arch, name)} cores do not fit a {mesh_xy[0]}x{mesh_xy[1]} tier mesh")
+        routers, out = [], []
+        for i, op in enumerate(mapping.graph):
+            core = mapping.core[i]
+            if core < 0:
+                routers.append(hbm_router)
+            elif core < arch.reram_cores:
+                routers.append(prog.tier[i] * per_tier + core % arch.reram_cores_per_tier)
+            else:
+                routers.append(prog.tier[i] * per_tier + (core - arch.reram_cores) % arch.systolic_cores_per_tier)
+            if op.kind in ("static_mm", "dynamic_mm"):
+                out.append(op.m * op.n * op.count * ACT_BYTES)
+            elif op.kind == "vector":
+                out.append(op.elements * ACT_BYTES)
+            elif op.kind == "hbm_read":
+                out.append(op.nbytes)
+            else:
+                out.append(0)  # a completion token (one flit)
+        return cls(prog, routers, out, per_tier * prog.n_tiers)
+
+
+class ChipLP(NocRegionLP):
+    def __init__(self, cfg: NocConfig, program: ChipProgram, lp_id: int, sink=None) -> None:
+        super().__init__(cfg, lp_id, sink)
+        self.prog = program
+        mine = set(self.region.rids.tolist())
+        p = program
+        owned = [i for i, r in enumerate(p.router) if r in mine]
+        self.sched = CoreScheduler(p.ops, owned, self._on_done, site=p.router.__getitem__)
+        self.targets: dict[int, list[int]] = {}  # producer I own -> other routers with consumers
+        for i in range(len(p.router)):
+            for d in p.ops.deps[i]:
+                if p.router[d] in mine and p.router[i] != p.router[d]:
+                    lst = self.targets.setdefault(d, [])
+                    if p.router[i] not in lst:
+                        lst.append(p.router[i])
+        for lst in self.targets.values():
+            lst.sort()
+
+    def next_time(self) -> int:
+        return min(self.sched.next_time(), super().next_time())
+
+    def _on_done(self, t: int, op: int) -> None:
+        p = self.prog
+        src = p.router[op]
+        self.sched.satisfy(t, op, src)
+        cycle = -(-t // self.clk)
+        for dest in self.targets.get(op, ()):
+            self.region.transfer(cycle, src, dest, p.out_bytes[op], tag=op * p.n_routers + dest)
+
+    def _collect(self) -> None:
+        tags, cycles = self.region.take_completed()
+        n = self.prog.n_routers
+        for tag, cyc in zip(tags.tolist(), cycles.tolist()):
+            self.sched.arrive((cyc + 1) * self.clk, tag // n, tag % n)
+
+    def process(self, horizon_ps: int):
+        """Interleave the cores' events and the NoC's cycles in time order. A compute event at t
+        may inject at cycle ceil(t / clk), so the NoC first runs every cycle before that; it stops
+        right after a cycle in which a transfer to this region completed, because the consumers
+        it releases may inject again before the next compute event."""
+        clk, region, sched = self.clk, self.region, self.sched
+        h_cycle = -(-horizon_ps // clk)
+        before = region.cycles_run
+        n = 0
+        while True:
+            tc = sched.next_time()
+            target = min(h_cycle, -(-tc // clk)) if tc < horizon_ps else h_cycle
+            region.run(target, stop_on_completion=True)
+            self._collect()
+            tc = sched.next_time()
+            if tc < horizon_ps and -(-tc // clk) <= region.cycle:
+                n += sched.run(tc + 1)
+            elif region.cycle >= h_cycle:
+                break
+        self.events_committed += n + region.cycles_run - before
+        return self._outbox()
+
+    def close(self) -> None:
+        if self.sink is None:
+            return
+        if self.sched.rows:
+            self.sink.write("ops", self.sched.ops_columns(self.prog.ops.tier.__getitem__),
+                            meta={"kind_codes": KIND_CODES, "phase_codes": PHASE_CODES})
+        super().close()
+
+
+@dataclasses.dataclass(frozen=True)
+class ChipLPFactory:
+    cfg: NocConfig
+    program: ChipProgram
+
+    def __call__(self, lp_id: int, sink) -> ChipLP:
+        return ChipLP(self.cfg, self.program, lp_id, sink)
+
+
+def chip_noc_config(mapping, sets: dict[str, str], partition: str) -> tuple[NocConfig, tuple[int, int], int]:
+    """The NoC of the chip: an X x Y mesh per tier (from ``noc.mesh``, default the squarest grid
+    holding the cores of a tier), as many tiers as the chip, no synthetic traffic."""
+    arch = mapping.arch
+    sets = dict(sets)
+    per_tier = max(arch.reram_cores_per_tier, arch.systolic_cores_per_tier)
+    if "mesh" in sets:
+        try:
+            x, y = (int(v) for v in sets.pop("mesh").lower().split("x"))
+        except ValueError:
+            raise ConfigError("noc.mesh", "must look like 4x4") from None
+    else:
+        x = int(math.isqrt(per_tier))
+        while per_tier % x:
+            x -= 1
+        x, y = per_tier // x, x
+    hbm = int(sets.pop("hbm_router", arch.reram_tiers * x * y))
+    data: dict = {"topology": f"mesh:{x}x{y}x{arch.tiers}", "partition": partition}
+    for key, value in sets.items():
+        part, dot, name = key.partition(".")
+        if not dot:
+            raise ConfigError(f"noc.{key}", "expected noc.PART.FIELD, e.g. noc.router.num_vcs=2")
+        data.setdefault(part, {})[name] = _number(value)
+    cfg = NocConfig.from_dict(data)
+    if not 0 <= hbm < x * y * arch.tiers:
+        raise ConfigError("noc.hbm_router", f"router {hbm} is not in the {x}x{y}x{arch.tiers} mesh")
+    return cfg, (x, y), hbm
+
+
+def _number(text: str):
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+def chip_run_spec(mapping, sets: dict[str, str], partition: str, workers: int, sink_factory):
+    cfg, xy, hbm = chip_noc_config(mapping, sets, partition)
+    program = ChipProgram.from_mapping(mapping, xy, hbm)
+    bound_ps = sum(program.ops.latency_ps) + 1
+    clk = cfg.router.clock_period_ps
+    # the whole step is one measurement phase; no synthetic traffic
+    horizon_cycles = bound_ps // clk + 10 ** 9
+    cfg = dataclasses.replace(cfg, traffic=TrafficConfig(rate=0.0),
+                              phases=PhaseConfig(warmup_cycles=0, measure_cycles=horizon_cycles, drain_cycles=0))
+    topo = build_topology(cfg)
+    lp_of_router = partition_map(partition, topo)
+    n_lps = int(lp_of_router.max()) + 1
+    spec = RunSpec(n_lps=n_lps, channels=channels(topo, lp_of_router, clk), end_ps=horizon_cycles * clk,
+                   lp_factory=ChipLPFactory(cfg, program), groups=contiguous_groups(n_lps, workers),
+                   sink_factory=sink_factory, meta={"model": "chip", "partition": partition})
+    return spec, dict(cfg.to_dict(), hbm_router=hbm, mesh=f"{xy[0]}x{xy[1]}")
