@@ -215,3 +215,20 @@ def test_a_chain_through_an_idle_lp_is_not_a_causality_error():
                    groups=[[0], [1], [2]])
     stats = inline.run(spec)
     assert stats.events == 4
+
+
+def test_small_and_large_horizon_paths_agree():
+    """The plain-int path (few LPs) and the numpy path (many) compute the same horizons."""
+    from atleus_dist.kernel import channels as ch
+
+    rng = np.random.default_rng(3)
+    for trial in range(20):
+        n = int(rng.integers(2, 9))
+        chans = [(int(a), int(b), int(rng.integers(1, 50))) for a, b in rng.integers(0, n, size=(2 * n, 2))]
+        cmap = ChannelMap(n, chans)
+        nxt = rng.integers(0, 1000, size=n).astype(np.int64)
+        nxt[rng.random(n) < 0.3] = NEVER_PS
+        small = cmap.horizons(nxt, 700)
+        cmap._small = False
+        assert cmap.horizons(nxt, 700).tolist() == small.tolist(), trial
+    assert ch.SMALL_LPS >= 8

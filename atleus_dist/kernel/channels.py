@@ -27,6 +27,9 @@ from atleus_dist.kernel.errors import ConfigError
 from atleus_dist.kernel.time import NEVER_PS, add_sat
 
 
+SMALL_LPS = 24
+
+
 class ChannelMap:
     """Lookahead matrix ``L[j, i]`` (ps) for every channel j->i; NEVER_PS where there is none."""
 
@@ -44,9 +47,24 @@ class ChannelMap:
             la[src, dst] = min(la[src, dst], int(lookahead))
         self.lookahead_ps = la
         self.distance_ps = shortest_paths(la)
+        # a round's horizons cost O(n^2): plain ints beat numpy's per-call overhead for few LPs
+        self._senders = [[(j, int(self.distance_ps[j, i])) for j in range(n_lps)
+                          if self.distance_ps[j, i] != NEVER_PS] for i in range(n_lps)]
+        self._small = n_lps <= SMALL_LPS
 
     def horizons(self, next_ps: np.ndarray, end_ps: int) -> np.ndarray:
         """Per-LP horizon given every LP's next event time (vector of length n_lps)."""
+        if self._small:
+            nxt = next_ps.tolist()
+            out = []
+            for senders in self._senders:
+                h = end_ps
+                for j, d in senders:
+                    t = nxt[j]
+                    if t != NEVER_PS and t + d < h:
+                        h = t + d
+                out.append(h)
+            return np.array(out, dtype=np.int64)
         bound = add_sat(next_ps[:, None], self.distance_ps).min(axis=0)
         return np.minimum(bound, end_ps)
 

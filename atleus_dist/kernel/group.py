@@ -96,6 +96,7 @@ class LPGroup:
         self.group = group
         self.lp_ids = list(spec.groups[group])
         self.group_of_lp = spec.group_of_lp()
+        self.group_of_lp_list = self.group_of_lp.tolist()
         self.n_groups = len(spec.groups)
         self.sinks = {lp: (spec.sink_factory(lp) if spec.sink_factory else None) for lp in self.lp_ids}
         self.lps = {lp: spec.lp_factory(lp, self.sinks[lp]) for lp in self.lp_ids}
@@ -126,17 +127,20 @@ class LPGroup:
 
     def advance(self, horizons: np.ndarray) -> StepResult:
         self.round += 1
-        sent_min = np.full(self.spec.n_lps, NEVER_PS, dtype=np.int64)
+        sent: dict[int, int] = {}  # destination LP -> earliest time sent this round
         by_group: list[dict] = [{} for _ in range(self.n_groups)]
+        group_of = self.group_of_lp_list
         events = messages = 0
         share_sync = self._pending_sync_s / len(self.lp_ids)
         share_deliver = self._deliver_s / len(self.lp_ids)
+        hz = horizons.tolist()
+        clock = time.perf_counter
         for lp in self.lp_ids:
             obj = self.lps[lp]
             before = obj.events_committed
-            t0 = time.perf_counter()
-            out = obj.advance(int(horizons[lp]))
-            work_s = time.perf_counter() - t0 + share_deliver
+            t0 = clock()
+            out = obj.advance(hz[lp])
+            work_s = clock() - t0 + share_deliver
             n_ev = obj.events_committed - before
             n_msg = 0
             for dst, blocks in out.items():
@@ -145,13 +149,18 @@ class LPGroup:
                 for b in blocks:
                     if len(b):
                         n_msg += len(b)
-                        sent_min[dst] = min(sent_min[dst], int(b.rows["time_ps"].min()))
-                by_group[self.group_of_lp[dst]].setdefault(dst, []).extend(blocks)
+                        t = int(b.rows["time_ps"].min())
+                        if t < sent.get(dst, NEVER_PS):
+                            sent[dst] = t
+                by_group[group_of[dst]].setdefault(dst, []).extend(blocks)
             events += n_ev
             messages += n_msg
-            self._windows[lp].append((self.round, int(horizons[lp]), n_ev, n_msg, work_s, share_sync))
+            self._windows[lp].append((self.round, hz[lp], n_ev, n_msg, work_s, share_sync))
         self._pending_sync_s = 0.0
         self._deliver_s = 0.0
+        sent_min = np.full(self.spec.n_lps, NEVER_PS, dtype=np.int64)
+        if sent:
+            sent_min[list(sent)] = list(sent.values())
         outbound = [encode_outbox(d) if d else b"" for d in by_group]
         if len(self._windows[self.lp_ids[0]]) >= WINDOW_FLUSH_ROWS:
             self.flush_windows()
