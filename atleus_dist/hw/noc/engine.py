@@ -41,7 +41,9 @@ RR_BUF, RR_VA, N_RR = range(3)
  N_NI) = range(10)
 SV_OCC, SV_INUSE, SV_TAILSENT, N_SV = range(4)
 NS_GENMEAS, NS_ACC, NS_FLATN, NS_FLATSUM, NS_FLATSUMSQ, N_NS = range(6)
-Q_CTIME, Q_DEST, Q_IDX, Q_SIZE, Q_TAG, Q_NPK, N_Q = range(7)
+# a source-queue entry is a run of Q_COUNT packets to one destination (a transfer): all of
+# Q_SIZE flits but the last, of Q_LAST; Q_IDX is the per-source index of its next packet
+Q_CTIME, Q_DEST, Q_IDX, Q_SIZE, Q_TAG, Q_NPK, Q_COUNT, Q_LAST, N_Q = range(9)
 # pool: one column per flit slot (FIELDS order); tag = transfer tag (-1: none), npk = its packets
 FIELDS = ("pkt", "fidx", "size", "src", "dest", "ctime", "itime", "hitime", "hops", "meas", "tag", "npk")
 (F_PKT, F_FIDX, F_SIZE, F_SRC, F_DEST, F_CTIME, F_ITIME, F_HITIME, F_HOPS, F_MEAS, F_TAG, F_NPK) = range(12)
@@ -309,6 +311,8 @@ def _generate(c, prm, sc, ni, nst, gd, nq):
         nq[Q_SIZE, n, pos] = prm[P_PSIZE]
         nq[Q_TAG, n, pos] = -1
         nq[Q_NPK, n, pos] = 0
+        nq[Q_COUNT, n, pos] = 1
+        nq[Q_LAST, n, pos] = prm[P_PSIZE]
         ni[N_QLEN, n] += 1
         sc[S_QUEUED] += 1
         if prm[P_W0] <= c < prm[P_W1]:
@@ -366,9 +370,15 @@ def _inject(c, prm, sc, rids, ni, nsv, nq, pool, free, caln, calf):
                 nsv[SV_INUSE, n, vc] = 0
             ni[N_CURFIDX, n] = 0
             ni[N_CURVC, n] = -1
-            ni[N_QHEAD, n] = (h + 1) % qcap
-            ni[N_QLEN, n] -= 1
-            sc[S_QUEUED] -= 1
+            if nq[Q_COUNT, n, h] > 1:  # the entry's next packet
+                nq[Q_COUNT, n, h] -= 1
+                nq[Q_IDX, n, h] += 1
+                if nq[Q_COUNT, n, h] == 1:
+                    nq[Q_SIZE, n, h] = nq[Q_LAST, n, h]
+            else:
+                ni[N_QHEAD, n] = (h + 1) % qcap
+                ni[N_QLEN, n] -= 1
+                sc[S_QUEUED] -= 1
         else:
             ni[N_CURFIDX, n] = fidx + 1
         ok &= _sched(caln, calf, K_FLIT, c + prm[P_LL] + 1, W, n, prm[P_P] - 1, vc, slot)

@@ -78,25 +78,28 @@ class Interfaces:
         self.ni[E.N_QHEAD] = 0
 
     # --- explicit packets -------------------------------------------------------------------------
-    def enqueue(self, c: int, l: int, dest: int, flits: int, tag: int = -1, npk: int = 0) -> int:
-        """Queue one packet of ``flits`` flits at local node ``l`` (created at cycle c); returns its
-        per-source index. Explicit packets use indices from 1 << 31 up, apart from synthetic ones.
-        ``tag``/``npk``: the transfer it belongs to and that transfer's packet count (carried by
-        every flit to the destination)."""
+    def enqueue(self, c: int, l: int, dest: int, flits: int, tag: int = -1, npk: int = 0,
+                count: int = 1, last: int | None = None) -> int:
+        """Queue ``count`` packets to ``dest`` at local node ``l`` (created at cycle c) as one entry:
+        all of ``flits`` flits but the last, of ``last``. Returns the per-source index of the
+        first; explicit packets use indices from 1 << 31 up, apart from synthetic ones.
+        ``tag``/``npk``: the transfer they belong to and its packet count (carried by every flit
+        to the destination)."""
         if self.ni[E.N_QLEN, l] >= self.nq.shape[2] - 1:
             self.grow()
         qcap = self.nq.shape[2]
         pos = (self.ni[E.N_QHEAD, l] + self.ni[E.N_QLEN, l]) % qcap
         k = (1 << 31) + int(self.explicit[l])
-        self.explicit[l] += 1
-        for row, v in ((E.Q_CTIME, c), (E.Q_DEST, dest), (E.Q_IDX, k), (E.Q_SIZE, flits), (E.Q_TAG, tag),
-                       (E.Q_NPK, npk)):
+        self.explicit[l] += count
+        last = flits if last is None else last
+        for row, v in ((E.Q_CTIME, c), (E.Q_DEST, dest), (E.Q_IDX, k), (E.Q_SIZE, flits if count > 1 else last),
+                       (E.Q_TAG, tag), (E.Q_NPK, npk), (E.Q_COUNT, count), (E.Q_LAST, last)):
             self.nq[row, l, pos] = v
         self.ni[E.N_QLEN, l] += 1
         self.sc[E.S_QUEUED] += 1
         self.sc[E.S_NEXT] = min(int(self.sc[E.S_NEXT]), int(self.sc[E.S_CYCLE]))
         if self.w0 <= c < self.w1:
-            self.nst[E.NS_GENMEAS, l] += 1
+            self.nst[E.NS_GENMEAS, l] += count
         return k
 
     def flush_packets(self) -> None:

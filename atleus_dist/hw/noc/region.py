@@ -135,22 +135,25 @@ class Region:
                 heapq.heappush(self.loopback, (c + ic.local_latency_cycles, t))
             return []
         flits = max(1, -(-int(nbytes) * 8 // ic.flit_bits))
-        sizes = [ic.packet_flits] * (flits // ic.packet_flits) + ([flits % ic.packet_flits] if flits % ic.packet_flits else [])
+        size = ic.packet_flits
+        count = -(-flits // size)
+        last = flits - (count - 1) * size
         if c > self.cycle:  # queued when the region reaches its cycle (the NI must not send it earlier)
             base = int(self.nis.explicit[l])
-            self.nis.explicit[l] += len(sizes)
-            heapq.heappush(self.future, (c, self._seq, l, dest, sizes, t, base))
+            self.nis.explicit[l] += count
+            heapq.heappush(self.future, (c, self._seq, l, dest, size, count, last, t, base))
             self._seq += 1
-            return [(1 << 31) + base + i for i in range(len(sizes))]
-        return [self.nis.enqueue(c, l, dest, s, t, len(sizes)) for s in sizes]
+            k = (1 << 31) + base
+        else:
+            k = self.nis.enqueue(c, l, dest, size, t, count, count, last)
+        return list(range(k, k + count))
 
     def _release_future(self, c: int) -> None:
         while self.future and self.future[0][0] == c:
-            _c, _s, l, dest, sizes, t, base = heapq.heappop(self.future)
+            _c, _s, l, dest, size, count, last, t, base = heapq.heappop(self.future)
             keep = int(self.nis.explicit[l])
-            for i, s in enumerate(sizes):
-                self.nis.explicit[l] = base + i
-                self.nis.enqueue(c, l, dest, s, t, len(sizes))
+            self.nis.explicit[l] = base
+            self.nis.enqueue(c, l, dest, size, t, count, count, last)
             self.nis.explicit[l] = keep
 
     def take_completed(self) -> tuple[np.ndarray, np.ndarray]:
