@@ -1,6 +1,11 @@
 """``atleus-dist baseline gpu SCENARIO --out DIR``: the scenario's op graph on a GPU roofline model
 (A100-class defaults, ``--set key=value`` to change them), written as a run directory that
-``report`` and ``compare`` read. Only argument handling and output live here.
+``report`` and ``compare`` read.
+
+``atleus-dist baseline 3d-tpu|2d-planar SCENARIO --out DIR``: the scenario simulated like
+``atleus-dist run`` (stub transport) on the 3D-TPU (systolic tiers only) or the planar Atleus;
+``--set`` takes ``run``'s keys (``scenario.seq=64``, ``stub.latency_ps=...``, arch fields).
+Only argument handling and output live here.
 """
 
 from __future__ import annotations
@@ -8,10 +13,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
+from atleus_dist.backends import BACKENDS
 from atleus_dist.commands.common import emit
 from atleus_dist.kernel.errors import ConfigError
 
-KINDS = ("gpu",)
+KINDS = ("gpu", "3d-tpu", "2d-planar")
 
 
 def register(subs) -> None:
@@ -25,6 +31,10 @@ def register(subs) -> None:
                         "hbm_bytes_per_s=1.555e12")
     p.add_argument("--out", required=True, help="run directory to create")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.add_argument("--arch", default=None, help="3d-tpu/2d-planar: architecture YAML (as for run)")
+    p.add_argument("--backend", choices=sorted(BACKENDS), default="inline", help="3d-tpu/2d-planar: backend")
+    p.add_argument("--workers", type=int, default=2, help="3d-tpu/2d-planar: LP groups")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.set_defaults(func=main)
 
 
@@ -38,7 +48,44 @@ def _sets(items: list[str]) -> dict[str, str]:
     return out
 
 
+def simulated(args: argparse.Namespace) -> int:
+    """3d-tpu / 2d-planar: ``run``'s build and execute with ``kind``, marked as a baseline."""
+    from atleus_dist.results import SinkFactory
+    from atleus_dist.results.summary import summary_figures, write_summary
+    from atleus_dist.run import execute, prepare_out_dir
+    from atleus_dist.run.scenario_run import build
+
+    if args.workers <= 0:
+        raise ConfigError("workers", f"must be a positive integer, got {args.workers}")
+    sets = list(args.set) + [f"scenario.{k}={getattr(args, k)}" for k in ("seq", "batch")
+                             if getattr(args, k) is not None]
+    out = prepare_out_dir(args.out)
+    built = build(args.scenario, args.arch, sets, "stub", args.workers, "by-tier", SinkFactory(str(out)),
+                  kind=args.kind)
+
+    def finalize(run_dir, manifest, _figures):
+        manifest["baseline"] = args.kind  # the manifest execute() completes: report/compare label it
+        fig = summary_figures(run_dir, dict(manifest, config=built.config))
+        write_summary(run_dir, fig)
+        fig.pop("absent_tables", None)
+        return fig
+
+    stats, manifest = execute(f"baseline {args.kind}", built.config, built.spec, args.backend, out,
+                              progress=not args.quiet, finalize=finalize)
+    fig = dict(manifest["figures"], out=str(out), baseline=args.kind,
+               stub_latency_ps=built.config["stub"]["latency_ps"])
+    emit(args, fig, [
+        f"{built.scenario.name} on {args.kind}: step latency {fig.get('step_latency_ps', 0) / 1e9:,.4g} ms, "
+        f"energy {fig.get('energy_pj', 0) / 1e12:,.4g} J (stub {fig['stub_latency_ps']:,} ps)",
+        f"{stats.backend} x{stats.groups}: {stats.events:,} events in {stats.rounds:,} rounds, "
+        f"{stats.run_s:.2f} s; results in {out}",
+    ])
+    return 0
+
+
 def main(args: argparse.Namespace) -> int:
+    if args.kind != "gpu":
+        return simulated(args)
     from atleus_dist.run.baselines import gpu_config, write_gpu_baseline
     from atleus_dist.workload import load_scenario
 

@@ -1,4 +1,23 @@
-"""Baselines evaluated on the same op graph as Atleus: a GPU roofline model.
+"""Baselines evaluated on the same op graph as Atleus: a GPU roofline model, and two simulated
+ones that run through the normal ``run`` path (:func:`~atleus_dist.run.scenario_run.build` with
+``kind``):
+
+- ``3d-tpu``: the same stack with systolic tiers only - ``Mapper(arch, static_on="systolic")``
+  puts every matmul on a systolic core and reads each static weight from HBM before every use.
+- ``2d-planar``: Atleus with its tiers side by side in one plane. With the stub transport only the
+  inter-tier transfer latency changes, derived from the NoC config (:func:`stub_latency_ps`):
+
+      hop_ps  = (routing + vc_alloc + sw_alloc + crossbar delay cycles + link latency cycles) x clock
+      3D:     L = (H_xy x hop_ps(planar link)) + (H_z x hop_ps(TSV link))
+      planar: L = H_plane x hop_ps(planar link)
+
+  where H are mean hop counts between a uniformly random router of tier a and one of tier b,
+  averaged over all ordered pairs of distinct tiers a != b. Stacked, the X x Y tiers sit on top of
+  each other (H_xy = mean in-tier Manhattan distance, H_z = mean |z_a - z_b|); planar, tier t is
+  block t (row-major) of a ceil(sqrt(T)) x ceil(T / ceil(sqrt(T))) grid of X x Y blocks (4 tiers
+  of 4x4: quadrants of an 8x8 mesh). Defaults (1 GHz, 3-cycle router, 1-cycle links: 4 ns a hop):
+  stacked 2.5 + 5/3 = 25/6 hops = 16,667 ps; planar 37/6 hops = 24,667 ps. Contention,
+  serialisation (packet size) and injection/ejection are not in either - the stub is a constant.
 
 Each op of the compiled step runs alone on the GPU, one after another, and takes
 ``max(flops / (peak x compute_efficiency), bytes / (bandwidth x memory_efficiency)) + launch``;
@@ -20,8 +39,10 @@ Knows the op graph and the result writers; knows nothing of LPs, backends, the N
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 
@@ -33,6 +54,7 @@ from atleus_dist.results.writer import LPSink
 from atleus_dist.run.driver import prepare_out_dir
 
 HBM_OPS = ("all", "update", "none")
+SIM_KINDS = ("atleus", "3d-tpu", "2d-planar")  # simulated architectures (``build(kind=...)``)
 # operands read + results written, in elements, per element of a vector op (forward; backward reads
 # the output gradient and the saved input(s) and writes the input gradient(s))
 VECTOR_TRAFFIC_FWD = {"add": 3, "softmax": 2, "layernorm": 2, "rmsnorm": 2, "gelu": 2, "relu": 2,
@@ -174,3 +196,47 @@ def write_gpu_baseline(sc, out: str | os.PathLike, cfg: GpuConfig | None = None,
         raise
     figures.pop("absent_tables", None)
     return finish_manifest(path, dict(manifest, baseline="gpu"), "complete", figures)
+
+
+# --- stub latency of a stacked vs a planar layout -------------------------------------------------
+def _mean_abs(a: int, b: int) -> Fraction:
+    """Mean |i - j| of i uniform on 0..a-1 and j uniform on 0..b-1 (as separate ranges)."""
+    return Fraction(sum(abs(i - j) for i in range(a) for j in range(b)), a * b)
+
+
+def mean_tier_hops(x: int, y: int, tiers: int, layout: str) -> tuple[Fraction, Fraction]:
+    """(planar hops, TSV hops) between a random router of tier a and one of tier b != a, averaged
+    over ordered pairs of distinct tiers (see the module docstring)."""
+    if tiers < 2:
+        return Fraction(0), Fraction(0)
+    pairs = [(a, b) for a in range(tiers) for b in range(tiers) if a != b]
+    if layout == "3d":
+        xy = Fraction(sum(abs(i - j) for i in range(x) for j in range(x)), x * x) + \
+            Fraction(sum(abs(i - j) for i in range(y) for j in range(y)), y * y)
+        return xy, Fraction(sum(abs(a - b) for a, b in pairs), len(pairs))
+    if layout != "planar":
+        raise ConfigError("layout", f"unknown layout {layout!r}", allowed="3d, planar")
+    cols = math.isqrt(tiers - 1) + 1  # ceil(sqrt(tiers))
+    total = Fraction(0)
+    for a, b in pairs:
+        (ra, ca), (rb, cb) = divmod(a, cols), divmod(b, cols)
+        # x of a router of block c: c * x + i, i uniform on 0..x-1
+        total += sum(abs((ca * x + i) - (cb * x + j)) for i in range(x) for j in range(x)) / Fraction(x * x)
+        total += sum(abs((ra * y + i) - (rb * y + j)) for i in range(y) for j in range(y)) / Fraction(y * y)
+    return total / len(pairs), Fraction(0)
+
+
+def stub_latency_ps(layout: str, noc=None, tiers: int | None = None) -> int:
+    """Inter-tier stub latency (ps, rounded) of the ``3d`` (TSV) or ``planar`` layout of the NoC
+    ``noc`` (default :class:`~atleus_dist.hw.noc.config.NocConfig`); ``tiers`` defaults to the
+    mesh's Z."""
+    from atleus_dist.hw.noc.config import NocConfig
+    from atleus_dist.hw.noc.topology import _parse_dims
+
+    noc = noc or NocConfig()
+    x, y, z = _parse_dims(noc.topology.partition(":")[2])
+    r = noc.router
+    pipeline = r.routing_delay_cycles + r.vc_alloc_delay_cycles + r.sw_alloc_delay_cycles + r.crossbar_delay_cycles
+    planar, tsv = mean_tier_hops(x, y, tiers or z, layout)
+    cycles = planar * (pipeline + noc.planar.latency_cycles) + tsv * (pipeline + noc.tsv.latency_cycles)
+    return max(1, round(cycles * r.clock_period_ps))

@@ -4,6 +4,10 @@ architecture (file + ``--set`` overrides), compile and map the step, and turn it
 
 Transports: ``stub`` (tier LPs, every inter-tier transfer takes a fixed time - fast, coarse) and
 ``noc`` (chip LPs: tiers' cores plus the flit-level 3D NoC, partitioned into regions).
+
+Kinds (``build(kind=...)``): ``atleus``; the baselines ``3d-tpu`` (systolic tiers only, static
+weights read from HBM at every use) and ``2d-planar`` (tiers side by side: the stub latency of the
+planar layout), both stub-only - see :mod:`atleus_dist.run.baselines`.
 """
 
 from __future__ import annotations
@@ -14,9 +18,9 @@ from pathlib import Path
 import yaml
 
 from atleus_dist.hw.arch import AtleusArchConfig, arch_with_sets
-from atleus_dist.hw.tier import FixedLatencyTransferStub, TierProgram, tier_run_spec
+from atleus_dist.hw.tier import KIND_CODES, PHASE_CODES, FixedLatencyTransferStub, TierProgram, tier_run_spec
 from atleus_dist.kernel import ConfigError, RunSpec, contiguous_groups
-from atleus_dist.run.baselines import scenario_config
+from atleus_dist.run.baselines import SIM_KINDS, scenario_config, stub_latency_ps
 from atleus_dist.workload import Mapper, compile_step, load_scenario
 from atleus_dist.workload.scenario import Scenario, scenario_from_dict
 
@@ -97,23 +101,43 @@ class Built:
     config: dict
 
 
+def _tier_program(mapping, stub: FixedLatencyTransferStub) -> TierProgram:
+    if mapping.static_on == "reram":
+        return TierProgram.from_mapping(mapping, stub)
+    # 3D-TPU: no crossbars (from_mapping would look up the weight's), every op occupies its core
+    g = mapping.graph
+    return TierProgram(mapping.arch.tiers, [mapping.tier_of_op(i) for i in range(len(g))], list(mapping.core),
+                       [int(x) for x in mapping.latency_ps], [float(x) for x in mapping.energy_pj],
+                       [op.deps for op in g], [op.layer for op in g], [KIND_CODES[op.kind] for op in g],
+                       [PHASE_CODES[op.phase] for op in g], [op.macs for op in g], [op.nbytes for op in g],
+                       stub, list(mapping.core))
+
+
 def build(scenario: str | None, arch_file: str | None, sets: list[str], transport: str,
-          workers: int, partition: str, sink_factory) -> Built:
+          workers: int, partition: str, sink_factory, kind: str = "atleus") -> Built:
     if transport not in TRANSPORTS:
         raise ConfigError("transport", f"unknown transport {transport!r}", allowed=", ".join(TRANSPORTS))
+    if kind not in SIM_KINDS:
+        raise ConfigError("kind", f"unknown architecture {kind!r}", allowed=", ".join(SIM_KINDS))
+    if kind != "atleus" and transport != "stub":
+        raise ConfigError("transport", f"the {kind} baseline runs with the stub transport only", allowed="stub")
     groups = split_sets(sets)
     sc = resolve_scenario(scenario, groups["scenario"])
     arch = resolve_arch(arch_file, groups["arch"])
-    mapping = Mapper(arch).map(sc, compile_step(sc))
+    mapping = Mapper(arch, static_on="systolic" if kind == "3d-tpu" else "reram").map(sc, compile_step(sc))
     config = {"scenario": scenario_config(sc), "arch": dataclasses.asdict(arch), "transport": transport,
-              "reram_tiers": arch.reram_tiers, "ops": len(mapping.graph)}
+              "reram_tiers": 0 if kind == "3d-tpu" else arch.reram_tiers, "ops": len(mapping.graph)}
+    if kind != "atleus":
+        config["baseline"] = kind
     if transport == "stub":
         if partition not in ("by-tier",):
             raise ConfigError("partition", f"the stub transport runs one LP per tier, got {partition!r}",
                               allowed="by-tier")
-        stub = FixedLatencyTransferStub(**{k: int(v) for k, v in groups["stub"].items()}) \
-            if groups["stub"] else FixedLatencyTransferStub()
-        program = TierProgram.from_mapping(mapping, stub)
+        stub_sets = {k: int(v) for k, v in groups["stub"].items()}
+        if kind == "2d-planar":
+            stub_sets.setdefault("latency_ps", stub_latency_ps("planar", tiers=arch.tiers))
+        stub = FixedLatencyTransferStub(**stub_sets) if stub_sets else FixedLatencyTransferStub()
+        program = _tier_program(mapping, stub)
         spec = tier_run_spec(program, contiguous_groups(program.n_tiers, workers), sink_factory,
                              meta={"model": "tiers"})
         config["stub"] = dataclasses.asdict(stub)

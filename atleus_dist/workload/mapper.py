@@ -12,6 +12,15 @@
 - Per-layer pipeline: the layer's forward ReRAM matmuls are split into ``reram_stages_per_layer``
   contiguous stages minimising the slowest, next to one systolic stage; spare crossbars then
   replicate the bottleneck stage's weights (ISAAC-style) while they last, which divides its vectors.
+- ``static_on="systolic"`` (the paper's 3D-TPU baseline): the same stack with every tier systolic
+  (``arch.tiers x systolic_cores_per_tier`` cores; the ReRAM tiers become systolic tiers). Every
+  matmul runs on a systolic core, static weights included, and each use of a static weight (every
+  chunk, forward and transposed backward) is preceded by an ``hbm_read`` of the whole weight at the
+  scenario's weight bits (no on-chip weight reuse across ops; the read has no deps of its own, so
+  the HBM port prefetches in op order - the TPU's best case). Layers get ``cores // groups`` cores
+  each (groups = layers + 1, as the Atleus systolic round-robin): static matmuls alternate over
+  them by weight, dynamic matmuls and vector ops take the group's last core. No crossbars, no
+  placements, no stages.
 
 Knows nothing of LPs, files, processes or Ray.
 """
@@ -59,13 +68,18 @@ class Mapping:
     writes: WriteCounters
     stages: list[dict] = field(default_factory=list)
     systolic_cores_used: int = 0
+    static_on: str = "reram"  # "systolic": the 3D-TPU baseline (every tier systolic)
 
     def tier_of_op(self, i: int) -> int:
         """LP-level tier index: ReRAM tiers first, then systolic tiers (HBM ops sit on the first
-        systolic tier, which holds the memory controller)."""
+        systolic tier, which holds the memory controller). 3D-TPU: systolic core i (numbered
+        ``reram_cores + i``) sits on tier ``i // systolic_cores_per_tier``; HBM stays on tier
+        ``reram_tiers``."""
         c, a = self.core[i], self.arch
         if c == HBM_CORE:
             return a.reram_tiers
+        if self.static_on == "systolic":
+            return (c - a.reram_cores) // a.systolic_cores_per_tier
         if c < a.reram_cores:
             return a.tier_of_reram_core(c)
         return a.tier_of_systolic_core(c - a.reram_cores)
@@ -73,7 +87,7 @@ class Mapping:
     def energy_by_tier(self) -> dict[str, float]:
         out = {"reram": 0.0, "systolic": 0.0, "hbm": 0.0}
         for op, e in zip(self.graph, self.energy_pj):
-            out[op.tier] += e
+            out["systolic" if self.static_on == "systolic" and op.tier == "reram" else op.tier] += e
         return out
 
 
@@ -245,14 +259,38 @@ def _cut_sets(n: int, parts: int):
     return combinations(range(1, n), parts - 1)
 
 
+def _insert_weight_reads(graph: OpGraph, shapes: dict[str, tuple[int, int, int]]) -> OpGraph:
+    """3D-TPU: an ``hbm_read`` of the whole weight (K x N at its bits) right before every static
+    matmul, which then depends on it. Ids stay topological (a linear pass)."""
+    out, new_id = OpGraph(), {}
+    for op in graph:
+        ds = [new_id[d] for d in op.deps]
+        if op.kind == "static_mm":
+            k, n, bits = shapes[op.weight]
+            ds.append(out.add(f"{op.name}.weight_read", "hbm_read", op.phase, op.layer, (),
+                              nbytes=math.ceil(k * n * bits / 8), chunk=op.chunk))
+        new_id[op.id] = out.add(op.name, op.kind, op.phase, op.layer, ds, m=op.m, n=op.n, k=op.k, count=op.count,
+                                weight=op.weight, transposed=op.transposed, vector_kind=op.vector_kind,
+                                elements=op.elements, nbytes=op.nbytes, chunk=op.chunk)
+    return out
+
+
+STATIC_ON = ("reram", "systolic")
+
+
 class Mapper:
-    def __init__(self, arch: AtleusArchConfig | None = None) -> None:
+    def __init__(self, arch: AtleusArchConfig | None = None, static_on: str = "reram") -> None:
+        if static_on not in STATIC_ON:
+            raise ConfigError("static_on", f"unknown value {static_on!r}", allowed=", ".join(STATIC_ON))
+        self.static_on = static_on
         self.arch = arch or AtleusArchConfig()
         self.rc = ReramCore(self.arch.reram)
         self.sa = SystolicCore(self.arch.systolic)
         self.hbm = Hbm2(self.arch.hbm)
 
     def map(self, sc: Scenario, graph: OpGraph) -> Mapping:
+        if self.static_on == "systolic":
+            return self._map_systolic(sc, graph)
         arch, rc = self.arch, self.rc
         shapes = _weight_shapes(sc, graph)
         placements, needed, resident, region = _place(sc, arch, shapes, rc)
@@ -270,6 +308,41 @@ class Mapper:
                     systolic_cores_used=n_sys)
         m.stages = self._stages(sc, m)
         return m
+
+    def _map_systolic(self, sc: Scenario, graph: OpGraph) -> Mapping:
+        arch = self.arch
+        g = _insert_weight_reads(graph, _weight_shapes(sc, graph))
+        cores = arch.tiers * arch.systolic_cores_per_tier
+        groups = min(cores, sc.model.layers + 1)
+        per = cores // groups
+        slot: dict[str, int] = {}  # static weight -> its index among its layer's weights
+        seen: dict[int, int] = {}
+        core, lat, en = [], [], []
+        for op in g:
+            base = arch.reram_cores + (op.layer % groups) * per
+            if op.kind in ("hbm_read", "hbm_write"):
+                c = self.hbm.transfer(op.nbytes, "read" if op.kind == "hbm_read" else "write")
+                core.append(HBM_CORE)
+            elif op.kind == "static_mm" or op.kind == "dynamic_mm":
+                if op.kind == "static_mm":
+                    if op.weight not in slot:
+                        slot[op.weight] = seen.get(op.layer, 0)
+                        seen[op.layer] = slot[op.weight] + 1
+                    core.append(base + slot[op.weight] % per)
+                else:
+                    core.append(base + per - 1)
+                c = min(self.sa.gemm(op.m, op.n, op.k, op.count), self.sa.gemm(op.n, op.m, op.k, op.count),
+                        key=lambda x: (x.latency_ps, x.energy_pj))
+            elif op.kind == "vector":
+                core.append(base + per - 1)
+                c = self.sa.vector(op.vector_kind, op.elements)
+            else:
+                raise ConfigError("static_on", f"a {op.kind} op has no place on a systolic-only chip")
+            lat.append(c.latency_ps)
+            en.append(c.energy_pj)
+        writes = WriteCounters(0, arch.reram.endurance_writes)  # no crossbars
+        return Mapping(g, arch, {}, core, lat, en, 0, 0, 0, writes, systolic_cores_used=groups * per,
+                       static_on="systolic")
 
     def _cost(self, op: Op, placements, writes: WriteCounters, n_sys: int) -> tuple[int, int, float]:
         arch = self.arch
