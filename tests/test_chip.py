@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pytest
 
 from atleus_dist import backends, results
@@ -62,3 +63,27 @@ def test_chip_digest_is_partition_and_backend_independent(mapping, tmp_path):
         stats, _ops = _run(mapping, tmp_path / name, partition, backend, workers)
         assert stats.rounds > 1
         assert digest(str(tmp_path / name))[0] == ref, name
+
+
+def test_packet_sampling_is_by_packet_id_and_partition_independent(mapping, tmp_path):
+    from atleus_dist.results import digest
+
+    full_spec, _ = chip_run_spec(mapping, {}, "single", 1, SinkFactory(str(tmp_path / "full")))
+    backends.run(full_spec, "inline")
+    full = results.read_table(str(tmp_path / "full"), "packets")
+    digests = []
+    for name, partition in (("s1", "single"), ("s2", "by-tier")):
+        spec, cfg = chip_run_spec(mapping, {"packet_rows": "50"}, partition, 2, SinkFactory(str(tmp_path / name)))
+        backends.run(spec, "inline")
+        sampled = results.read_table(str(tmp_path / name), "packets")
+        every = cfg["packet_sample_every"]
+        assert every > 1
+        assert float(sampled.schema.metadata[b"atleus.sampling_rate"]) == 1.0 / every
+        # exactly the packets whose id hashes into the sample, from the full run
+        from atleus_dist.kernel.rng import keep_one_in
+
+        want = sorted(np.asarray(full.column("pkt"))[keep_one_in(np.asarray(full.column("pkt")), every)].tolist())
+        assert sorted(sampled.column("pkt").to_pylist()) == want
+        digests.append(digest(str(tmp_path / name))[0])
+    assert digests[0] == digests[1]
+    assert 0 < len(want) < full.num_rows

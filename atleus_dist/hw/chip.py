@@ -19,10 +19,12 @@ import numpy as np
 from atleus_dist.hw.compute import CoreScheduler
 from atleus_dist.hw.noc.config import NocConfig, PhaseConfig, TrafficConfig
 from atleus_dist.hw.noc.lp import NocRegionLP
+from atleus_dist.hw.noc.topology import LINK_CLASSES
 from atleus_dist.hw.noc.partition import channels, partition_map
 from atleus_dist.hw.noc.topology import build_topology
 from atleus_dist.hw.tier import KIND_CODES, PHASE_CODES, TierProgram
 from atleus_dist.kernel import ConfigError, RunSpec, contiguous_groups
+from atleus_dist.kernel.rng import keep_one_in
 
 ACT_BYTES = 2  # 16-bit activations (ISAAC: 16-bit inputs, 1-bit DACs)
 
@@ -63,9 +65,11 @@ class ChipProgram:
 
 
 class ChipLP(NocRegionLP):
-    def __init__(self, cfg: NocConfig, program: ChipProgram, lp_id: int, sink=None) -> None:
+    def __init__(self, cfg: NocConfig, program: ChipProgram, lp_id: int, sink=None,
+                 packet_sample_every: int = 1) -> None:
         super().__init__(cfg, lp_id, sink)
         self.prog = program
+        self.sample_every = packet_sample_every
         mine = set(self.region.rids.tolist())
         p = program
         owned = [i for i, r in enumerate(p.router) if r in mine]
@@ -117,7 +121,22 @@ class ChipLP(NocRegionLP):
             elif region.cycle >= h_cycle:
                 break
         self.events_committed += n + region.cycles_run - before
+        self._stream_packets()
         return self._outbox()
+
+    def _stream_packets(self) -> None:
+        """Packet rows leave as the run goes (memory stays flat), one in ``sample_every`` kept,
+        chosen by a hash of the packet id so the sample does not depend on the partition."""
+        chunks = self.region.nis.take_packets_rows()
+        if not chunks or self.sink is None:
+            return
+        cols = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
+        keep = keep_one_in(cols["pkt"], self.sample_every)
+        cols = {k: v[keep] for k, v in cols.items()}
+        cols["latency_cycle"] = cols["atime_cycle"] - cols["ctime_cycle"]
+        if len(cols["pkt"]):
+            self.sink.write("packets", cols, meta={"link_classes": ",".join(LINK_CLASSES),
+                                                   "sampling_rate": 1.0 / self.sample_every})
 
     def close(self) -> None:
         if self.sink is None:
@@ -125,16 +144,22 @@ class ChipLP(NocRegionLP):
         if self.sched.rows:
             self.sink.write("ops", self.sched.ops_columns(self.prog.ops.tier.__getitem__),
                             meta={"kind_codes": KIND_CODES, "phase_codes": PHASE_CODES})
-        super().close()
+        self._stream_packets()
+        tables = self.tables()
+        links = dict(tables["links"], utilisation=np.full(len(tables["links"]["flits"]), np.nan))
+        meta = {"link_classes": ",".join(LINK_CLASSES)}
+        self.sink.write("links", links, meta=dict(meta, utilisation_over="step"))
+        self.sink.write("nodes", tables["nodes"], meta=meta)
 
 
 @dataclasses.dataclass(frozen=True)
 class ChipLPFactory:
     cfg: NocConfig
     program: ChipProgram
+    packet_sample_every: int = 1
 
     def __call__(self, lp_id: int, sink) -> ChipLP:
-        return ChipLP(self.cfg, self.program, lp_id, sink)
+        return ChipLP(self.cfg, self.program, lp_id, sink, self.packet_sample_every)
 
 
 def chip_noc_config(mapping, sets: dict[str, str], partition: str) -> tuple[NocConfig, tuple[int, int], int]:
@@ -154,6 +179,7 @@ def chip_noc_config(mapping, sets: dict[str, str], partition: str) -> tuple[NocC
             x -= 1
         x, y = per_tier // x, x
     hbm = int(sets.pop("hbm_router", arch.reram_tiers * x * y))
+    sets.pop("packet_rows", None)
     data: dict = {"topology": f"mesh:{x}x{y}x{arch.tiers}", "partition": partition}
     for key, value in sets.items():
         part, dot, name = key.partition(".")
@@ -175,9 +201,16 @@ def _number(text: str):
     return text
 
 
+PACKET_ROWS = 200_000  # packets recorded per run (about): above it, one in k is kept
+
+
 def chip_run_spec(mapping, sets: dict[str, str], partition: str, workers: int, sink_factory):
     cfg, xy, hbm = chip_noc_config(mapping, sets, partition)
     program = ChipProgram.from_mapping(mapping, xy, hbm)
+    rows = int(sets.get("packet_rows", PACKET_ROWS))
+    if rows <= 0:
+        raise ConfigError("noc.packet_rows", f"must be a positive number of packets, got {rows}")
+    every = max(1, -(-expected_packets(program, cfg) // rows))
     bound_ps = sum(program.ops.latency_ps) + 1
     clk = cfg.router.clock_period_ps
     # the whole step is one measurement phase; no synthetic traffic
@@ -188,6 +221,22 @@ def chip_run_spec(mapping, sets: dict[str, str], partition: str, workers: int, s
     lp_of_router = partition_map(partition, topo)
     n_lps = int(lp_of_router.max()) + 1
     spec = RunSpec(n_lps=n_lps, channels=channels(topo, lp_of_router, clk), end_ps=horizon_cycles * clk,
-                   lp_factory=ChipLPFactory(cfg, program), groups=contiguous_groups(n_lps, workers),
+                   lp_factory=ChipLPFactory(cfg, program, every), groups=contiguous_groups(n_lps, workers),
                    sink_factory=sink_factory, meta={"model": "chip", "partition": partition})
-    return spec, dict(cfg.to_dict(), hbm_router=hbm, mesh=f"{xy[0]}x{xy[1]}")
+    return spec, dict(cfg.to_dict(), hbm_router=hbm, mesh=f"{xy[0]}x{xy[1]}", packet_sample_every=every)
+
+
+def expected_packets(program: ChipProgram, cfg: NocConfig) -> int:
+    """Packets the step will send (known before the run: one transfer per producer and consumer
+    router), so the sampling rate is fixed up front and the same for every partition."""
+    ic = cfg.interface
+    total = 0
+    consumers: dict[int, set[int]] = {}
+    for i, deps in enumerate(program.ops.deps):
+        for d in deps:
+            if program.router[d] != program.router[i]:
+                consumers.setdefault(d, set()).add(program.router[i])
+    for op, routers in consumers.items():
+        flits = max(1, -(-program.out_bytes[op] * 8 // ic.flit_bits))
+        total += len(routers) * -(-flits // ic.packet_flits)
+    return total

@@ -20,26 +20,7 @@ import numpy as np
 
 from atleus_dist.kernel import Block, ConfigError, LogicalProcess, NEVER_PS, check_time_ps
 from atleus_dist.kernel.messages import HEADER_DTYPE
-
-_C1 = np.uint64(0x9E3779B97F4A7C15)
-_C2 = np.uint64(0xBF58476D1CE4E5B9)
-_C3 = np.uint64(0x94D049BB133111EB)
-_S30, _S27, _S31, _S11 = (np.uint64(s) for s in (30, 27, 31, 11))
-_TO_UNIT = 2.0 ** -53
-
-
-def mix64(x: np.ndarray) -> np.ndarray:
-    """SplitMix64 finaliser on a uint64 array (wrapping arithmetic)."""
-    x = x + _C1
-    x = (x ^ (x >> _S30)) * _C2
-    x = (x ^ (x >> _S27)) * _C3
-    return x ^ (x >> _S31)
-
-
-def unit(h: np.ndarray) -> np.ndarray:
-    """Uniform floats in (0, 1) from uint64 hashes."""
-    return ((h >> _S11).astype(np.float64) + 0.5) * _TO_UNIT
-
+from atleus_dist.kernel.rng import mix64, unit
 
 @dataclass(frozen=True)
 class PholdConfig:

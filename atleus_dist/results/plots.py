@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from atleus_dist.results.summary import code_names, find_key, packet_latency_ps, tier_names
+from atleus_dist.results.summary import (clock_ps_of, code_names, find_key, link_utilisation, packet_latency_ps,
+                                         tier_names)
 
 MAX_TIMELINE_OPS = 200_000  # beyond this the longest ops are drawn (others are < 1 pixel anyway)
 
@@ -141,7 +142,8 @@ def link_heatmap(links: pa.Table, manifest: dict, path: Path) -> bool:
     cls = links.column("link_class").to_numpy()
     keep = ~np.isin(cls, local)
     router = links.column("router").to_numpy()[keep].astype(np.int64)
-    util = links.column("utilisation").to_numpy()[keep].astype(np.float64)
+    step = (manifest.get("figures") or {}).get("step_latency_ps")
+    util = link_utilisation(links, step, clock_ps_of(manifest))[keep]
     n = X * Y * Z
     if router.size == 0 or router.max() >= n:
         return False

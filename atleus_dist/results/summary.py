@@ -196,7 +196,18 @@ def packet_latency_ps(packets: pa.Table, clock_ps: int | None) -> np.ndarray | N
     return None
 
 
-def noc_figures(packets: pa.Table | None, links: pa.Table | None, clock_ps: int | None) -> dict:
+def link_utilisation(links: pa.Table, step_ps: float | None, clock_ps: int | None) -> np.ndarray:
+    """Flits per cycle of every link. A table whose metadata says ``utilisation_over=step`` (the
+    coupled chip: no LP knows when the step ends) is divided here by the step's cycles."""
+    if _meta(links, "utilisation_over") == "step":
+        if not step_ps or not clock_ps:
+            return np.full(links.num_rows, np.nan)
+        return links.column("flits").to_numpy().astype(np.float64) / (step_ps / clock_ps)
+    return links.column("utilisation").to_numpy().astype(np.float64)
+
+
+def noc_figures(packets: pa.Table | None, links: pa.Table | None, clock_ps: int | None,
+                step_ps: float | None = None) -> dict:
     out: dict = {}
     if packets is not None:
         lat = packet_latency_ps(packets, clock_ps)
@@ -212,7 +223,7 @@ def noc_figures(packets: pa.Table | None, links: pa.Table | None, clock_ps: int 
             out["packet_latency_mean_cycles"] = float(pc.mean(packets.column("latency_cycle")).as_py())
     if links is not None and links.num_rows:
         cls = links.column("link_class").to_numpy()
-        util = links.column("utilisation").to_numpy().astype(np.float64)
+        util = link_utilisation(links, step_ps, clock_ps)
         energy = links.column("energy_pj").to_numpy().astype(np.float64)
         names = code_names(links, "link_classes", "class")
         n = int(cls.max()) + 1
@@ -280,7 +291,7 @@ def summary_figures(run_dir: str | os.PathLike, manifest: dict | None = None,
     if ops is not None:
         fig.update(ops_figures(ops))
         fig.update(reram_writes(ops) or {})
-    fig.update(noc_figures(packets, links, clock_ps_of(manifest)))
+    fig.update(noc_figures(packets, links, clock_ps_of(manifest), fig.get("step_latency_ps")))
     parts = [fig.get("ops_energy_pj"), fig.get("noc_energy_pj")]
     if any(p is not None for p in parts):
         fig["energy_pj"] = float(sum(p for p in parts if p is not None))

@@ -108,6 +108,12 @@ class Interfaces:
             self._packets.append({name: self.pko[i, :n].copy() for i, name in enumerate(E.PACKET_COLS)})
             self.sc[E.S_PKN] = 0
 
+    def take_packets_rows(self) -> list[dict]:
+        """Packets ejected since the last call (column chunks), forgotten here: for streaming."""
+        self.flush_packets()
+        out, self._packets = self._packets, []
+        return out
+
     @property
     def packets(self) -> list[dict]:
         """Measured packets ejected so far, as column chunks (``engine.PACKET_COLS``)."""
