@@ -43,16 +43,17 @@ class GroupActor:
 
 
 def _strategies(n: int, placement: str) -> list:
-    """``spread``: actor g on the g-th alive node (sorted by id, round robin), softly, so a lost
-    node does not block the run; Ray's own SPREAD strategy ignores actors that need no CPU and
-    may put them all on one node. ``pack``: Ray's default placement."""
+    """``spread``: actor g on the g-th alive node (sorted by id, round robin). Ray's own SPREAD
+    strategy, and soft node affinity, put zero-CPU actors on one node when a node that has just
+    joined is not yet offered for scheduling (seen in CI), so the affinity is hard: a node that
+    dies before its actor starts fails the run with Ray's error. ``pack``: Ray's default."""
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     if placement == "pack":
         return ["DEFAULT"] * n
     nodes = sorted(node["NodeID"] for node in ray.nodes() if node.get("Alive"))
-    return [NodeAffinitySchedulingStrategy(nodes[g % len(nodes)], soft=True) for g in range(n)]
+    return [NodeAffinitySchedulingStrategy(nodes[g % len(nodes)], soft=False) for g in range(n)]
 
 
 def _node_id() -> str:
