@@ -220,6 +220,14 @@ def chip_run_spec(mapping, sets: dict[str, str], partition: str, workers: int, s
     topo = build_topology(cfg)
     lp_of_router = partition_map(partition, topo)
     n_lps = int(lp_of_router.max()) + 1
+    # a serial unit (a core, a weight block, the HBM) must live in one LP, or LPs would each run
+    # their share of its ops at once and results would depend on the partition
+    lps_of_unit: dict[int, set[int]] = {}
+    for unit, router in zip(program.ops.unit, program.router):
+        lps_of_unit.setdefault(unit, set()).add(int(lp_of_router[router]))
+    split = [u for u, lps in lps_of_unit.items() if len(lps) > 1]
+    if split:
+        raise ConfigError("partition", f"{partition!r} splits the ops of serial unit {split[0]} over LPs")
     spec = RunSpec(n_lps=n_lps, channels=channels(topo, lp_of_router, clk), end_ps=horizon_cycles * clk,
                    lp_factory=ChipLPFactory(cfg, program, every), groups=contiguous_groups(n_lps, workers),
                    sink_factory=sink_factory, meta={"model": "chip", "partition": partition})
