@@ -87,3 +87,20 @@ def test_packet_sampling_is_by_packet_id_and_partition_independent(mapping, tmp_
         digests.append(digest(str(tmp_path / name))[0])
     assert digests[0] == digests[1]
     assert 0 < len(want) < full.num_rows
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_chip_on_ray_gives_the_inline_digest(tmp_path):
+    """A smaller step still (one layer, inference, 17 ops, ~500 rounds): Ray rounds cost ms."""
+    pytest.importorskip("ray")
+    from atleus_dist.results import digest
+
+    model = dataclasses.replace(load_model("gpt2-medium"), layers=1, d_model=64, heads=2, kv_heads=2,
+                                d_ff=128, vocab=64, positions=16)
+    sc = Scenario(model, seq=16, lora_rank=2, pipeline_chunk_tokens=16, mode="inference")
+    tiny = Mapper().map(sc, compile_step(sc))
+    _run(tiny, tmp_path / "inline", "single")
+    stats, _ops = _run(tiny, tmp_path / "ray", "blocks:2x1", "ray", 2)
+    assert stats.rounds > 100 and stats.groups == 2
+    assert digest(str(tmp_path / "ray"))[0] == digest(str(tmp_path / "inline"))[0]

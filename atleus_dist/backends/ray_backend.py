@@ -71,7 +71,8 @@ def run(spec: RunSpec, progress: Progress | None = None, address: str | None = N
     t_start = time.perf_counter()
     started_here = False
     if not ray.is_initialized():
-        kwargs = {"address": address} if address else {"num_cpus": max(2, len(spec.groups)),
+        # no address: a private local instance, never whatever cluster happens to run here
+        kwargs = {"address": address} if address else {"address": "local", "num_cpus": max(2, len(spec.groups)),
                                                        "include_dashboard": False}
         ray.init(log_to_driver=True, **kwargs)
         started_here = True
