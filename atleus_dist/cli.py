@@ -13,8 +13,7 @@ import sys
 
 from atleus_dist.kernel.errors import CausalityError, ConfigError, SimulationAborted
 
-# module names under atleus_dist.commands; a missing module is skipped so that partial installs
-# still offer what they have
+# module names under atleus_dist.commands
 COMMANDS = ("run", "phold", "noc", "gemm", "model_info", "report", "compare", "baseline", "digest")
 
 EXIT_USAGE = 2
@@ -30,16 +29,11 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="atleus-dist", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="atleus-dist", description="Parallel discrete-event simulation of the Atleus 3D "
+                     "transformer accelerator: run, report, compare; phold and noc for the engine itself.")
     subs = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"atleus_dist.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"atleus_dist.commands.{name}":
-                continue
-            raise
-        module.register(subs)
+        importlib.import_module(f"atleus_dist.commands.{name}").register(subs)
     return parser
 
 

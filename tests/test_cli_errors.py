@@ -51,3 +51,11 @@ def test_digest_of_missing_dir(cli, tmp_path):
 def test_unknown_command(cli):
     code, _d, err = cli("frobnicate")
     assert code == 2 and len(err.strip().splitlines()) == 1
+
+
+def test_every_command_is_registered_and_has_help(capsys):
+    from atleus_dist.cli import COMMANDS, build_parser
+
+    parser = build_parser()
+    choices = parser._subparsers._group_actions[0].choices  # noqa: SLF001
+    assert set(choices) == {c.replace("_", "-") for c in COMMANDS}
