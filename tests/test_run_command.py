@@ -54,3 +54,13 @@ def test_bad_run_input_is_one_line_exit_2_and_no_complete_run(cli, tmp_path, arg
     assert code == 2, err
     assert len(err.strip().splitlines()) == 1 and field in err
     assert not (out / "manifest.json").exists()
+
+
+def test_bad_yaml_and_missing_files_leave_no_directory(cli, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: gpt2-medium\nseq: [1, 2\n")
+    for args, field in ((["run", str(bad)], "scenario"), (["run", "--arch", str(tmp_path / "none.yaml")], "--arch")):
+        out = tmp_path / f"out-{field.strip('-')}"
+        code, _d, err = cli(*args, "--quiet", "--out", str(out))
+        assert code == 2 and field in err and len(err.strip().splitlines()) == 1
+        assert not out.exists()

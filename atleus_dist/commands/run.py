@@ -30,9 +30,10 @@ def register(subs) -> None:
 def main(args: argparse.Namespace) -> int:
     if args.workers <= 0:
         raise ConfigError("workers", f"must be a positive integer, got {args.workers}")
-    out = prepare_out_dir(args.out)
+    # validate everything before the output directory exists, so bad input leaves nothing behind
     built = build(args.scenario, args.arch, args.set, args.transport, args.workers, args.partition,
-                  SinkFactory(str(out)))
+                  SinkFactory(str(args.out)))
+    out = prepare_out_dir(args.out)
 
     def finalize(run_dir, manifest, _figures):
         fig = summary_figures(run_dir, dict(manifest, config=built.config))

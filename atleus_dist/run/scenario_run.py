@@ -32,20 +32,29 @@ DEFAULT_SCENARIO = {"name": "default-gpt2-medium-lora32-s128", "model": "gpt2-me
 TRANSPORTS = ("stub", "noc")
 
 
+def load_yaml_mapping(path: str, field: str) -> dict:
+    """A YAML file holding a mapping; a missing file, bad YAML or another shape names ``field``."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(field, f"no such file {path!r}")
+    try:
+        with open(p) as fh:
+            data = yaml.safe_load(fh) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(field, f"{path!r} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(field, f"{path!r} must hold a mapping of fields")
+    return data
+
+
 def resolve_scenario(name: str | None, overrides: dict[str, str] | None = None) -> Scenario:
     """A scenario by name (``workloads/scenarios``), by YAML path, or the embedded default;
     ``overrides`` are scenario fields given as ``--set scenario.FIELD=VALUE``."""
     if name is None:
         data = dict(DEFAULT_SCENARIO)
     elif name.endswith((".yaml", ".yml")) or "/" in name:
-        path = Path(name)
-        if not path.is_file():
-            raise ConfigError("scenario", f"no scenario file {name!r}")
-        with open(path) as fh:
-            data = yaml.safe_load(fh) or {}
-        if not isinstance(data, dict):
-            raise ConfigError("scenario", f"{name!r} must hold a mapping of scenario fields")
-        data.setdefault("name", path.stem)
+        data = load_yaml_mapping(name, "scenario")
+        data.setdefault("name", Path(name).stem)
     else:
         sc = load_scenario(name)
         if not overrides:
@@ -60,13 +69,7 @@ def resolve_scenario(name: str | None, overrides: dict[str, str] | None = None) 
 def resolve_arch(path: str | None, sets: dict[str, str]) -> AtleusArchConfig:
     base = AtleusArchConfig()
     if path is not None:
-        p = Path(path)
-        if not p.is_file():
-            raise ConfigError("arch", f"no architecture file {path!r}")
-        with open(p) as fh:
-            data = yaml.safe_load(fh) or {}
-        if not isinstance(data, dict):
-            raise ConfigError("arch", f"{path!r} must hold a mapping")
+        data = load_yaml_mapping(path, "arch")
         flat = {}
         for key, value in data.items():
             if isinstance(value, dict):
