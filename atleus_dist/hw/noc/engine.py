@@ -292,8 +292,42 @@ def _retire(a, l, slot, prm, sc, nst, pool, pko, tdo):
         j = sc[S_TDN]
         tdo[0, j], tdo[1, j], tdo[2, j] = pool[F_TAG, slot], pool[F_NPK, slot], a
         sc[S_TDN] = j + 1
-        if sc[S_STOP]:
+        if _last_tail(tdo, pool[F_TAG, slot], pool[F_NPK, slot]) and sc[S_STOP]:
             sc[S_FLAG] |= F_TAIL
+
+
+@njit(cache=True)
+def _last_tail(tdo, tag, npk):
+    """Count a transfer's tails down in an open-addressing table (rows 3-4 of ``tdo``: tag, packets
+    left; -1 empty, -2 deleted) so the loop stops only when a transfer completes, not at every
+    tail; Python's own count stays the authority. A full table answers True (stop and look)."""
+    if npk <= 1:
+        return True
+    cap = tdo.shape[1]
+    i = tag % cap
+    free = -1
+    for _ in range(cap):
+        k = tdo[3, i]
+        if k == tag:
+            tdo[4, i] -= 1
+            if tdo[4, i] > 0:
+                return False
+            tdo[3, i] = -2
+            while tdo[3, i] == -2 and tdo[3, (i + 1) % cap] == -1:  # trailing deletions become empty
+                tdo[3, i] = -1
+                i = (i - 1) % cap
+            return True
+        if k == -2 and free < 0:
+            free = i
+        if k == -1:
+            if free < 0:
+                free = i
+            break
+        i = (i + 1) % cap
+    if free < 0:
+        return True
+    tdo[3, free], tdo[4, free] = tag, npk - 1
+    return False
 
 
 @njit(cache=True)

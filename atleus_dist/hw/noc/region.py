@@ -20,6 +20,7 @@ from atleus_dist.hw.noc.interface import Interfaces
 from atleus_dist.hw.noc.router import FlitPool, RouterArray
 
 NEVER = E.NEVER
+TAIL_TABLE = 4096  # transfers in flight towards one region that the engine can count down
 
 
 class Region:
@@ -56,7 +57,9 @@ class Region:
         self.cal = [np.zeros((W, cap, 4), dtype=np.int64) for _ in range(4)]
         self.inf = np.zeros((5, 0), dtype=np.int64)  # remote flits: cycle, local router, port, vc, slot
         self.inc = np.zeros((4, 0), dtype=np.int64)  # remote credits: cycle read, local router, port, vc
-        self.tdo = np.zeros((3, 4 * R + 1), dtype=np.int64)
+        # rows 0-2: tail records for Python; rows 3-4: the engine's per-transfer countdown table
+        self.tdo = np.zeros((5, max(4 * R + 1, TAIL_TABLE)), dtype=np.int64)
+        self.tdo[3] = -1
         self.outf = np.zeros((2 * cap, 4 + len(E.FIELDS)), dtype=np.int64)
         self.outc = np.zeros((2 * cap, 4), dtype=np.int64)
         self.out: dict[int, dict[str, list]] = {}
@@ -223,7 +226,7 @@ class Region:
         if sc[E.S_PKN] > self.nis.pko.shape[1] // 2:
             self.nis.flush_packets()
         if sc[E.S_TDN]:
-            self._tails(self.tdo[:, :int(sc[E.S_TDN])])
+            self._tails(self.tdo[:3, :int(sc[E.S_TDN])])
             sc[E.S_TDN] = 0
         if sc[E.S_OFN]:
             self._out(self.outf[:int(sc[E.S_OFN])], "flit")
