@@ -22,15 +22,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from atleus_dist import backends  # noqa: E402
 from atleus_dist.kernel import RunSpec, contiguous_groups  # noqa: E402
-from atleus_dist.models.phold import PholdConfig, PholdFactory  # noqa: E402
-from atleus_dist.models.phold_scalar import ScalarPholdFactory  # noqa: E402
+from atleus_dist.kernel import LPFactory  # noqa: E402
+from atleus_dist.models.phold import PholdConfig, PholdLP  # noqa: E402
+from atleus_dist.models.phold_scalar import ScalarPholdLP  # noqa: E402
 from atleus_dist.results import SinkFactory  # noqa: E402
 
 
-def measure(cfg: PholdConfig, backend: str, workers: int, factory=PholdFactory, **opts) -> dict:
+def measure(cfg: PholdConfig, backend: str, workers: int, lp_class=PholdLP, **opts) -> dict:
     with tempfile.TemporaryDirectory() as out:
         spec = RunSpec(n_lps=cfg.lps, channels=cfg.channels(), end_ps=cfg.end_ps,
-                       lp_factory=factory(cfg), groups=contiguous_groups(cfg.lps, workers),
+                       lp_factory=LPFactory(lp_class, (cfg,)), groups=contiguous_groups(cfg.lps, workers),
                        sink_factory=SinkFactory(out))
         stats = backends.run(spec, backend, **opts)
     fig = stats.figures()
@@ -48,7 +49,7 @@ def main() -> None:
     small = PholdConfig(lps=8, objects=2048, events_per_object=2, end_ps=200_000 if not args.quick else 40_000)
     empty = PholdConfig(lps=4, objects=1, events_per_object=1, end_ps=4_000_000 if not args.quick else 400_000)
     rows = []
-    rows.append(("scalar heap, inline", measure(small, "inline", 1, factory=ScalarPholdFactory)))
+    rows.append(("scalar heap, inline", measure(small, "inline", 1, lp_class=ScalarPholdLP)))
     rows.append(("vectorised, inline", measure(big, "inline", 2)))
     rows.append(("vectorised, local x2", measure(big, "local", 2)))
     if not args.no_ray:

@@ -84,14 +84,15 @@ def test_vectorised_phold_equals_one_event_at_a_time(tmp_path):
     """Batching a whole window is exact: the heap-based scalar PHOLD gives the same objects table."""
     from atleus_dist.backends import inline
     from atleus_dist.kernel import RunSpec, contiguous_groups
-    from atleus_dist.models.phold import PholdConfig, PholdFactory
-    from atleus_dist.models.phold_scalar import ScalarPholdFactory
+    from atleus_dist.kernel import LPFactory
+    from atleus_dist.models.phold import PholdConfig, PholdLP
+    from atleus_dist.models.phold_scalar import ScalarPholdLP
     from atleus_dist.results import SinkFactory, digest
 
     cfg = PholdConfig(lps=4, objects=8, events_per_object=3, mean_ps=700, lookahead_ps=300,
                       remote=0.3, seed=11, end_ps=60_000)
     digests = []
-    for name, factory in (("vec", PholdFactory(cfg)), ("scalar", ScalarPholdFactory(cfg))):
+    for name, factory in (("vec", LPFactory(PholdLP, (cfg,))), ("scalar", LPFactory(ScalarPholdLP, (cfg,)))):
         out = tmp_path / name
         spec = RunSpec(n_lps=cfg.lps, channels=cfg.channels(), end_ps=cfg.end_ps, lp_factory=factory,
                        groups=contiguous_groups(cfg.lps, 2), sink_factory=SinkFactory(str(out)))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 
 from atleus_dist.commands.common import add_backend_flags, backend_options, emit
-from atleus_dist.kernel import ConfigError, RunSpec, contiguous_groups
-from atleus_dist.models.phold import PholdConfig, PholdFactory
+from atleus_dist.kernel import ConfigError, LPFactory, RunSpec, contiguous_groups
+from atleus_dist.models.phold import PholdConfig, PholdLP
 from atleus_dist.results import SinkFactory
 from atleus_dist.run import execute, prepare_out_dir
 
@@ -33,7 +33,7 @@ def build(args: argparse.Namespace) -> tuple[PholdConfig, RunSpec]:
     if args.workers <= 0:
         raise ConfigError("workers", f"must be a positive integer, got {args.workers}")
     spec = RunSpec(n_lps=cfg.lps, channels=cfg.channels(), end_ps=cfg.end_ps,
-                   lp_factory=PholdFactory(cfg), groups=contiguous_groups(cfg.lps, args.workers),
+                   lp_factory=LPFactory(PholdLP, (cfg,)), groups=contiguous_groups(cfg.lps, args.workers),
                    sink_factory=SinkFactory(str(args.out)))
     return cfg, spec
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from atleus_dist.hw.compute import CoreScheduler
-from atleus_dist.kernel import Block, LogicalProcess, RunSpec, check_time_ps, message_dtype
+from atleus_dist.kernel import Block, LogicalProcess, LPFactory, RunSpec, check_time_ps, message_dtype
 from atleus_dist.kernel.errors import ConfigError
 
 DEP_DTYPE = message_dtype([("op", "<i8")])
@@ -90,16 +90,6 @@ class TierProgram:
         return sorted((a, b, self.stub.latency_ps) for a, b in pairs if a != b)
 
 
-class TierLPFactory:
-    """Picklable ``lp_factory`` for :class:`~atleus_dist.kernel.RunSpec`: LP i is tier i."""
-
-    def __init__(self, program: TierProgram) -> None:
-        self.program = program
-
-    def __call__(self, lp_id: int, sink) -> "TierLP":
-        return TierLP(lp_id, self.program, sink)
-
-
 class TierLP(LogicalProcess):
     """One tier: a :class:`CoreScheduler` for its ops, the transfer stub towards other tiers."""
 
@@ -157,5 +147,5 @@ def tier_run_spec(program: TierProgram, groups: list[list[int]], sink_factory=No
     (all ops one after another, each followed by a transfer)."""
     end = sum(program.latency_ps) + (len(program.tier) + 1) * program.stub.latency_ps + 1
     return RunSpec(n_lps=program.n_tiers, channels=program.channels(), end_ps=end,
-                   lp_factory=TierLPFactory(program), groups=groups, sink_factory=sink_factory,
+                   lp_factory=LPFactory(TierLP, (program,)), groups=groups, sink_factory=sink_factory,
                    meta=dict(meta or {}))

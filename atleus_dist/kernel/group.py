@@ -65,6 +65,17 @@ class RunSpec:
         return out
 
 
+@dataclass(frozen=True)
+class LPFactory:
+    """Picklable ``lp_factory``: LP i is ``cls(i, *args, sink=sink)`` in whichever worker hosts it."""
+
+    cls: type
+    args: tuple = ()
+
+    def __call__(self, lp_id: int, sink: Any) -> LogicalProcess:
+        return self.cls(lp_id, *self.args, sink=sink)
+
+
 def contiguous_groups(n_lps: int, n_groups: int) -> list[list[int]]:
     """Split LPs 0..n-1 into ``n_groups`` contiguous, nearly equal groups."""
     if not isinstance(n_groups, int) or n_groups <= 0:

@@ -56,16 +56,6 @@ class PholdConfig:
         return asdict(self)
 
 
-class PholdFactory:
-    """Picklable ``lp_factory`` for :class:`~atleus_dist.kernel.RunSpec`."""
-
-    def __init__(self, cfg: PholdConfig) -> None:
-        self.cfg = cfg
-
-    def __call__(self, lp_id: int, sink) -> "PholdLP":
-        return PholdLP(lp_id, self.cfg, sink)
-
-
 class PholdLP(LogicalProcess):
     def __init__(self, lp_id: int, cfg: PholdConfig, sink=None) -> None:
         super().__init__(lp_id)

@@ -29,14 +29,6 @@ def unit(h: int) -> float:
     return ((h >> 11) + 0.5) * 2.0 ** -53
 
 
-class ScalarPholdFactory:
-    def __init__(self, cfg: PholdConfig) -> None:
-        self.cfg = cfg
-
-    def __call__(self, lp_id: int, sink) -> "ScalarPholdLP":
-        return ScalarPholdLP(lp_id, self.cfg, sink)
-
-
 class ScalarPholdLP(EventLP):
     def __init__(self, lp_id: int, cfg: PholdConfig, sink=None) -> None:
         super().__init__(lp_id, {"phold": HEADER_DTYPE})
