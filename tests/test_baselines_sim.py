@@ -87,7 +87,7 @@ def test_planar_stub_latency_closed_form():
 def test_2d_planar_build_uses_the_planar_stub(small, tmp_path):
     sets = ["scenario.seq=64"]
     planar = build("gpt2-medium-lora32-s1024", None, sets, "stub", 1, "by-tier", None, kind="2d-planar")
-    assert planar.config["stub"]["latency_ps"] == stub_latency_ps("planar") and planar.config["baseline"] == "2d-planar"
+    assert planar.config["stub"]["latency_ps"] == stub_latency_ps("planar", tiers=planar.arch.tiers) and planar.config["baseline"] == "2d-planar"
     mine = build("gpt2-medium-lora32-s1024", None, sets + ["stub.latency_ps=5000"], "stub", 1, "by-tier", None,
                  kind="2d-planar")
     assert mine.config["stub"]["latency_ps"] == 5000
@@ -121,4 +121,6 @@ def test_baselines_end_to_end_and_compare(tmp_path, cli):
     assert 5 not in tpu_ops["kind"]  # KIND_CODES['program']: nothing is programmed
     code, rep, err = cli("report", str(tmp_path / "3d-tpu"), "--json", "--no-plots")
     assert code == 0, err
-    assert set(rep["breakdown"]["tier"]) == {"systolic0", "systolic1", "systolic2", "systolic3"}
+    from atleus_dist.hw.arch import AtleusArchConfig
+
+    assert set(rep["breakdown"]["tier"]) == {f"systolic{t}" for t in range(AtleusArchConfig().tiers)}

@@ -31,10 +31,11 @@ def _run(mapping, out, partition, backend="inline", workers=1):
 
 def test_chip_schedule_is_causal_and_carries_results_over_the_noc(mapping, tmp_path):
     stats, ops = _run(mapping, tmp_path / "single", "single")
-    n = len(mapping.graph)
-    assert sorted(ops["op"]) == list(range(n))
     cfg, xy, hbm = chip_noc_config(mapping, {}, "single")
     prog = ChipProgram.from_mapping(mapping, xy, hbm)
+    n = len(prog.origin)
+    assert sorted(ops["op"]) == list(range(n))
+    assert sorted(set(prog.origin)) == list(range(len(mapping.graph)))
     clk = cfg.router.clock_period_ps
     start = dict(zip(ops["op"], ops["start_ps"]))
     end = dict(zip(ops["op"], ops["end_ps"]))
@@ -104,3 +105,63 @@ def test_chip_on_ray_gives_the_inline_digest(tmp_path):
     stats, _ops = _run(tiny, tmp_path / "ray", "blocks:2x1", "ray", 2)
     assert stats.rounds > 100 and stats.groups == 2
     assert digest(str(tmp_path / "ray"))[0] == digest(str(tmp_path / "inline"))[0]
+
+
+def test_hbm_ops_stripe_over_ports(mapping):
+    """``noc.hbm_ports=4``: every HBM op becomes four, one per port router and serial unit, each
+    with the op's latency and a quarter of its bytes and energy; consumers wait for all four; a
+    producer feeding a write sends each port only its share."""
+    from atleus_dist.hw.tier import KIND_CODES
+
+    _cfg, xy, one = chip_noc_config(mapping, {}, "single")
+    _cfg, _xy, ports = chip_noc_config(mapping, {"hbm_ports": "4"}, "single")
+    assert len(one) == 1 and ports == list(range(one[0], one[0] + 4))
+    base = ChipProgram.from_mapping(mapping, xy, one)
+    prog = ChipProgram.from_mapping(mapping, xy, ports)
+    hbm = {KIND_CODES["hbm_read"], KIND_CODES["hbm_write"]}
+    parts: dict[int, list[int]] = {}
+    for i, g in enumerate(prog.origin):
+        parts.setdefault(g, []).append(i)
+    n_hbm = 0
+    for g, ids in parts.items():
+        b = base.origin.index(g)
+        if base.ops.kind[b] not in hbm:
+            assert len(ids) == 1
+            continue
+        n_hbm += 1
+        assert [prog.router[i] for i in ids] == ports
+        assert len({prog.ops.unit[i] for i in ids}) == 4 and [prog.ops.core[i] for i in ids] == [-1, -2, -3, -4]
+        assert {prog.ops.latency_ps[i] for i in ids} == {base.ops.latency_ps[b]}
+        assert sum(prog.ops.nbytes[i] for i in ids) == base.ops.nbytes[b]
+        assert sum(prog.ops.energy_pj[i] for i in ids) == pytest.approx(base.ops.energy_pj[b])
+        consumers = [c for c, deps in enumerate(prog.ops.deps) if ids[0] in deps]
+        for c in consumers:
+            assert set(ids) <= set(prog.ops.deps[c])
+        if base.ops.kind[b] == KIND_CODES["hbm_write"]:
+            for d in prog.ops.deps[ids[0]]:
+                if all(prog.router[c] != prog.router[i] for i in ids for c in range(len(prog.origin))
+                       if d in prog.ops.deps[c] and prog.ops.kind[c] not in hbm):
+                    assert sum(prog.bytes_to(d, r) for r in ports) == prog.out_bytes[d]
+    assert n_hbm > 0
+
+
+def test_striped_hbm_is_partition_independent(mapping, tmp_path):
+    from atleus_dist.results import digest
+
+    dig = []
+    for name, partition in (("single", "single"), ("tier", "by-tier")):
+        spec, cfg = chip_run_spec(mapping, {"hbm_ports": "4"}, partition, 2, SinkFactory(str(tmp_path / name)))
+        first = mapping.arch.reram_tiers * 16  # the first systolic tier of 4x4 routers
+        assert cfg["hbm_routers"] == [first, first + 1, first + 2, first + 3]
+        backends.run(spec, "inline")
+        dig.append(digest(str(tmp_path / name))[0])
+    assert dig[0] == dig[1]
+
+
+@pytest.mark.parametrize("value, message", [("0", "do not fit"), ("x", "integer"), ("99", "do not fit")])
+def test_bad_hbm_ports_name_the_field(mapping, value, message):
+    from atleus_dist.kernel import ConfigError
+
+    with pytest.raises(ConfigError) as e:
+        chip_noc_config(mapping, {"hbm_ports": value}, "single")
+    assert e.value.field == "noc.hbm_ports" and message in str(e.value)

@@ -17,7 +17,10 @@ from atleus_dist.kernel.errors import ConfigError
 
 @dataclass(frozen=True)
 class AtleusArchConfig:
-    reram_tiers: int = 3  # assumed: 3 ReRAM tiers hold GPT-2 Medium/BERT-large layers at 8 bits exactly (confirm)
+    # Atleus keeps frozen weights in ReRAM (never rewritten) for GPT-2 Medium. At 8 bits its 24
+    # layers fill 3 tiers of 16 x 1,536 crossbars exactly (73,728) and the LM head needs 12,568
+    # more (86,296 in all), so 4 ReRAM tiers is the smallest stack that holds it (confirm)
+    reram_tiers: int = 4
     reram_cores_per_tier: int = 16  # Atleus: 16 ReRAM cores (x 16 tiles x 96 crossbars)
     systolic_tiers: int = 1  # Atleus: systolic tier(s) for dynamic operands (one assumed)
     systolic_cores_per_tier: int = 16  # assumed: same 4x4 core grid as the ReRAM tiers (confirm)

@@ -29,39 +29,96 @@ from atleus_dist.kernel.rng import keep_one_in
 ACT_BYTES = 2  # 16-bit activations (ISAAC: 16-bit inputs, 1-bit DACs)
 
 
+HBM_UNIT0 = -(1 << 40)  # serial unit of HBM port k: HBM_UNIT0 - k (clear of cores and weight blocks)
+
+
 @dataclasses.dataclass(frozen=True)
 class ChipProgram:
+    """The step as the chip runs it. HBM ops are striped over the memory's ports: an ``hbm_read``
+    or ``hbm_write`` of B bytes becomes one op per port (port k at router ``hbm_routers[k]``,
+    serial unit ``HBM_UNIT0 - k``, ``core = -1 - k`` in the ops table) moving its share of the
+    bytes, as HBM interleaves addresses over its (pseudo-)channels. Each stripe takes the whole
+    op's latency - the channels work in parallel, each at 1/ports of the stack's bandwidth - and
+    its share of the energy. A consumer waits for every stripe; a producer feeding a write sends
+    each port only its share. Op ids are the program's (``origin`` maps them to graph ops)."""
+
     ops: TierProgram
     router: list[int]  # per op: the router of its core
     out_bytes: list[int]  # per op: size of its result
     n_routers: int
+    origin: list[int] = dataclasses.field(default_factory=list)  # per op: its op in the graph
+    # (producer, destination router) -> bytes, where a destination needs less than the whole result
+    edge_bytes: dict[tuple[int, int], int] = dataclasses.field(default_factory=dict)
 
     @classmethod
-    def from_mapping(cls, mapping, mesh_xy: tuple[int, int], hbm_router: int) -> "ChipProgram":
-        prog = TierProgram.from_mapping(mapping)
+    def from_mapping(cls, mapping, mesh_xy: tuple[int, int], hbm_router: int | list[int]) -> "ChipProgram":
+        base = TierProgram.from_mapping(mapping)
         arch = mapping.arch
         per_tier = mesh_xy[0] * mesh_xy[1]
         for name in ("reram_cores_per_tier", "systolic_cores_per_tier"):
             if getattr(arch, name) > per_tier:
                 raise ConfigError(name, f"{getattr(arch, name)} cores do not fit a {mesh_xy[0]}x{mesh_xy[1]} tier mesh")
-        routers, out = [], []
+        ports = [hbm_router] if isinstance(hbm_router, int) else list(hbm_router)
+        cols = {name: [] for name in ("tier", "core", "unit", "latency_ps", "energy_pj", "deps", "layer", "kind",
+                                      "phase", "macs", "nbytes")}
+        routers, out, origin = [], [], []
+        ids: list[list[int]] = []  # graph op -> its program ops
+        share_of: dict[int, int] = {}  # write stripe -> its numerator over ``ports`` of a producer's bytes
         for i, op in enumerate(mapping.graph):
+            deps = tuple(j for d in op.deps for j in ids[d])
             core = mapping.core[i]
-            if core < 0:
-                routers.append(hbm_router)
-            elif core < arch.reram_cores:
-                routers.append(prog.tier[i] * per_tier + core % arch.reram_cores_per_tier)
-            else:
-                routers.append(prog.tier[i] * per_tier + (core - arch.reram_cores) % arch.systolic_cores_per_tier)
-            if op.kind in ("static_mm", "dynamic_mm"):
-                out.append(op.m * op.n * op.count * ACT_BYTES)
-            elif op.kind == "vector":
-                out.append(op.elements * ACT_BYTES)
-            elif op.kind == "hbm_read":
-                out.append(op.nbytes)
-            else:
-                out.append(0)  # a completion token (one flit)
-        return cls(prog, routers, out, per_tier * prog.n_tiers)
+            hbm = op.kind in ("hbm_read", "hbm_write")
+            parts = len(ports) if hbm else 1
+            ids.append(list(range(len(origin), len(origin) + parts)))
+            for k in range(parts):
+                nbytes = base.nbytes[i] // parts + (k < base.nbytes[i] % parts)
+                if hbm:
+                    router, unit, core_k = ports[k], HBM_UNIT0 - k, -1 - k
+                    energy = base.energy_pj[i] * nbytes / base.nbytes[i] if base.nbytes[i] else 0.0
+                    if op.kind == "hbm_write":
+                        share_of[len(origin)] = k
+                else:
+                    router, unit, core_k, energy = cls._router(arch, per_tier, base.tier[i], core), base.unit[i], \
+                        core, base.energy_pj[i]
+                for name, value in (("tier", router // per_tier if hbm else base.tier[i]), ("core", core_k),
+                                    ("unit", unit), ("latency_ps", base.latency_ps[i]), ("energy_pj", energy),
+                                    ("deps", deps), ("layer", base.layer[i]), ("kind", base.kind[i]),
+                                    ("phase", base.phase[i]), ("macs", base.macs[i]), ("nbytes", nbytes)):
+                    cols[name].append(value)
+                routers.append(router)
+                origin.append(i)
+                out.append(cls._result_bytes(op, nbytes))
+        prog = TierProgram(base.n_tiers, stub=base.stub, **cols)
+        n = len(ports)
+        need: dict[tuple[int, int], int] = {}
+        for c, deps in enumerate(prog.deps):
+            for d in deps:
+                key = (d, routers[c])
+                k = share_of.get(c)
+                want = out[d] if k is None else out[d] // n + (k < out[d] % n)
+                need[key] = max(need.get(key, 0), want)
+        edge = {key: b for key, b in need.items() if b < out[key[0]]}
+        return cls(prog, routers, out, per_tier * prog.n_tiers, origin, edge)
+
+    @staticmethod
+    def _router(arch, per_tier: int, tier: int, core: int) -> int:
+        if core < arch.reram_cores:
+            return tier * per_tier + core % arch.reram_cores_per_tier
+        return tier * per_tier + (core - arch.reram_cores) % arch.systolic_cores_per_tier
+
+    @staticmethod
+    def _result_bytes(op, nbytes: int) -> int:
+        if op.kind in ("static_mm", "dynamic_mm"):
+            return op.m * op.n * op.count * ACT_BYTES
+        if op.kind == "vector":
+            return op.elements * ACT_BYTES
+        if op.kind == "hbm_read":
+            return nbytes
+        return 0  # a completion token (one flit)
+
+    def bytes_to(self, op: int, router: int) -> int:
+        """What the result of ``op`` puts on the NoC towards ``router``."""
+        return self.edge_bytes.get((op, router), self.out_bytes[op])
 
 
 class ChipLP(NocRegionLP):
@@ -93,7 +150,7 @@ class ChipLP(NocRegionLP):
         self.sched.satisfy(t, op, src)
         cycle = -(-t // self.clk)
         for dest in self.targets.get(op, ()):
-            self.region.transfer(cycle, src, dest, p.out_bytes[op], tag=op * p.n_routers + dest)
+            self.region.transfer(cycle, src, dest, p.bytes_to(op, dest), tag=op * p.n_routers + dest)
 
     def _collect(self) -> None:
         tags, cycles = self.region.take_completed()
@@ -162,9 +219,15 @@ class ChipLPFactory:
         return ChipLP(self.cfg, self.program, lp_id, sink, self.packet_sample_every)
 
 
-def chip_noc_config(mapping, sets: dict[str, str], partition: str) -> tuple[NocConfig, tuple[int, int], int]:
+def chip_noc_config(mapping, sets: dict[str, str], partition: str) -> tuple[NocConfig, tuple[int, int], list[int]]:
     """The NoC of the chip: an X x Y mesh per tier (from ``noc.mesh``, default the squarest grid
-    holding the cores of a tier), as many tiers as the chip, no synthetic traffic."""
+    holding the cores of a tier), as many tiers as the chip, no synthetic traffic; and the routers
+    of the HBM ports: ``noc.hbm_ports`` of them from ``noc.hbm_router`` on (default the first
+    router of the first systolic tier, which holds the memory controller). One port by default:
+    striping over 16 (one per HBM2 pseudo-channel) made GPT-2 Medium steps *slower* (seq 128:
+    44.3 vs 40.0 ms; seq 32: 32.6 vs 31.8 ms) - the reads go to one or two cores whose ejection
+    port (one flit a cycle) is the bottleneck either way, and 16 sources converging on it congest
+    the mesh for everyone else - and doubled the simulation's wall time."""
     arch = mapping.arch
     sets = dict(sets)
     per_tier = max(arch.reram_cores_per_tier, arch.systolic_cores_per_tier)
@@ -178,7 +241,8 @@ def chip_noc_config(mapping, sets: dict[str, str], partition: str) -> tuple[NocC
         while per_tier % x:
             x -= 1
         x, y = per_tier // x, x
-    hbm = int(sets.pop("hbm_router", arch.reram_tiers * x * y))
+    hbm = _int_set(sets, "hbm_router", arch.reram_tiers * x * y)
+    n_ports = _int_set(sets, "hbm_ports", 1)
     sets.pop("packet_rows", None)
     data: dict = {"topology": f"mesh:{x}x{y}x{arch.tiers}", "partition": partition}
     for key, value in sets.items():
@@ -189,7 +253,19 @@ def chip_noc_config(mapping, sets: dict[str, str], partition: str) -> tuple[NocC
     cfg = NocConfig.from_dict(data)
     if not 0 <= hbm < x * y * arch.tiers:
         raise ConfigError("noc.hbm_router", f"router {hbm} is not in the {x}x{y}x{arch.tiers} mesh")
-    return cfg, (x, y), hbm
+    if not 1 <= n_ports <= x * y * arch.tiers - hbm:
+        raise ConfigError("noc.hbm_ports", f"{n_ports} ports from router {hbm} do not fit the "
+                          f"{x}x{y}x{arch.tiers} mesh", allowed=f"1..{x * y * arch.tiers - hbm}")
+    return cfg, (x, y), list(range(hbm, hbm + n_ports))
+
+
+def _int_set(sets: dict[str, str], key: str, default: int) -> int:
+    if key not in sets:
+        return default
+    try:
+        return int(sets.pop(key))
+    except ValueError:
+        raise ConfigError(f"noc.{key}", "must be an integer") from None
 
 
 def _number(text: str):
@@ -231,7 +307,7 @@ def chip_run_spec(mapping, sets: dict[str, str], partition: str, workers: int, s
     spec = RunSpec(n_lps=n_lps, channels=channels(topo, lp_of_router, clk), end_ps=horizon_cycles * clk,
                    lp_factory=ChipLPFactory(cfg, program, every), groups=contiguous_groups(n_lps, workers),
                    sink_factory=sink_factory, meta={"model": "chip", "partition": partition})
-    return spec, dict(cfg.to_dict(), hbm_router=hbm, mesh=f"{xy[0]}x{xy[1]}", packet_sample_every=every)
+    return spec, dict(cfg.to_dict(), hbm_routers=hbm, mesh=f"{xy[0]}x{xy[1]}", packet_sample_every=every)
 
 
 def expected_packets(program: ChipProgram, cfg: NocConfig) -> int:
@@ -239,12 +315,9 @@ def expected_packets(program: ChipProgram, cfg: NocConfig) -> int:
     router), so the sampling rate is fixed up front and the same for every partition."""
     ic = cfg.interface
     total = 0
-    consumers: dict[int, set[int]] = {}
-    for i, deps in enumerate(program.ops.deps):
-        for d in deps:
-            if program.router[d] != program.router[i]:
-                consumers.setdefault(d, set()).add(program.router[i])
-    for op, routers in consumers.items():
-        flits = max(1, -(-program.out_bytes[op] * 8 // ic.flit_bits))
-        total += len(routers) * -(-flits // ic.packet_flits)
+    edges = {(d, program.router[i]) for i, deps in enumerate(program.ops.deps) for d in deps
+             if program.router[d] != program.router[i]}
+    for op, router in edges:
+        flits = max(1, -(-program.bytes_to(op, router) * 8 // ic.flit_bits))
+        total += -(-flits // ic.packet_flits)
     return total
