@@ -57,8 +57,12 @@ def test_chip_schedule_is_causal_and_carries_results_over_the_noc(mapping, tmp_p
 def test_chip_digest_is_partition_and_backend_independent(mapping, tmp_path):
     from atleus_dist.results import digest
 
-    _run(mapping, tmp_path / "single", "single")
+    stats, _ops = _run(mapping, tmp_path / "single", "single")
+    assert stats.rounds > 50  # one LP, yet windows of ~1/200 of the step: progress as it goes
     ref = digest(str(tmp_path / "single"))[0]
+    spec, _cfg = chip_run_spec(mapping, {}, "single", 1, SinkFactory(str(tmp_path / "one-round")))
+    stats = backends.run(dataclasses.replace(spec, max_window_ps=None), "inline")
+    assert stats.rounds == 1 and digest(str(tmp_path / "one-round"))[0] == ref
     for name, partition, backend, workers in [("tier", "by-tier", "inline", 2),
                                               ("blocks", "blocks:2x2", "local", 2)]:
         stats, _ops = _run(mapping, tmp_path / name, partition, backend, workers)

@@ -26,6 +26,18 @@ def test_horizon_is_min_over_senders_plus_path_lookahead():
     assert cmap.horizons(nxt, end_ps=1000).tolist() == [1000, 67, 17]
 
 
+def test_max_window_caps_every_horizon_from_the_earliest_event():
+    cmap = ChannelMap(3, [(0, 1, 5), (2, 1, 50), (1, 2, 7)], max_window_ps=4)
+    nxt = np.array([100, 10, 20], dtype=np.int64)
+    assert cmap.horizons(nxt, end_ps=1000).tolist() == [14, 14, 14]
+    alone = ChannelMap(1, [], max_window_ps=300)  # one LP, no channels: windows of 300 ps, not one round
+    assert alone.horizons(np.array([1000], dtype=np.int64), end_ps=10**6).tolist() == [1300]
+    assert alone.horizons(np.array([NEVER_PS], dtype=np.int64), end_ps=10**6).tolist() == [10**6]
+    for bad in (0, -1, 2.5):
+        with pytest.raises(ConfigError, match="max_window_ps"):
+            ChannelMap(1, [], max_window_ps=bad)
+
+
 def test_global_next_includes_messages_in_flight():
     local = np.array([50, NEVER_PS], dtype=np.int64)
     sent = np.array([[NEVER_PS, 30], [NEVER_PS, NEVER_PS]], dtype=np.int64)

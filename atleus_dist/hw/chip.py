@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from atleus_dist.hw.compute import CoreScheduler
+from atleus_dist.hw.compute import CoreScheduler, lower_bound_ps
 from atleus_dist.hw.noc.config import NocConfig, PhaseConfig, TrafficConfig
 from atleus_dist.hw.noc.lp import NocRegionLP
 from atleus_dist.hw.noc.topology import LINK_CLASSES
@@ -304,9 +304,12 @@ def chip_run_spec(mapping, sets: dict[str, str], partition: str, workers: int, s
     split = [u for u, lps in lps_of_unit.items() if len(lps) > 1]
     if split:
         raise ConfigError("partition", f"{partition!r} splits the ops of serial unit {split[0]} over LPs")
+    # rounds of at most 1/200 of the estimated step, so even a single-LP run reports progress
+    expected = lower_bound_ps(program.ops)
     spec = RunSpec(n_lps=n_lps, channels=channels(topo, lp_of_router, clk), end_ps=horizon_cycles * clk,
                    lp_factory=ChipLPFactory(cfg, program, every), groups=contiguous_groups(n_lps, workers),
-                   sink_factory=sink_factory, meta={"model": "chip", "partition": partition})
+                   sink_factory=sink_factory, meta={"model": "chip", "partition": partition, "expected_end_ps": expected},
+                   max_window_ps=max(clk, expected // 200))
     return spec, dict(cfg.to_dict(), hbm_routers=hbm, mesh=f"{xy[0]}x{xy[1]}", packet_sample_every=every)
 
 

@@ -125,3 +125,16 @@ class CoreScheduler:
         }
         self.rows.clear()
         return cols
+
+
+def lower_bound_ps(program) -> int:
+    """A lower bound on when a program can finish with free transfers: the longer of its critical
+    path and its busiest unit's total latency. Runs use it to estimate progress."""
+    lat = program.latency_ps
+    finish = [0] * len(lat)
+    busy: dict[int, int] = {}
+    for i, deps in enumerate(program.deps):
+        finish[i] = max((finish[d] for d in deps), default=0) + lat[i]
+        u = program.unit[i]
+        busy[u] = busy.get(u, 0) + lat[i]
+    return max(max(finish, default=0), max(busy.values(), default=0))

@@ -17,6 +17,10 @@ neighbour already processed. D is computed once (Floyd-Warshall) when the map is
 A self-channel ``i -> i`` states the smallest delay between an event of LP i and an event it
 schedules for itself; it lets a model process a whole window as one batch (see the PHOLD model).
 Models that process their own events one by one inside ``advance`` do not need it.
+
+``max_window_ps`` caps every horizon at ``min_j next_time_j + max_window_ps``: a run with one LP
+(or no channels) would otherwise finish in a single round, with no progress to report and nothing
+flushed until the end. Smaller windows never change results, only the number of rounds.
 """
 
 from __future__ import annotations
@@ -33,9 +37,12 @@ SMALL_LPS = 24
 class ChannelMap:
     """Lookahead matrix ``L[j, i]`` (ps) for every channel j->i; NEVER_PS where there is none."""
 
-    def __init__(self, n_lps: int, channels: list[tuple[int, int, int]]) -> None:
+    def __init__(self, n_lps: int, channels: list[tuple[int, int, int]], max_window_ps: int | None = None) -> None:
         if not isinstance(n_lps, int) or n_lps <= 0:
             raise ConfigError("lps", f"must be a positive integer, got {n_lps!r}")
+        if max_window_ps is not None and (not isinstance(max_window_ps, (int, np.integer)) or max_window_ps <= 0):
+            raise ConfigError("max_window_ps", f"must be an integer > 0 or None, got {max_window_ps!r}")
+        self.max_window_ps = None if max_window_ps is None else int(max_window_ps)
         self.n_lps = n_lps
         la = np.full((n_lps, n_lps), NEVER_PS, dtype=np.int64)
         for src, dst, lookahead in channels:
@@ -54,6 +61,10 @@ class ChannelMap:
 
     def horizons(self, next_ps: np.ndarray, end_ps: int) -> np.ndarray:
         """Per-LP horizon given every LP's next event time (vector of length n_lps)."""
+        if self.max_window_ps is not None:
+            m = int(next_ps.min())
+            if m < NEVER_PS - self.max_window_ps:
+                end_ps = min(end_ps, m + self.max_window_ps)
         if self._small:
             nxt = next_ps.tolist()
             out = []

@@ -46,6 +46,7 @@ class RunSpec:
     groups: list[list[int]]
     sink_factory: Callable[[int], Any] | None = None
     meta: dict = field(default_factory=dict)
+    max_window_ps: int | None = None  # cap on a round's window (see ChannelMap); None: lookahead only
 
     def __post_init__(self) -> None:
         check_time_ps("end_ps", self.end_ps, positive=True)
@@ -56,7 +57,7 @@ class RunSpec:
             raise ConfigError("workers", f"{len(self.groups)} groups for {self.n_lps} LPs leaves one empty")
 
     def channel_map(self) -> ChannelMap:
-        return ChannelMap(self.n_lps, self.channels)
+        return ChannelMap(self.n_lps, self.channels, self.max_window_ps)
 
     def group_of_lp(self) -> np.ndarray:
         out = np.empty(self.n_lps, dtype=np.int64)

@@ -32,13 +32,17 @@ def prepare_out_dir(out: str | os.PathLike, field: str = "out") -> Path:
     return path
 
 
-def stderr_progress(label: str, end_ps: int):
-    """A progress callback printing simulated time, rounds, events/s, elapsed and ETA to stderr."""
+def stderr_progress(label: str, end_ps: int, expected_end_ps: int | None = None):
+    """A progress callback printing simulated time, rounds, events/s, elapsed and ETA to stderr.
+    The fraction done is of ``expected_end_ps`` when the model can estimate where the run ends
+    (an estimate: shown up to 99%), else of the end time."""
     t0 = time.monotonic()
+    estimate = bool(expected_end_ps)
+    end_ps = expected_end_ps or end_ps
 
     def report(rounds: int, sim_ps: int, events: int) -> None:
         elapsed = time.monotonic() - t0
-        frac = min(sim_ps / end_ps, 1.0) if end_ps else 0.0
+        frac = min(sim_ps / end_ps, 0.99 if estimate else 1.0) if end_ps else 0.0
         eta = elapsed * (1 - frac) / frac if frac > 0 else float("nan")
         rate = events / elapsed if elapsed > 0 else 0.0
         sys.stderr.write(
@@ -58,7 +62,7 @@ def execute(command: str, config: dict, spec: RunSpec, backend: str, out: Path,
     partition = {"groups": spec.groups, "n_lps": spec.n_lps, "backend": backend,
                  "min_cut_lookahead_ps": spec.channel_map().min_cut_lookahead(spec.group_of_lp())}
     manifest = start_manifest(out, command, config, partition)
-    cb = stderr_progress(command, spec.end_ps) if progress else None
+    cb = stderr_progress(command, spec.end_ps, spec.meta.get("expected_end_ps")) if progress else None
     try:
         stats = backends.run(spec, backend, progress=cb, **backend_options)
         figures = stats.figures()
