@@ -13,14 +13,16 @@ from atleus_dist.workload.model import load_model
 from atleus_dist.workload.scenario import Scenario, scenario_from_dict
 
 # Digests of the graphs compiled by the unpipelined compiler (commit 7605d00), fields as they were
-# then; one chunk must reproduce them exactly (names, shapes, deps and op order).
+# then; one chunk must reproduce them exactly (names, shapes, deps and op order). Training graphs
+# re-pinned when backward began to reload saved activations in two parts (attention / MLP): one
+# more op per layer; the inference graph is untouched.
 GOLDEN = [
-    ("gpt2-medium", dict(seq=128), "49c42a5e201f2695", 1254),
-    ("bert-large-uncased", dict(seq=64, batch=2), "ba5cbd4f15fbb6a0", 1252),
-    ("llama-3-8b", dict(seq=32, finetune="full"), "a381fa01d918c141", 1675),
+    ("gpt2-medium", dict(seq=128), "da98b7feb4fb08a2", 1278),
+    ("bert-large-uncased", dict(seq=64, batch=2), "2b24dd79cc0af53c", 1276),
+    ("llama-3-8b", dict(seq=32, finetune="full"), "ff36e4d5ad118ff0", 1707),
     ("vit-b-16", dict(seq=197, mode="inference"), "c8c139c6bd28a849", 171),
-    ("vit-b-16", dict(seq=197, lora_targets=("q", "k", "v", "o"), lora_rank=8), "1724497913256179", 822),
-    ("roberta-base", dict(seq=64, finetune="full", optimizer="sgd"), "56b89b635ed2c4bb", 585),
+    ("vit-b-16", dict(seq=197, lora_targets=("q", "k", "v", "o"), lora_rank=8), "144c0783381139f0", 834),
+    ("roberta-base", dict(seq=64, finetune="full", optimizer="sgd"), "5f6b4b328ea200f2", 597),
 ]
 
 
@@ -130,3 +132,27 @@ def test_chunk_knob_is_validated_and_loaded():
     sc = scenario_from_dict({"model": "gpt2-medium", "seq": 100, "pipeline_chunk_tokens": 32})
     assert sc.chunks() == [(0, 32), (32, 32), (64, 32), (96, 4)]
     assert Scenario(load_model("gpt2-medium"), seq=64).pipeline_chunk_tokens == 32  # the default
+
+
+def test_saved_activations_come_back_in_two_parts_to_where_they_are_used():
+    """Korthikanti et al.: a layer saves 34*s*b*h + 5*a*s^2*b bytes; the attention block's part is
+    11*s*b*h + 5*a*s^2*b. Backward reads that part for softmax backward and (K, V) the attention
+    of later chunks, and the rest for the MLP - never the whole stash twice."""
+    m = load_model("gpt2-medium")
+    sc = Scenario(m, seq=128, pipeline_chunk_tokens=32)
+    g = compile_step(sc)
+    ops = list(g)
+    users: dict[int, list[str]] = {}
+    for op in ops:
+        for d in op.deps:
+            users.setdefault(d, []).append(op.name.split("[")[0])  # drop the chunk suffix
+    saves = [i for i, op in enumerate(ops) if op.name.startswith("L0.save_act[")]
+    assert len(saves) == 4
+    for s_id in saves:
+        attn, mlp = [i for i, op in enumerate(ops) if s_id in op.deps and op.name.startswith("L0.load_act")]
+        assert (ops[attn].name[:16], ops[mlp].name[:15]) == ("L0.load_act.attn", "L0.load_act.mlp")
+        c, d, h = 32, m.d_model, m.heads
+        assert ops[attn].nbytes == 11 * c * d + 5 * h * c * 128
+        assert ops[attn].nbytes + ops[mlp].nbytes == ops[s_id].nbytes == 34 * c * d + 5 * h * c * 128
+        assert "L0.softmax.bwd" in users[attn] and set(users[attn]) <= {"L0.softmax.bwd", "L0.av.dp", "L0.qk.dq"}
+        assert not any(u.startswith(("L0.av", "L0.qk", "L0.softmax")) for u in users[mlp])

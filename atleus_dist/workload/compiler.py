@@ -17,6 +17,10 @@ ACT_BYTES = 2  # 16-bit activations and gradients
 # bytes of 16-bit activations for backward.
 SAVED_PER_TOKEN_D = 34
 SAVED_PER_HEAD_S2 = 5
+# ... of which the attention block keeps 11*s*b*h + 5*a*s^2*b (its input, Q, K, softmax output and
+# dropout mask, dropout output, V, the output projection's input, its dropout mask) and the MLP
+# with both LayerNorms the other 23*s*b*h (19 + 4). Backward reloads each part where it is used.
+SAVED_ATTN_PER_TOKEN_D = 11
 OPT_STATE_BYTES = 12  # Adam in fp32: master weight + two moments (4 bytes each)
 
 
@@ -143,7 +147,14 @@ class _Compiler:
         rows of the 5*h*s^2 attention term (the shares sum exactly to the layer's total)."""
         m, sc = self.m, self.sc
         c = self.chunks[j][1]
-        return c * sc.batch * m.d_model * SAVED_PER_TOKEN_D + SAVED_PER_HEAD_S2 * m.heads * c * sc.seq * sc.batch
+        return c * sc.batch * m.d_model * SAVED_PER_TOKEN_D + self.saved_attn_s2(j)
+
+    def saved_attn_s2(self, j: int) -> int:
+        return SAVED_PER_HEAD_S2 * self.m.heads * self.chunks[j][1] * self.sc.seq * self.sc.batch
+
+    def saved_attn_bytes(self, j: int) -> int:
+        """The attention block's part of :meth:`saved_bytes` (the rest is the MLP's and the norms')."""
+        return self.chunks[j][1] * self.sc.batch * self.m.d_model * SAVED_ATTN_PER_TOKEN_D + self.saved_attn_s2(j)
 
     # --- backward ------------------------------------------------------------------------------
     def layer_bwd(self, i: int, dys: list[int], saves: list[int | None]) -> list[int]:
@@ -157,9 +168,15 @@ class _Compiler:
         m, sc, g, n = self.m, self.sc, self.g, self.n
         d, s, B, h, hd = m.d_model, sc.seq, sc.batch, m.heads, m.head_dim
         order = list(reversed(range(n)))
-        load = [0] * n
+        # chunk j's saved activations come back in two reads, each to where it is used: the MLP's
+        # and norms' part (``load``) and the attention block's (``load_at``: softmax backward and,
+        # for K and V, the attention of the chunks that attended to j)
+        load, load_at = [0] * n, [0] * n
         for j in order:
-            load[j] = self.add(f"L{i}.load_act", "hbm_read", "bwd", i, j, [saves[j]], nbytes=g.ops[saves[j]].nbytes)
+            attn = self.saved_attn_bytes(j)
+            load_at[j] = self.add(f"L{i}.load_act.attn", "hbm_read", "bwd", i, j, [saves[j]], nbytes=attn)
+            load[j] = self.add(f"L{i}.load_act.mlp", "hbm_read", "bwd", i, j, [saves[j]],
+                               nbytes=g.ops[saves[j]].nbytes - attn)
         dy, d_r1, d_av, dp, ds, dq, dk, dv = ([0] * n for _ in range(8))
 
         def rows_a(j):  # up to dP: the FFN, the output projection
@@ -174,7 +191,7 @@ class _Compiler:
             d_r1[j] = self.vec(f"L{i}.residual1.bwd", "add", T * d, "bwd", i, [d_n2, dy[j]], j)
             d_av[j] = self.linear_bwd(i, "o", d_r1[j], j)
             # dP_j = dAV_j V^T needs V of the chunks j attended to (saved; own chunk already a dep)
-            others = [load[a] for a in self.keys(j) if a != j]
+            others = [load_at[a] for a in self.keys(j) if a != j]
             dp[j] = self.add(f"L{i}.av.dp", "dynamic_mm", "bwd", i, j, [d_av[j], *others], m=c, n=s, k=hd,
                              count=B * h)
 
@@ -185,8 +202,8 @@ class _Compiler:
 
         def rows_b(j):  # softmax backward and dQ
             c = self.chunks[j][1]
-            ds[j] = self.vec(f"L{i}.softmax.bwd", "softmax", B * h * c * s, "bwd", i, [dp[j]], j)
-            others = [load[a] for a in self.keys(j) if a != j]
+            ds[j] = self.vec(f"L{i}.softmax.bwd", "softmax", B * h * c * s, "bwd", i, [dp[j], load_at[j]], j)
+            others = [load_at[a] for a in self.keys(j) if a != j]
             dq[j] = self.add(f"L{i}.qk.dq", "dynamic_mm", "bwd", i, j, [ds[j], *others], m=c, n=hd, k=s,
                              count=B * h)
 
