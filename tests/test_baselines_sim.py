@@ -99,7 +99,7 @@ def test_2d_planar_build_uses_the_planar_stub(small, tmp_path):
 def test_baselines_end_to_end_and_compare(tmp_path, cli):
     sc = "gpt2-medium-lora32-s1024"
     atl = tmp_path / "atleus"
-    code, a, err = cli("run", sc, "--set", "scenario.seq=64", "--backend", "inline", "--quiet", "--json",
+    code, a, err = cli("run", sc, "--set", "scenario.seq=64", "--transport", "stub", "--backend", "inline", "--quiet", "--json",
                        "--out", str(atl))
     assert code == 0, err
     figs = {}

@@ -58,7 +58,7 @@ def test_chip_digest_is_partition_and_backend_independent(mapping, tmp_path):
     from atleus_dist.results import digest
 
     stats, _ops = _run(mapping, tmp_path / "single", "single")
-    assert stats.rounds > 50  # one LP, yet windows of ~1/200 of the step: progress as it goes
+    assert stats.rounds > 20  # one LP, yet windows of ~1/200 of the step: progress as it goes
     ref = digest(str(tmp_path / "single"))[0]
     spec, _cfg = chip_run_spec(mapping, {}, "single", 1, SinkFactory(str(tmp_path / "one-round")))
     stats = backends.run(dataclasses.replace(spec, max_window_ps=None), "inline")

@@ -6,7 +6,7 @@ import pytest
 
 from atleus_dist.results import read_manifest, read_table
 
-SMALL = ["gpt2-medium-lora32-s1024", "--set", "scenario.seq=64", "--quiet"]
+SMALL = ["gpt2-medium-lora32-s1024", "--set", "scenario.seq=64", "--transport", "stub", "--quiet"]
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +45,10 @@ def test_run_digest_is_backend_and_grouping_independent(ref, tmp_path, cli, dige
     (["gpt2-medium-lora32-s1024", "--set", "scenario.seq=0"], "seq"),
     (["gpt2-medium-lora32-s1024", "--set", "scenario.lora_rank=5000"], "lora_rank"),
     (["gpt2-medium-lora32-s1024", "--set", "reram.nonsense=3"], "nonsense"),
-    (["gpt2-medium-lora32-s1024", "--partition", "blocks:2x2"], "--partition"),
+    (["gpt2-medium-lora32-s1024", "--transport", "stub", "--partition", "blocks:2x2"], "--partition"),
+    (["gpt2-medium-lora32-s1024", "--partition", "rows"], "--partition"),
+    (["gpt2-medium-lora32-s1024", "--workers", "0"], "--workers"),
+    (["gpt2-medium-lora32-s1024", "--set", "noc.hbm_ports=0"], "noc.hbm_ports"),
     (["gpt2-medium-lora32-s1024", "--set", "scenario.quant=Q9"], "quant"),
 ])
 def test_bad_run_input_is_one_line_exit_2_and_no_complete_run(cli, tmp_path, args, field):

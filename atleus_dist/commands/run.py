@@ -20,15 +20,18 @@ def register(subs) -> None:
     p.add_argument("--arch", default=None, help="architecture YAML (fields of AtleusArchConfig)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override: reram.xbar_rows=64, reram_tiers=4, scenario.seq=256, noc.*, stub.latency_ps")
-    p.add_argument("--transport", choices=TRANSPORTS, default="stub",
-                   help="how results move between cores: stub (fixed latency) or noc (flit-level)")
-    p.add_argument("--partition", default="by-tier", help="LPs: by-tier, blocks:AxB, single")
-    add_backend_flags(p)
+    p.add_argument("--transport", choices=TRANSPORTS, default="noc",
+                   help="how results move between cores: noc (flit-level 3D NoC, default) or stub "
+                        "(a fixed latency, for quick estimates)")
+    p.add_argument("--partition", default=None,
+                   help="LPs: single, by-tier, blocks:AxB, map:l0,l1,... (noc; default single) or by-tier (stub)")
+    add_backend_flags(p, default_workers=None,
+                      workers_help="LP groups = worker processes or actors (default 2, at most one per LP)")
     p.set_defaults(func=main)
 
 
 def main(args: argparse.Namespace) -> int:
-    if args.workers <= 0:
+    if args.workers is not None and args.workers <= 0:
         raise ConfigError("workers", f"must be a positive integer, got {args.workers}")
     # validate everything before the output directory exists, so bad input leaves nothing behind
     built = build(args.scenario, args.arch, args.set, args.transport, args.workers, args.partition,
