@@ -11,7 +11,7 @@ from numba import njit
 from atleus_dist.hw.noc.engine_layout import *  # noqa: F401,F403 - row names of the state arrays
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", _nrt=False)
 def _route(coords, cur, dest, local):
     """Dimension-order routing: the first differing coordinate, + before -."""
     for d in range(coords.shape[1]):
@@ -21,11 +21,12 @@ def _route(coords, cur, dest, local):
     return local
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", _nrt=False)
 def _arrive(c, l, ip, vc, slot, prm, sc, coords, rids, rv, buf, rr, pool):
     P, V, B = prm[P_P], prm[P_V], prm[P_B]
     q = (l * P + ip) * V + vc
-    buf[q, (rv[V_HEAD, q] + rv[V_CNT, q]) % B] = slot
+    t = rv[V_HEAD, q] + rv[V_CNT, q]  # < 2B: ring position without a division
+    buf[q, t - B if t >= B else t] = slot
     rv[V_CNT, q] += 1
     sc[S_BUFFERED] += 1
     rr[RR_BUF, l] += 1
@@ -37,7 +38,7 @@ def _arrive(c, l, ip, vc, slot, prm, sc, coords, rids, rv, buf, rr, pool):
         rr[RR_VA, l] += 1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", _nrt=False)
 def _credit(l, op, vc, prm, rv):
     oq = (l * prm[P_P] + op) * prm[P_V] + vc
     rv[V_OCC, oq] -= 1
@@ -45,19 +46,20 @@ def _credit(l, op, vc, prm, rv):
         rv[V_INUSE, oq] = 0
 
 
-@njit(cache=True)
-def _sched(caln, cal, kind, t, W, a, b, c, d):
-    """Schedule one item of ``kind`` for cycle t (t - now < W by construction)."""
-    s = t % W
+@njit(cache=True, inline="always", _nrt=False)
+def _sched(sc, caln, cal, kind, t, W, a, b, c, d):
+    """Schedule one item of ``kind`` for cycle t (t - now < W by construction; W a power of two)."""
+    s = t & (W - 1)
     i = caln[s, kind]
     if i >= cal.shape[1]:
         return False
     cal[s, i, 0], cal[s, i, 1], cal[s, i, 2], cal[s, i, 3] = a, b, c, d
     caln[s, kind] = i + 1
+    sc[S_CALN] += 1
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", _nrt=False)
 def _vc_alloc(c, l, prm, sc, rv, rr, scr):
     P, V = prm[P_P], prm[P_V]
     PV = P * V
@@ -71,7 +73,9 @@ def _vc_alloc(c, l, prm, sc, rv, rr, scr):
         best, bov = PV, -1
         for ov in range(V):
             if rv[V_INUSE, (l * P + o) * V + ov] == 0:
-                k = (o * V + ov - rv[V_VAIN, q] + PV) % PV
+                k = o * V + ov - rv[V_VAIN, q]
+                if k < 0:
+                    k += PV
                 if k < best:
                     best, bov = k, ov
         if bov >= 0:
@@ -84,7 +88,9 @@ def _vc_alloc(c, l, prm, sc, rv, rr, scr):
         scr[2, scr[1, i]] = PV
     for i in range(nreq):
         loc = scr[1, i]
-        k = (scr[0, i] - rv[V_VAOUT, l * PV + loc] + PV) % PV
+        k = scr[0, i] - rv[V_VAOUT, l * PV + loc]
+        if k < 0:
+            k += PV
         if k < scr[2, loc]:
             scr[2, loc] = k
             scr[3, loc] = scr[0, i]
@@ -97,13 +103,13 @@ def _vc_alloc(c, l, prm, sc, rv, rr, scr):
         rv[V_TAILSENT, oq] = 0
         rv[V_STATE, q] = ACTIVE
         rv[V_OVC, q] = loc % V
-        rv[V_VAIN, q] = (loc + 1) % PV
-        rv[V_VAOUT, oq] = (iv + 1) % PV
+        rv[V_VAIN, q] = loc + 1 if loc + 1 < PV else 0
+        rv[V_VAOUT, oq] = iv + 1 if iv + 1 < PV else 0
         sc[S_VA] -= 1
         rr[RR_VA, l] -= 1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", _nrt=False)
 def _sw_alloc(c, l, prm, sc, coords, rids, st, rv, buf, rp, rr, pool, free, caln, calf, calc, cals, cale,
               outf, outc, scr):
     P, V, B, W = prm[P_P], prm[P_V], prm[P_B], prm[P_W]
@@ -120,7 +126,12 @@ def _sw_alloc(c, l, prm, sc, coords, rids, st, rv, buf, rp, rr, pool, free, caln
             rpo = l * P + o
             if rv[V_OCC, rpo * V + rv[V_OVC, q]] >= B or rp[RP_BUSYUNTIL, rpo] > c:
                 continue
-            k = ((o - rp[RP_SWIN, rpi] + P) % P) * V + (v - rp[RP_SWOFF, rpi] + V) % V
+            ko, kv = o - rp[RP_SWIN, rpi], v - rp[RP_SWOFF, rpi]  # round-robin distances
+            if ko < 0:
+                ko += P
+            if kv < 0:
+                kv += V
+            k = ko * V + kv
             if k < best:
                 best, bv = k, v
         scr[4, ip] = bv
@@ -132,7 +143,9 @@ def _sw_alloc(c, l, prm, sc, coords, rids, st, rv, buf, rp, rr, pool, free, caln
         if v < 0:
             continue
         o = rv[V_ROUTE, (l * P + ip) * V + v]
-        k = (ip - rp[RP_SWOUT, l * P + o] + P) % P
+        k = ip - rp[RP_SWOUT, l * P + o]
+        if k < 0:
+            k += P
         if k < scr[5, o]:
             scr[5, o] = k
             scr[6, o] = ip
@@ -147,12 +160,12 @@ def _sw_alloc(c, l, prm, sc, coords, rids, st, rv, buf, rp, rr, pool, free, caln
         q = rpi * V + v
         ov = rv[V_OVC, q]
         oq = rpo * V + ov
-        rp[RP_SWIN, rpi] = (o + 1) % P
-        rp[RP_SWOUT, rpo] = (ip + 1) % P
-        rp[RP_SWOFF, rpi] = (v + 1) % V
+        rp[RP_SWIN, rpi] = o + 1 if o + 1 < P else 0
+        rp[RP_SWOUT, rpo] = ip + 1 if ip + 1 < P else 0
+        rp[RP_SWOFF, rpi] = v + 1 if v + 1 < V else 0
         rp[RP_BUSYUNTIL, rpo] = c + st[ST_BUSY, rpo]
         slot = buf[q, rv[V_HEAD, q]]
-        rv[V_HEAD, q] = (rv[V_HEAD, q] + 1) % B
+        rv[V_HEAD, q] = rv[V_HEAD, q] + 1 if rv[V_HEAD, q] + 1 < B else 0
         rv[V_CNT, q] -= 1
         sc[S_BUFFERED] -= 1
         rr[RR_BUF, l] -= 1
@@ -176,24 +189,24 @@ def _sw_alloc(c, l, prm, sc, coords, rids, st, rv, buf, rp, rr, pool, free, caln
         # the buffer slot is freed and its credit sent at u (BookSim2)
         u = c + sad - 1
         if ip == local:
-            ok &= _sched(caln, cals, K_SRC, u + prm[P_LL] + 1, W, l, v, 0, 0)
+            ok &= _sched(sc, caln, cals, K_SRC, u + prm[P_LL] + 1, W, l, v, 0, 0)
         else:
             arrive = u + st[ST_LAT, rpi] + 1
             ul = st[ST_DOWNL, rpi]
             if ul >= 0:
-                ok &= _sched(caln, calc, K_CREDIT, arrive + prm[P_CD], W, ul, ip ^ 1, v, 0)
+                ok &= _sched(sc, caln, calc, K_CREDIT, arrive + prm[P_CD], W, ul, ip ^ 1, v, 0)
             else:
                 j = sc[S_OCN]
                 outc[j, 0], outc[j, 1], outc[j, 2], outc[j, 3] = arrive, st[ST_OUTR, rpi], ip ^ 1, v
                 sc[S_OCN] = j + 1
         x = c + sad + prm[P_CB] - 1 + st[ST_BUSY, rpo] - 1
         if o == local:
-            ok &= _sched(caln, cale, K_EJECT, x + prm[P_LL] + 1, W, l, slot, ov, 0)
+            ok &= _sched(sc, caln, cale, K_EJECT, x + prm[P_LL] + 1, W, l, slot, ov, 0)
         else:
             arrive = x + st[ST_LAT, rpo] + 1
             dl = st[ST_DOWNL, rpo]
             if dl >= 0:
-                ok &= _sched(caln, calf, K_FLIT, arrive, W, dl, st[ST_OUTIP, rpo], ov, slot)
+                ok &= _sched(sc, caln, calf, K_FLIT, arrive, W, dl, st[ST_OUTIP, rpo], ov, slot)
             else:
                 j = sc[S_OFN]
                 outf[j, 0], outf[j, 1], outf[j, 2], outf[j, 3] = arrive, st[ST_OUTR, rpo], st[ST_OUTIP, rpo], ov

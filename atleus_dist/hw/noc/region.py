@@ -62,6 +62,7 @@ class Region:
         self.tdo[3] = -1
         self.outf = np.zeros((2 * cap, 4 + len(E.FIELDS)), dtype=np.int64)
         self.outc = np.zeros((2 * cap, 4), dtype=np.int64)
+        self.scr = np.zeros((7, max(P * rc.num_vcs, P)), dtype=np.int64)  # allocator scratch of the loop
         self.out: dict[int, dict[str, list]] = {}
         # LP of every cut port's neighbour (-1 inside the region), to split the outbox cheaply
         outr = self.routers.st[E.ST_OUTR]
@@ -205,7 +206,7 @@ class Region:
         while True:
             flag = E.run(horizon, self.prm, self.sc, self.coords, self.rids, ra.st, ra.rv, ra.buf, ra.rp, ra.rr,
                          ni.ni, ni.nsv, ni.nst, ni.gd, ni.nq, pool.data, pool.free, self.caln, cal[0], cal[1],
-                         cal[2], cal[3], self.inf, self.inc, ni.pko, self.tdo, self.outf, self.outc)
+                         cal[2], cal[3], self.inf, self.inc, ni.pko, self.tdo, self.outf, self.outc, self.scr)
             self._drain()
             if flag == 0:
                 return
