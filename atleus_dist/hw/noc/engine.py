@@ -232,12 +232,12 @@ def run(horizon, prm, sc, coords, rids, st, rv, buf, rp, rr, ni, nsv, nst, gd, n
         b = c & (W - 1)
         for i in range(caln[b, K_FLIT]):
             _arrive(c, calf[b, i, 0], calf[b, i, 1], calf[b, i, 2], calf[b, i, 3], prm, sc, coords, rids,
-                    rv, buf, rr, pool)
+                    rv, buf, rp, rr, pool)
         j = sc[S_INF]
         while j < inf.shape[1] and inf[0, j] <= c:
             if inf[0, j] < c:
                 sc[S_FLAG] |= F_ERROR
-            _arrive(c, inf[1, j], inf[2, j], inf[3, j], inf[4, j], prm, sc, coords, rids, rv, buf, rr, pool)
+            _arrive(c, inf[1, j], inf[2, j], inf[3, j], inf[4, j], prm, sc, coords, rids, rv, buf, rp, rr, pool)
             j += 1
         sc[S_INF] = j
         for i in range(caln[b, K_CREDIT]):
@@ -269,10 +269,10 @@ def run(horizon, prm, sc, coords, rids, st, rv, buf, rp, rr, ni, nsv, nst, gd, n
             sc[S_FLAG] |= F_ERROR
         if sc[S_BUFFERED] > 0:
             for l in range(R):
-                if rr[RR_BUF, l] == 0:
+                if rr[l, RR_BUF] == 0:
                     continue
-                if rr[RR_VA, l] > 0:
-                    _vc_alloc(c, l, prm, sc, rv, rr, scr)
+                if rr[l, RR_VA] > 0:
+                    _vc_alloc(c, l, prm, sc, rv, rp, rr, scr)
                 _sw_alloc(c, l, prm, sc, coords, rids, st, rv, buf, rp, rr, pool, free, caln, calf, calc,
                           cals, cale, outf, outc, scr)
         if gmin <= c:

@@ -22,7 +22,7 @@ F_REFILL, F_QGROW, F_POOL, F_FLUSH, F_ERROR, F_TAIL = 1, 2, 4, 8, 16, 32
 (V_HEAD, V_CNT, V_STATE, V_READY, V_ROUTE, V_OVC, V_OCC, V_INUSE, V_TAILSENT, V_VAIN, V_VAOUT,
  N_RV) = range(12)
 # rp: per router port; st: static per router port (wiring)
-RP_SWIN, RP_SWOUT, RP_SWOFF, RP_BUSYUNTIL, RP_LINKFLITS, N_RP = range(6)
+RP_SWIN, RP_SWOUT, RP_SWOFF, RP_BUSYUNTIL, RP_LINKFLITS, RP_BUF, N_RP = range(7)  # RP_BUF: flits buffered at an input port
 ST_OUTR, ST_OUTIP, ST_LAT, ST_BUSY, ST_DOWNL, N_ST = range(6)
 # rr: per router counts (to skip idle routers)
 RR_BUF, RR_VA, N_RR = range(3)

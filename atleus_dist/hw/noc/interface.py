@@ -42,7 +42,8 @@ class Interfaces:
         else:
             self.ni[E.N_NEXTGEN] = E.NEVER
         self.nq = np.zeros((E.N_Q, R, 16), dtype=np.int64)
-        self.pko = np.zeros((len(E.PACKET_COLS), 4 * R + 1), dtype=np.int64)  # rows the loop appends
+        # rows the loop appends (room for many cycles: a full buffer sends the loop back to Python)
+        self.pko = np.zeros((len(E.PACKET_COLS), max(4 * R + 1, 8192)), dtype=np.int64)
         self._packets: list[dict] = []
 
     # --- statistics views (one row per node, partition independent) ------------------------------
