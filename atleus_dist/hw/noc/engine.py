@@ -62,23 +62,23 @@ def _retire(a, l, slot, prm, sc, nst, pool, pko, tdo):
     """A flit reaches its destination node at cycle a: statistics, packet row, transfer tail."""
     if prm[P_W0] <= a < prm[P_W1]:
         nst[NS_ACC, l] += 1
-    tail = pool[F_FIDX, slot] == pool[F_SIZE, slot] - 1
-    if pool[F_MEAS, slot] == 1:
-        lat = a - pool[F_ITIME, slot]
+    tail = pool[slot, F_FIDX] == pool[slot, F_SIZE] - 1
+    if pool[slot, F_MEAS] == 1:
+        lat = a - pool[slot, F_ITIME]
         nst[NS_FLATN, l] += 1
         nst[NS_FLATSUM, l] += lat
         nst[NS_FLATSUMSQ, l] += lat * lat
         if tail:
             j = sc[S_PKN]
-            pko[0, j], pko[1, j], pko[2, j] = pool[F_PKT, slot], pool[F_SRC, slot], pool[F_DEST, slot]
-            pko[3, j], pko[4, j], pko[5, j] = pool[F_CTIME, slot], pool[F_HITIME, slot], a
-            pko[6, j], pko[7, j] = pool[F_HOPS, slot], pool[F_SIZE, slot]
+            pko[0, j], pko[1, j], pko[2, j] = pool[slot, F_PKT], pool[slot, F_SRC], pool[slot, F_DEST]
+            pko[3, j], pko[4, j], pko[5, j] = pool[slot, F_CTIME], pool[slot, F_HITIME], a
+            pko[6, j], pko[7, j] = pool[slot, F_HOPS], pool[slot, F_SIZE]
             sc[S_PKN] = j + 1
-    if tail and pool[F_TAG, slot] >= 0:
+    if tail and pool[slot, F_TAG] >= 0:
         j = sc[S_TDN]
-        tdo[0, j], tdo[1, j], tdo[2, j] = pool[F_TAG, slot], pool[F_NPK, slot], a
+        tdo[0, j], tdo[1, j], tdo[2, j] = pool[slot, F_TAG], pool[slot, F_NPK], a
         sc[S_TDN] = j + 1
-        if _last_tail(tdo, pool[F_TAG, slot], pool[F_NPK, slot]) and sc[S_STOP]:
+        if _last_tail(tdo, pool[slot, F_TAG], pool[slot, F_NPK]) and sc[S_STOP]:
             sc[S_FLAG] |= F_TAIL
 
 
@@ -183,12 +183,12 @@ def _inject(c, prm, sc, rids, ni, nsv, nq, pool, free, caln, calf):
         sc[S_NFREE] -= 1
         slot = free[sc[S_NFREE]]
         size, ctime = nq[Q_SIZE, n, h], nq[Q_CTIME, n, h]
-        pool[F_PKT, slot] = (rids[n] << PKT_SHIFT) | nq[Q_IDX, n, h]
-        pool[F_FIDX, slot], pool[F_SIZE, slot], pool[F_SRC, slot] = fidx, size, rids[n]
-        pool[F_DEST, slot], pool[F_CTIME, slot], pool[F_ITIME, slot] = nq[Q_DEST, n, h], ctime, c
-        pool[F_HITIME, slot], pool[F_HOPS, slot] = ni[N_CURHITIME, n], 0
-        pool[F_MEAS, slot] = 1 if prm[P_W0] <= ctime < prm[P_W1] else 0
-        pool[F_TAG, slot], pool[F_NPK, slot] = nq[Q_TAG, n, h], nq[Q_NPK, n, h]
+        pool[slot, F_PKT] = (rids[n] << PKT_SHIFT) | nq[Q_IDX, n, h]
+        pool[slot, F_FIDX], pool[slot, F_SIZE], pool[slot, F_SRC] = fidx, size, rids[n]
+        pool[slot, F_DEST], pool[slot, F_CTIME], pool[slot, F_ITIME] = nq[Q_DEST, n, h], ctime, c
+        pool[slot, F_HITIME], pool[slot, F_HOPS] = ni[N_CURHITIME, n], 0
+        pool[slot, F_MEAS] = 1 if prm[P_W0] <= ctime < prm[P_W1] else 0
+        pool[slot, F_TAG], pool[slot, F_NPK] = nq[Q_TAG, n, h], nq[Q_NPK, n, h]
         nsv[SV_OCC, n, vc] += 1
         if fidx == size - 1:
             nsv[SV_TAILSENT, n, vc] = 1
@@ -316,8 +316,8 @@ def absorb_flits(cycle, rows, g2l, pool, free, sc, box):
     for i in range(n):
         sc[S_NFREE] -= 1
         slot = free[sc[S_NFREE]]
-        for f in range(pool.shape[0]):
-            pool[f, slot] = rows[i, 3 + f]
+        for f in range(pool.shape[1]):
+            pool[slot, f] = rows[i, 3 + f]
         new[0, i], new[1, i], new[2, i], new[3, i], new[4, i] = cycle[i], g2l[rows[i, 0]], rows[i, 1], rows[i, 2], slot
     out = merge_inbox(box, sc[S_INF], new)
     sc[S_INF] = 0

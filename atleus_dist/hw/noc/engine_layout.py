@@ -34,7 +34,7 @@ NS_GENMEAS, NS_ACC, NS_FLATN, NS_FLATSUM, NS_FLATSUMSQ, N_NS = range(6)
 # a source-queue entry is a run of Q_COUNT packets to one destination (a transfer): all of
 # Q_SIZE flits but the last, of Q_LAST; Q_IDX is the per-source index of its next packet
 Q_CTIME, Q_DEST, Q_IDX, Q_SIZE, Q_TAG, Q_NPK, Q_COUNT, Q_LAST, N_Q = range(9)
-# pool: one column per flit slot (FIELDS order); tag = transfer tag (-1: none), npk = its packets
+# pool: one row per flit slot (FIELDS order); tag = transfer tag (-1: none), npk = its packets
 FIELDS = ("pkt", "fidx", "size", "src", "dest", "ctime", "itime", "hitime", "hops", "meas", "tag", "npk")
 (F_PKT, F_FIDX, F_SIZE, F_SRC, F_DEST, F_CTIME, F_ITIME, F_HITIME, F_HOPS, F_MEAS, F_TAG, F_NPK) = range(12)
 PACKET_COLS = ("pkt", "src", "dest", "ctime_cycle", "itime_cycle", "atime_cycle", "hops", "flits")

@@ -34,7 +34,7 @@ def _arrive(c, l, ip, vc, slot, prm, sc, coords, rids, rv, buf, rp, rr, pool):
     if rv[q, V_STATE] == IDLE:
         rv[q, V_STATE] = VA
         rv[q, V_READY] = c + prm[P_RD]
-        rv[q, V_ROUTE] = _route(coords, rids[l], pool[F_DEST, slot], P - 1)
+        rv[q, V_ROUTE] = _route(coords, rids[l], pool[slot, F_DEST], P - 1)
         sc[S_VA] += 1
         rr[l, RR_VA] += 1
 
@@ -177,16 +177,16 @@ def _sw_alloc(c, l, prm, sc, coords, rids, st, rv, buf, rp, rr, pool, free, caln
         rp[rpi, RP_BUF] -= 1
         sc[S_BUFFERED] -= 1
         rr[l, RR_BUF] -= 1
-        pool[F_HOPS, slot] += 1
+        pool[slot, F_HOPS] += 1
         rv[oq, V_OCC] += 1
-        if pool[F_FIDX, slot] == pool[F_SIZE, slot] - 1:  # tail
+        if pool[slot, F_FIDX] == pool[slot, F_SIZE] - 1:  # tail
             rv[oq, V_TAILSENT] = 1
             if not prm[P_WFT]:
                 rv[oq, V_INUSE] = 0
             if rv[q, V_CNT] > 0:
                 rv[q, V_STATE] = VA
                 rv[q, V_READY] = c + sad + prm[P_RD]
-                rv[q, V_ROUTE] = _route(coords, rids[l], pool[F_DEST, buf[q, rv[q, V_HEAD]]], local)
+                rv[q, V_ROUTE] = _route(coords, rids[l], pool[buf[q, rv[q, V_HEAD]], F_DEST], local)
                 sc[S_VA] += 1
                 rr[l, RR_VA] += 1
             else:
@@ -218,8 +218,8 @@ def _sw_alloc(c, l, prm, sc, coords, rids, st, rv, buf, rp, rr, pool, free, caln
             else:
                 j = sc[S_OFN]
                 outf[j, 0], outf[j, 1], outf[j, 2], outf[j, 3] = arrive, st[rpo, ST_OUTR], st[rpo, ST_OUTIP], ov
-                for f in range(pool.shape[0]):
-                    outf[j, 4 + f] = pool[f, slot]
+                for f in range(pool.shape[1]):
+                    outf[j, 4 + f] = pool[slot, f]
                 sc[S_OFN] = j + 1
                 free[sc[S_NFREE]] = slot
                 sc[S_NFREE] += 1

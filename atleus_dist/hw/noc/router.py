@@ -18,21 +18,21 @@ from atleus_dist.hw.noc import engine as E
 
 
 class FlitPool:
-    """Flits resident in a region, one column per slot (rows ``engine.FIELDS``); free slots are a
+    """Flits resident in a region, one row per slot (columns ``engine.FIELDS``); free slots are a
     stack (``free[:n]``) that the compiled loop pops and pushes, its size kept in ``sc``."""
 
     FIELDS = E.FIELDS
 
     def __init__(self, sc: np.ndarray, capacity: int) -> None:
         self.sc = sc
-        self.data = np.zeros((len(self.FIELDS), capacity), dtype=np.int64)
+        self.data = np.zeros((capacity, len(self.FIELDS)), dtype=np.int64)
         self.free = np.arange(capacity - 1, -1, -1, dtype=np.int64)
         sc[E.S_NFREE] = capacity
 
     def grow(self, need: int) -> None:
         while int(self.sc[E.S_NFREE]) < need:
-            old = self.data.shape[1]
-            self.data = np.concatenate([self.data, np.zeros_like(self.data)], axis=1)
+            old = self.data.shape[0]
+            self.data = np.concatenate([self.data, np.zeros_like(self.data)], axis=0)
             n = int(self.sc[E.S_NFREE])
             free = np.empty(2 * old, dtype=np.int64)
             free[:old] = np.arange(2 * old - 1, old - 1, -1)
@@ -49,7 +49,7 @@ class FlitPool:
 
     def store(self, slots: np.ndarray, values: dict) -> None:
         for i, f in enumerate(self.FIELDS):
-            self.data[i, slots] = values[f]
+            self.data[slots, i] = values[f]
 
 
 class RouterArray:
