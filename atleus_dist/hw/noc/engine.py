@@ -218,7 +218,10 @@ def run(horizon, prm, sc, coords, rids, st, rv, buf, rp, rr, ni, nsv, nst, gd, n
     """Simulate every cycle < horizon that has work; return 0 when done, else the flags that need
     Python (the region's time is then the end of the last simulated cycle). Flits and credits
     for other regions are appended as rows to ``outf`` (cycle read, router, port, vc, FIELDS) and
-    ``outc`` (cycle read, router, port, vc); the cycle read excludes the receiver's credit delay."""
+    ``outc`` (cycle read, router, port, vc); the cycle read excludes the receiver's credit delay.
+    ``scr`` is the allocators' scratch (7 x max(P * V, P)). The helpers are inlined and nothing
+    is reference-counted (``_nrt=False``): numba would otherwise incref and decref every array
+    argument of every helper call, which cost about as much as the simulation itself."""
     R, P, W = prm[P_R], prm[P_P], prm[P_W]
     room = R * P
     gmin = _gen_min(ni)
