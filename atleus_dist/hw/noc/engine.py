@@ -26,9 +26,10 @@ from atleus_dist.hw.noc.engine_layout import *  # noqa: E402,F401,F403 - re-expo
 from atleus_dist.hw.noc.engine_router import _arrive, _credit, _sched, _sw_alloc, _vc_alloc  # noqa: E402
 
 
-@njit(cache=True)
-def next_event(prm, sc, ni, caln, inf, inc):
-    """First cycle >= the region's time with something to do (NEVER if none)."""
+@njit(cache=True, inline="always", _nrt=False)
+def next_event(prm, sc, caln, inf, inc, gmin):
+    """First cycle >= the region's time with something to do (NEVER if none); ``gmin`` is the
+    earliest synthetic generation cycle of any node."""
     c = sc[S_CYCLE]
     if sc[S_BUFFERED] > 0 or sc[S_QUEUED] > 0:
         return c
@@ -36,7 +37,7 @@ def next_event(prm, sc, ni, caln, inf, inc):
     W = prm[P_W]
     if sc[S_CALN] > 0:
         for d in range(W):
-            b = (c + d) % W
+            b = (c + d) & (W - 1)
             if caln[b, 0] + caln[b, 1] + caln[b, 2] + caln[b, 3] > 0:
                 t = c + d
                 break
@@ -44,37 +45,44 @@ def next_event(prm, sc, ni, caln, inf, inc):
         t = min(t, inf[0, sc[S_INF]])
     if sc[S_INC] < inc.shape[1]:
         t = min(t, inc[0, sc[S_INC]])
-    for n in range(ni.shape[1]):
-        t = min(t, ni[N_NEXTGEN, n])
+    t = min(t, gmin)
     return max(t, c)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
+def _gen_min(ni):
+    t = NEVER
+    for n in range(ni.shape[1]):
+        t = min(t, ni[N_NEXTGEN, n])
+    return t
+
+
+@njit(cache=True, inline="always", _nrt=False)
 def _retire(a, l, slot, prm, sc, nst, pool, pko, tdo):
     """A flit reaches its destination node at cycle a: statistics, packet row, transfer tail."""
     if prm[P_W0] <= a < prm[P_W1]:
         nst[NS_ACC, l] += 1
-    tail = pool[F_FIDX, slot] == pool[F_SIZE, slot] - 1
-    if pool[F_MEAS, slot] == 1:
-        lat = a - pool[F_ITIME, slot]
+    tail = pool[slot, F_FIDX] == pool[slot, F_SIZE] - 1
+    if pool[slot, F_MEAS] == 1:
+        lat = a - pool[slot, F_ITIME]
         nst[NS_FLATN, l] += 1
         nst[NS_FLATSUM, l] += lat
         nst[NS_FLATSUMSQ, l] += lat * lat
         if tail:
             j = sc[S_PKN]
-            pko[0, j], pko[1, j], pko[2, j] = pool[F_PKT, slot], pool[F_SRC, slot], pool[F_DEST, slot]
-            pko[3, j], pko[4, j], pko[5, j] = pool[F_CTIME, slot], pool[F_HITIME, slot], a
-            pko[6, j], pko[7, j] = pool[F_HOPS, slot], pool[F_SIZE, slot]
+            pko[0, j], pko[1, j], pko[2, j] = pool[slot, F_PKT], pool[slot, F_SRC], pool[slot, F_DEST]
+            pko[3, j], pko[4, j], pko[5, j] = pool[slot, F_CTIME], pool[slot, F_HITIME], a
+            pko[6, j], pko[7, j] = pool[slot, F_HOPS], pool[slot, F_SIZE]
             sc[S_PKN] = j + 1
-    if tail and pool[F_TAG, slot] >= 0:
+    if tail and pool[slot, F_TAG] >= 0:
         j = sc[S_TDN]
-        tdo[0, j], tdo[1, j], tdo[2, j] = pool[F_TAG, slot], pool[F_NPK, slot], a
+        tdo[0, j], tdo[1, j], tdo[2, j] = pool[slot, F_TAG], pool[slot, F_NPK], a
         sc[S_TDN] = j + 1
-        if _last_tail(tdo, pool[F_TAG, slot], pool[F_NPK, slot]) and sc[S_STOP]:
+        if _last_tail(tdo, pool[slot, F_TAG], pool[slot, F_NPK]) and sc[S_STOP]:
             sc[S_FLAG] |= F_TAIL
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _last_tail(tdo, tag, npk):
     """Count a transfer's tails down in an open-addressing table (rows 3-4 of ``tdo``: tag, packets
     left; -1 empty, -2 deleted) so the loop stops only when a transfer completes, not at every
@@ -108,12 +116,16 @@ def _last_tail(tdo, tag, npk):
     return False
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", _nrt=False)
 def _generate(c, prm, sc, ni, nst, gd, nq):
-    """Synthetic packets created at cycle c (geometric gaps drawn ahead by numpy)."""
+    """Synthetic packets created at cycle c (geometric gaps drawn ahead by numpy); returns the
+    next generation cycle of any node."""
     qcap = nq.shape[2]
+    gmin = NEVER
     for n in range(ni.shape[1]):
-        if ni[N_NEXTGEN, n] != c:
+        g = ni[N_NEXTGEN, n]
+        if g != c:
+            gmin = min(gmin, g)
             continue
         k = ni[N_GENCOUNT, n]
         pos = (ni[N_QHEAD, n] + ni[N_QLEN, n]) % qcap
@@ -136,11 +148,13 @@ def _generate(c, prm, sc, ni, nst, gd, nq):
             sc[S_FLAG] |= F_REFILL
         else:
             ni[N_NEXTGEN, n] = c + gd[0, n, off]
+        gmin = min(gmin, ni[N_NEXTGEN, n])
         if ni[N_QLEN, n] >= qcap - 1:
             sc[S_FLAG] |= F_QGROW
+    return gmin
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", _nrt=False)
 def _inject(c, prm, sc, rids, ni, nsv, nq, pool, free, caln, calf):
     """At most one flit per node into its router's local input port."""
     V, B, W = prm[P_V], prm[P_B], prm[P_W]
@@ -152,7 +166,7 @@ def _inject(c, prm, sc, rids, ni, nsv, nq, pool, free, caln, calf):
         if ni[N_CURFIDX, n] == 0 and ni[N_CURVC, n] < 0:
             lvc = ni[N_LASTVC, n]
             for t in range(V):
-                vc = 0 if lvc < 0 else (lvc + 1 + t) % V
+                vc = 0 if lvc < 0 else (lvc + 1 + t if lvc + 1 + t < V else lvc + 1 + t - V)
                 if nsv[SV_INUSE, n, vc] == 0 and nsv[SV_OCC, n, vc] < B:
                     ni[N_CURVC, n] = vc
                     nsv[SV_INUSE, n, vc] = 1
@@ -169,12 +183,12 @@ def _inject(c, prm, sc, rids, ni, nsv, nq, pool, free, caln, calf):
         sc[S_NFREE] -= 1
         slot = free[sc[S_NFREE]]
         size, ctime = nq[Q_SIZE, n, h], nq[Q_CTIME, n, h]
-        pool[F_PKT, slot] = (rids[n] << PKT_SHIFT) | nq[Q_IDX, n, h]
-        pool[F_FIDX, slot], pool[F_SIZE, slot], pool[F_SRC, slot] = fidx, size, rids[n]
-        pool[F_DEST, slot], pool[F_CTIME, slot], pool[F_ITIME, slot] = nq[Q_DEST, n, h], ctime, c
-        pool[F_HITIME, slot], pool[F_HOPS, slot] = ni[N_CURHITIME, n], 0
-        pool[F_MEAS, slot] = 1 if prm[P_W0] <= ctime < prm[P_W1] else 0
-        pool[F_TAG, slot], pool[F_NPK, slot] = nq[Q_TAG, n, h], nq[Q_NPK, n, h]
+        pool[slot, F_PKT] = (rids[n] << PKT_SHIFT) | nq[Q_IDX, n, h]
+        pool[slot, F_FIDX], pool[slot, F_SIZE], pool[slot, F_SRC] = fidx, size, rids[n]
+        pool[slot, F_DEST], pool[slot, F_CTIME], pool[slot, F_ITIME] = nq[Q_DEST, n, h], ctime, c
+        pool[slot, F_HITIME], pool[slot, F_HOPS] = ni[N_CURHITIME, n], 0
+        pool[slot, F_MEAS] = 1 if prm[P_W0] <= ctime < prm[P_W1] else 0
+        pool[slot, F_TAG], pool[slot, F_NPK] = nq[Q_TAG, n, h], nq[Q_NPK, n, h]
         nsv[SV_OCC, n, vc] += 1
         if fidx == size - 1:
             nsv[SV_TAILSENT, n, vc] = 1
@@ -193,37 +207,40 @@ def _inject(c, prm, sc, rids, ni, nsv, nq, pool, free, caln, calf):
                 sc[S_QUEUED] -= 1
         else:
             ni[N_CURFIDX, n] = fidx + 1
-        ok &= _sched(caln, calf, K_FLIT, c + prm[P_LL] + 1, W, n, prm[P_P] - 1, vc, slot)
+        ok &= _sched(sc, caln, calf, K_FLIT, c + prm[P_LL] + 1, W, n, prm[P_P] - 1, vc, slot)
     if not ok:
         sc[S_FLAG] |= F_ERROR
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def run(horizon, prm, sc, coords, rids, st, rv, buf, rp, rr, ni, nsv, nst, gd, nq, pool, free,
-        caln, calf, calc, cals, cale, inf, inc, pko, tdo, outf, outc):
+        caln, calf, calc, cals, cale, inf, inc, pko, tdo, outf, outc, scr):
     """Simulate every cycle < horizon that has work; return 0 when done, else the flags that need
     Python (the region's time is then the end of the last simulated cycle). Flits and credits
     for other regions are appended as rows to ``outf`` (cycle read, router, port, vc, FIELDS) and
-    ``outc`` (cycle read, router, port, vc); the cycle read excludes the receiver's credit delay."""
+    ``outc`` (cycle read, router, port, vc); the cycle read excludes the receiver's credit delay.
+    ``scr`` is the allocators' scratch (7 x max(P * V, P)). The helpers are inlined and nothing
+    is reference-counted (``_nrt=False``): numba would otherwise incref and decref every array
+    argument of every helper call, which cost about as much as the simulation itself."""
     R, P, W = prm[P_R], prm[P_P], prm[P_W]
-    scr = np.empty((7, max(P * prm[P_V], P)), dtype=np.int64)
     room = R * P
+    gmin = _gen_min(ni)
     while True:
-        c = next_event(prm, sc, ni, caln, inf, inc)
+        c = next_event(prm, sc, caln, inf, inc, gmin)
         if c >= horizon:
             sc[S_NEXT] = c
             sc[S_CYCLE] = max(sc[S_CYCLE], horizon)
             return 0
         sc[S_RUN] += 1
-        b = c % W
+        b = c & (W - 1)
         for i in range(caln[b, K_FLIT]):
             _arrive(c, calf[b, i, 0], calf[b, i, 1], calf[b, i, 2], calf[b, i, 3], prm, sc, coords, rids,
-                    rv, buf, rr, pool)
+                    rv, buf, rp, rr, pool)
         j = sc[S_INF]
         while j < inf.shape[1] and inf[0, j] <= c:
             if inf[0, j] < c:
                 sc[S_FLAG] |= F_ERROR
-            _arrive(c, inf[1, j], inf[2, j], inf[3, j], inf[4, j], prm, sc, coords, rids, rv, buf, rr, pool)
+            _arrive(c, inf[1, j], inf[2, j], inf[3, j], inf[4, j], prm, sc, coords, rids, rv, buf, rp, rr, pool)
             j += 1
         sc[S_INF] = j
         for i in range(caln[b, K_CREDIT]):
@@ -241,30 +258,30 @@ def run(horizon, prm, sc, coords, rids, st, rv, buf, rp, rr, ni, nsv, nst, gd, n
             if prm[P_WFT] and nsv[SV_OCC, l, vc] == 0 and nsv[SV_TAILSENT, l, vc]:
                 nsv[SV_INUSE, l, vc] = 0
         ne = caln[b, K_EJECT]
+        sc[S_CALN] -= caln[b, 0] + caln[b, 1] + caln[b, 2] + caln[b, 3]
         caln[b, 0] = caln[b, 1] = caln[b, 2] = caln[b, 3] = 0
         ok = True
         for i in range(ne):
             l, slot, ov = cale[b, i, 0], cale[b, i, 1], cale[b, i, 2]
             _retire(c, l, slot, prm, sc, nst, pool, pko, tdo)
             # the node returns the credit at once (BookSim2 WriteCredit)
-            ok &= _sched(caln, calc, K_CREDIT, c + prm[P_LL] + 1 + prm[P_CD], W, l, P - 1, ov, 0)
+            ok &= _sched(sc, caln, calc, K_CREDIT, c + prm[P_LL] + 1 + prm[P_CD], W, l, P - 1, ov, 0)
             free[sc[S_NFREE]] = slot
             sc[S_NFREE] += 1
         if not ok:
             sc[S_FLAG] |= F_ERROR
         if sc[S_BUFFERED] > 0:
             for l in range(R):
-                if rr[RR_BUF, l] == 0:
+                if rr[l, RR_BUF] == 0:
                     continue
-                if rr[RR_VA, l] > 0:
-                    _vc_alloc(c, l, prm, sc, rv, rr, scr)
+                if rr[l, RR_VA] > 0:
+                    _vc_alloc(c, l, prm, sc, rv, rp, rr, scr)
                 _sw_alloc(c, l, prm, sc, coords, rids, st, rv, buf, rp, rr, pool, free, caln, calf, calc,
                           cals, cale, outf, outc, scr)
-        _generate(c, prm, sc, ni, nst, gd, nq)
-        _inject(c, prm, sc, rids, ni, nsv, nq, pool, free, caln, calf)
-        sc[S_CALN] = 0
-        for s in range(W):
-            sc[S_CALN] += caln[s, 0] + caln[s, 1] + caln[s, 2] + caln[s, 3]
+        if gmin <= c:
+            gmin = _generate(c, prm, sc, ni, nst, gd, nq)
+        if sc[S_QUEUED] > 0:
+            _inject(c, prm, sc, rids, ni, nsv, nq, pool, free, caln, calf)
         sc[S_CYCLE] = c + 1
         if sc[S_NFREE] < R + 1:
             sc[S_FLAG] |= F_POOL
@@ -302,8 +319,8 @@ def absorb_flits(cycle, rows, g2l, pool, free, sc, box):
     for i in range(n):
         sc[S_NFREE] -= 1
         slot = free[sc[S_NFREE]]
-        for f in range(pool.shape[0]):
-            pool[f, slot] = rows[i, 3 + f]
+        for f in range(pool.shape[1]):
+            pool[slot, f] = rows[i, 3 + f]
         new[0, i], new[1, i], new[2, i], new[3, i], new[4, i] = cycle[i], g2l[rows[i, 0]], rows[i, 1], rows[i, 2], slot
     out = merge_inbox(box, sc[S_INF], new)
     sc[S_INF] = 0

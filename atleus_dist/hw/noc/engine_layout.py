@@ -22,7 +22,7 @@ F_REFILL, F_QGROW, F_POOL, F_FLUSH, F_ERROR, F_TAIL = 1, 2, 4, 8, 16, 32
 (V_HEAD, V_CNT, V_STATE, V_READY, V_ROUTE, V_OVC, V_OCC, V_INUSE, V_TAILSENT, V_VAIN, V_VAOUT,
  N_RV) = range(12)
 # rp: per router port; st: static per router port (wiring)
-RP_SWIN, RP_SWOUT, RP_SWOFF, RP_BUSYUNTIL, RP_LINKFLITS, N_RP = range(6)
+RP_SWIN, RP_SWOUT, RP_SWOFF, RP_BUSYUNTIL, RP_LINKFLITS, RP_BUF, N_RP = range(7)  # RP_BUF: flits buffered at an input port
 ST_OUTR, ST_OUTIP, ST_LAT, ST_BUSY, ST_DOWNL, N_ST = range(6)
 # rr: per router counts (to skip idle routers)
 RR_BUF, RR_VA, N_RR = range(3)
@@ -34,7 +34,7 @@ NS_GENMEAS, NS_ACC, NS_FLATN, NS_FLATSUM, NS_FLATSUMSQ, N_NS = range(6)
 # a source-queue entry is a run of Q_COUNT packets to one destination (a transfer): all of
 # Q_SIZE flits but the last, of Q_LAST; Q_IDX is the per-source index of its next packet
 Q_CTIME, Q_DEST, Q_IDX, Q_SIZE, Q_TAG, Q_NPK, Q_COUNT, Q_LAST, N_Q = range(9)
-# pool: one column per flit slot (FIELDS order); tag = transfer tag (-1: none), npk = its packets
+# pool: one row per flit slot (FIELDS order); tag = transfer tag (-1: none), npk = its packets
 FIELDS = ("pkt", "fidx", "size", "src", "dest", "ctime", "itime", "hitime", "hops", "meas", "tag", "npk")
 (F_PKT, F_FIDX, F_SIZE, F_SRC, F_DEST, F_CTIME, F_ITIME, F_HITIME, F_HOPS, F_MEAS, F_TAG, F_NPK) = range(12)
 PACKET_COLS = ("pkt", "src", "dest", "ctime_cycle", "itime_cycle", "atime_cycle", "hops", "flits")

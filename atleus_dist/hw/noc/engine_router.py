@@ -11,7 +11,7 @@ from numba import njit
 from atleus_dist.hw.noc.engine_layout import *  # noqa: F401,F403 - row names of the state arrays
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", _nrt=False)
 def _route(coords, cur, dest, local):
     """Dimension-order routing: the first differing coordinate, + before -."""
     for d in range(coords.shape[1]):
@@ -21,70 +21,80 @@ def _route(coords, cur, dest, local):
     return local
 
 
-@njit(cache=True)
-def _arrive(c, l, ip, vc, slot, prm, sc, coords, rids, rv, buf, rr, pool):
+@njit(cache=True, inline="always", _nrt=False)
+def _arrive(c, l, ip, vc, slot, prm, sc, coords, rids, rv, buf, rp, rr, pool):
     P, V, B = prm[P_P], prm[P_V], prm[P_B]
     q = (l * P + ip) * V + vc
-    buf[q, (rv[V_HEAD, q] + rv[V_CNT, q]) % B] = slot
-    rv[V_CNT, q] += 1
+    rp[l * P + ip, RP_BUF] += 1
+    t = rv[q, V_HEAD] + rv[q, V_CNT]  # < 2B: ring position without a division
+    buf[q, t - B if t >= B else t] = slot
+    rv[q, V_CNT] += 1
     sc[S_BUFFERED] += 1
-    rr[RR_BUF, l] += 1
-    if rv[V_STATE, q] == IDLE:
-        rv[V_STATE, q] = VA
-        rv[V_READY, q] = c + prm[P_RD]
-        rv[V_ROUTE, q] = _route(coords, rids[l], pool[F_DEST, slot], P - 1)
+    rr[l, RR_BUF] += 1
+    if rv[q, V_STATE] == IDLE:
+        rv[q, V_STATE] = VA
+        rv[q, V_READY] = c + prm[P_RD]
+        rv[q, V_ROUTE] = _route(coords, rids[l], pool[slot, F_DEST], P - 1)
         sc[S_VA] += 1
-        rr[RR_VA, l] += 1
+        rr[l, RR_VA] += 1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", _nrt=False)
 def _credit(l, op, vc, prm, rv):
     oq = (l * prm[P_P] + op) * prm[P_V] + vc
-    rv[V_OCC, oq] -= 1
-    if prm[P_WFT] and rv[V_OCC, oq] == 0 and rv[V_TAILSENT, oq]:
-        rv[V_INUSE, oq] = 0
+    rv[oq, V_OCC] -= 1
+    if prm[P_WFT] and rv[oq, V_OCC] == 0 and rv[oq, V_TAILSENT]:
+        rv[oq, V_INUSE] = 0
 
 
-@njit(cache=True)
-def _sched(caln, cal, kind, t, W, a, b, c, d):
-    """Schedule one item of ``kind`` for cycle t (t - now < W by construction)."""
-    s = t % W
+@njit(cache=True, inline="always", _nrt=False)
+def _sched(sc, caln, cal, kind, t, W, a, b, c, d):
+    """Schedule one item of ``kind`` for cycle t (t - now < W by construction; W a power of two)."""
+    s = t & (W - 1)
     i = caln[s, kind]
     if i >= cal.shape[1]:
         return False
     cal[s, i, 0], cal[s, i, 1], cal[s, i, 2], cal[s, i, 3] = a, b, c, d
     caln[s, kind] = i + 1
+    sc[S_CALN] += 1
     return True
 
 
-@njit(cache=True)
-def _vc_alloc(c, l, prm, sc, rv, rr, scr):
+@njit(cache=True, inline="always", _nrt=False)
+def _vc_alloc(c, l, prm, sc, rv, rp, rr, scr):
     P, V = prm[P_P], prm[P_V]
     PV = P * V
     nreq = 0
-    for iv in range(PV):
-        q = l * PV + iv
-        if rv[V_STATE, q] != VA or rv[V_READY, q] > c:
+    for ip in range(P):
+        if rp[l * P + ip, RP_BUF] == 0:  # a VC in VA holds a flit
             continue
-        rv[V_READY, q] = c + prm[P_VAD]
-        o = rv[V_ROUTE, q]
-        best, bov = PV, -1
-        for ov in range(V):
-            if rv[V_INUSE, (l * P + o) * V + ov] == 0:
-                k = (o * V + ov - rv[V_VAIN, q] + PV) % PV
-                if k < best:
-                    best, bov = k, ov
-        if bov >= 0:
-            scr[0, nreq] = iv
-            scr[1, nreq] = o * V + bov
-            nreq += 1
+        for iv in range(ip * V, ip * V + V):
+            q = l * PV + iv
+            if rv[q, V_STATE] != VA or rv[q, V_READY] > c:
+                continue
+            rv[q, V_READY] = c + prm[P_VAD]
+            o = rv[q, V_ROUTE]
+            best, bov = PV, -1
+            for ov in range(V):
+                if rv[(l * P + o) * V + ov, V_INUSE] == 0:
+                    k = o * V + ov - rv[q, V_VAIN]
+                    if k < 0:
+                        k += PV
+                    if k < best:
+                        best, bov = k, ov
+            if bov >= 0:
+                scr[0, nreq] = iv
+                scr[1, nreq] = o * V + bov
+                nreq += 1
     if nreq == 0:
         return
     for i in range(nreq):  # output VC arbiters: smallest (iv - pointer) wins
         scr[2, scr[1, i]] = PV
     for i in range(nreq):
         loc = scr[1, i]
-        k = (scr[0, i] - rv[V_VAOUT, l * PV + loc] + PV) % PV
+        k = scr[0, i] - rv[l * PV + loc, V_VAOUT]
+        if k < 0:
+            k += PV
         if k < scr[2, loc]:
             scr[2, loc] = k
             scr[3, loc] = scr[0, i]
@@ -93,17 +103,17 @@ def _vc_alloc(c, l, prm, sc, rv, rr, scr):
         if scr[3, loc] != iv:
             continue
         q, oq = l * PV + iv, l * PV + loc
-        rv[V_INUSE, oq] = 1
-        rv[V_TAILSENT, oq] = 0
-        rv[V_STATE, q] = ACTIVE
-        rv[V_OVC, q] = loc % V
-        rv[V_VAIN, q] = (loc + 1) % PV
-        rv[V_VAOUT, oq] = (iv + 1) % PV
+        rv[oq, V_INUSE] = 1
+        rv[oq, V_TAILSENT] = 0
+        rv[q, V_STATE] = ACTIVE
+        rv[q, V_OVC] = loc % V
+        rv[q, V_VAIN] = loc + 1 if loc + 1 < PV else 0
+        rv[oq, V_VAOUT] = iv + 1 if iv + 1 < PV else 0
         sc[S_VA] -= 1
-        rr[RR_VA, l] -= 1
+        rr[l, RR_VA] -= 1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", _nrt=False)
 def _sw_alloc(c, l, prm, sc, coords, rids, st, rv, buf, rp, rr, pool, free, caln, calf, calc, cals, cale,
               outf, outc, scr):
     P, V, B, W = prm[P_P], prm[P_V], prm[P_B], prm[P_W]
@@ -111,16 +121,24 @@ def _sw_alloc(c, l, prm, sc, coords, rids, st, rv, buf, rp, rr, pool, free, caln
     for ip in range(P):  # input arbiters: one VC per input port
         rpi = l * P + ip
         best, bv = P * V, -1
+        if rp[rpi, RP_BUF] == 0:  # only VCs holding a flit compete
+            scr[4, ip] = -1
+            continue
         for v in range(V):
             q = rpi * V + v
-            if rv[V_STATE, q] != ACTIVE or rv[V_READY, q] > c or rv[V_CNT, q] == 0:
+            if rv[q, V_STATE] != ACTIVE or rv[q, V_READY] > c or rv[q, V_CNT] == 0:
                 continue
-            rv[V_READY, q] = c + sad
-            o = rv[V_ROUTE, q]
+            rv[q, V_READY] = c + sad
+            o = rv[q, V_ROUTE]
             rpo = l * P + o
-            if rv[V_OCC, rpo * V + rv[V_OVC, q]] >= B or rp[RP_BUSYUNTIL, rpo] > c:
+            if rv[rpo * V + rv[q, V_OVC], V_OCC] >= B or rp[rpo, RP_BUSYUNTIL] > c:
                 continue
-            k = ((o - rp[RP_SWIN, rpi] + P) % P) * V + (v - rp[RP_SWOFF, rpi] + V) % V
+            ko, kv = o - rp[rpi, RP_SWIN], v - rp[rpi, RP_SWOFF]  # round-robin distances
+            if ko < 0:
+                ko += P
+            if kv < 0:
+                kv += V
+            k = ko * V + kv
             if k < best:
                 best, bv = k, v
         scr[4, ip] = bv
@@ -131,8 +149,10 @@ def _sw_alloc(c, l, prm, sc, coords, rids, st, rv, buf, rp, rr, pool, free, caln
         v = scr[4, ip]
         if v < 0:
             continue
-        o = rv[V_ROUTE, (l * P + ip) * V + v]
-        k = (ip - rp[RP_SWOUT, l * P + o] + P) % P
+        o = rv[(l * P + ip) * V + v, V_ROUTE]
+        k = ip - rp[l * P + o, RP_SWOUT]
+        if k < 0:
+            k += P
         if k < scr[5, o]:
             scr[5, o] = k
             scr[6, o] = ip
@@ -145,60 +165,61 @@ def _sw_alloc(c, l, prm, sc, coords, rids, st, rv, buf, rp, rr, pool, free, caln
         v = scr[4, ip]
         rpi, rpo = l * P + ip, l * P + o
         q = rpi * V + v
-        ov = rv[V_OVC, q]
+        ov = rv[q, V_OVC]
         oq = rpo * V + ov
-        rp[RP_SWIN, rpi] = (o + 1) % P
-        rp[RP_SWOUT, rpo] = (ip + 1) % P
-        rp[RP_SWOFF, rpi] = (v + 1) % V
-        rp[RP_BUSYUNTIL, rpo] = c + st[ST_BUSY, rpo]
-        slot = buf[q, rv[V_HEAD, q]]
-        rv[V_HEAD, q] = (rv[V_HEAD, q] + 1) % B
-        rv[V_CNT, q] -= 1
+        rp[rpi, RP_SWIN] = o + 1 if o + 1 < P else 0
+        rp[rpo, RP_SWOUT] = ip + 1 if ip + 1 < P else 0
+        rp[rpi, RP_SWOFF] = v + 1 if v + 1 < V else 0
+        rp[rpo, RP_BUSYUNTIL] = c + st[rpo, ST_BUSY]
+        slot = buf[q, rv[q, V_HEAD]]
+        rv[q, V_HEAD] = rv[q, V_HEAD] + 1 if rv[q, V_HEAD] + 1 < B else 0
+        rv[q, V_CNT] -= 1
+        rp[rpi, RP_BUF] -= 1
         sc[S_BUFFERED] -= 1
-        rr[RR_BUF, l] -= 1
-        pool[F_HOPS, slot] += 1
-        rv[V_OCC, oq] += 1
-        if pool[F_FIDX, slot] == pool[F_SIZE, slot] - 1:  # tail
-            rv[V_TAILSENT, oq] = 1
+        rr[l, RR_BUF] -= 1
+        pool[slot, F_HOPS] += 1
+        rv[oq, V_OCC] += 1
+        if pool[slot, F_FIDX] == pool[slot, F_SIZE] - 1:  # tail
+            rv[oq, V_TAILSENT] = 1
             if not prm[P_WFT]:
-                rv[V_INUSE, oq] = 0
-            if rv[V_CNT, q] > 0:
-                rv[V_STATE, q] = VA
-                rv[V_READY, q] = c + sad + prm[P_RD]
-                rv[V_ROUTE, q] = _route(coords, rids[l], pool[F_DEST, buf[q, rv[V_HEAD, q]]], local)
+                rv[oq, V_INUSE] = 0
+            if rv[q, V_CNT] > 0:
+                rv[q, V_STATE] = VA
+                rv[q, V_READY] = c + sad + prm[P_RD]
+                rv[q, V_ROUTE] = _route(coords, rids[l], pool[buf[q, rv[q, V_HEAD]], F_DEST], local)
                 sc[S_VA] += 1
-                rr[RR_VA, l] += 1
+                rr[l, RR_VA] += 1
             else:
-                rv[V_STATE, q] = IDLE
+                rv[q, V_STATE] = IDLE
         if measuring:
-            rp[RP_LINKFLITS, rpo] += 1
+            rp[rpo, RP_LINKFLITS] += 1
         sc[S_HOPS] += 1
         # the buffer slot is freed and its credit sent at u (BookSim2)
         u = c + sad - 1
         if ip == local:
-            ok &= _sched(caln, cals, K_SRC, u + prm[P_LL] + 1, W, l, v, 0, 0)
+            ok &= _sched(sc, caln, cals, K_SRC, u + prm[P_LL] + 1, W, l, v, 0, 0)
         else:
-            arrive = u + st[ST_LAT, rpi] + 1
-            ul = st[ST_DOWNL, rpi]
+            arrive = u + st[rpi, ST_LAT] + 1
+            ul = st[rpi, ST_DOWNL]
             if ul >= 0:
-                ok &= _sched(caln, calc, K_CREDIT, arrive + prm[P_CD], W, ul, ip ^ 1, v, 0)
+                ok &= _sched(sc, caln, calc, K_CREDIT, arrive + prm[P_CD], W, ul, ip ^ 1, v, 0)
             else:
                 j = sc[S_OCN]
-                outc[j, 0], outc[j, 1], outc[j, 2], outc[j, 3] = arrive, st[ST_OUTR, rpi], ip ^ 1, v
+                outc[j, 0], outc[j, 1], outc[j, 2], outc[j, 3] = arrive, st[rpi, ST_OUTR], ip ^ 1, v
                 sc[S_OCN] = j + 1
-        x = c + sad + prm[P_CB] - 1 + st[ST_BUSY, rpo] - 1
+        x = c + sad + prm[P_CB] - 1 + st[rpo, ST_BUSY] - 1
         if o == local:
-            ok &= _sched(caln, cale, K_EJECT, x + prm[P_LL] + 1, W, l, slot, ov, 0)
+            ok &= _sched(sc, caln, cale, K_EJECT, x + prm[P_LL] + 1, W, l, slot, ov, 0)
         else:
-            arrive = x + st[ST_LAT, rpo] + 1
-            dl = st[ST_DOWNL, rpo]
+            arrive = x + st[rpo, ST_LAT] + 1
+            dl = st[rpo, ST_DOWNL]
             if dl >= 0:
-                ok &= _sched(caln, calf, K_FLIT, arrive, W, dl, st[ST_OUTIP, rpo], ov, slot)
+                ok &= _sched(sc, caln, calf, K_FLIT, arrive, W, dl, st[rpo, ST_OUTIP], ov, slot)
             else:
                 j = sc[S_OFN]
-                outf[j, 0], outf[j, 1], outf[j, 2], outf[j, 3] = arrive, st[ST_OUTR, rpo], st[ST_OUTIP, rpo], ov
-                for f in range(pool.shape[0]):
-                    outf[j, 4 + f] = pool[f, slot]
+                outf[j, 0], outf[j, 1], outf[j, 2], outf[j, 3] = arrive, st[rpo, ST_OUTR], st[rpo, ST_OUTIP], ov
+                for f in range(pool.shape[1]):
+                    outf[j, 4 + f] = pool[slot, f]
                 sc[S_OFN] = j + 1
                 free[sc[S_NFREE]] = slot
                 sc[S_NFREE] += 1

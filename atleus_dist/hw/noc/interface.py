@@ -34,7 +34,7 @@ class Interfaces:
         self.ni[E.N_LASTVC] = -1
         self.nsv = np.zeros((E.N_SV, R, V), dtype=np.int64)
         self.nst = np.zeros((E.N_NS, R), dtype=np.int64)
-        self.K = 256
+        self.K = 1024  # draws per node and chunk: the values do not depend on it, fewer trips to Python
         self.gd = np.zeros((2, R, self.K), dtype=np.int64)  # gaps, destinations of draws chunk..chunk+K-1
         if self.rate > 0:
             self._refill(np.arange(R))
@@ -42,7 +42,8 @@ class Interfaces:
         else:
             self.ni[E.N_NEXTGEN] = E.NEVER
         self.nq = np.zeros((E.N_Q, R, 16), dtype=np.int64)
-        self.pko = np.zeros((len(E.PACKET_COLS), 4 * R + 1), dtype=np.int64)  # rows the loop appends
+        # rows the loop appends (room for many cycles: a full buffer sends the loop back to Python)
+        self.pko = np.zeros((len(E.PACKET_COLS), max(4 * R + 1, 8192)), dtype=np.int64)
         self._packets: list[dict] = []
 
     # --- statistics views (one row per node, partition independent) ------------------------------

@@ -62,10 +62,11 @@ class Region:
         self.tdo[3] = -1
         self.outf = np.zeros((2 * cap, 4 + len(E.FIELDS)), dtype=np.int64)
         self.outc = np.zeros((2 * cap, 4), dtype=np.int64)
+        self.scr = np.zeros((7, max(P * rc.num_vcs, P)), dtype=np.int64)  # allocator scratch of the loop
         self.out: dict[int, dict[str, list]] = {}
         # LP of every cut port's neighbour (-1 inside the region), to split the outbox cheaply
-        outr = self.routers.st[E.ST_OUTR]
-        self.far_lps = np.unique(self.lp_of_router[outr[(outr >= 0) & (self.routers.st[E.ST_DOWNL] < 0)]]).tolist()
+        outr = self.routers.st[:, E.ST_OUTR]
+        self.far_lps = np.unique(self.lp_of_router[outr[(outr >= 0) & (self.routers.st[:, E.ST_DOWNL] < 0)]]).tolist()
         # transfers: not yet due (heap of cycle, seq, ...), loopbacks, packets still in flight per tag
         self.future: list[tuple] = []
         self.loopback: list[tuple[int, int]] = []
@@ -205,7 +206,7 @@ class Region:
         while True:
             flag = E.run(horizon, self.prm, self.sc, self.coords, self.rids, ra.st, ra.rv, ra.buf, ra.rp, ra.rr,
                          ni.ni, ni.nsv, ni.nst, ni.gd, ni.nq, pool.data, pool.free, self.caln, cal[0], cal[1],
-                         cal[2], cal[3], self.inf, self.inc, ni.pko, self.tdo, self.outf, self.outc)
+                         cal[2], cal[3], self.inf, self.inc, ni.pko, self.tdo, self.outf, self.outc, self.scr)
             self._drain()
             if flag == 0:
                 return
@@ -236,6 +237,26 @@ class Region:
             sc[E.S_OCN] = 0
 
     def _tails(self, td: np.ndarray) -> None:
+        """Count tails down per transfer (rows: tag, packets, cycle ejected); grouped by tag with
+        numpy when no transfer can complete twice in the batch, else one record at a time."""
+        if td.shape[1] > 16:
+            u, first, inv = np.unique(td[0], return_index=True, return_inverse=True)
+            cnt = np.bincount(inv, minlength=len(u))
+            last = np.full(len(u), np.iinfo(np.int64).min, dtype=np.int64)
+            np.maximum.at(last, inv, td[2])
+            rows = list(zip(u.tolist(), cnt.tolist(), last.tolist(), td[1, first].tolist()))
+            rem = self.remaining
+            if all((rem[t][0] if t in rem else n) >= k for t, k, _, n in rows):
+                for tag, k, a, npk in rows:
+                    ent = rem.get(tag)
+                    if ent is None:
+                        ent = rem[tag] = [npk, a]
+                    ent[0] -= k
+                    ent[1] = max(ent[1], a)
+                    if ent[0] == 0:
+                        del rem[tag]
+                        self.completed.append((tag, ent[1]))
+                return
         for tag, npk, a in td.T.tolist():
             ent = self.remaining.get(tag)
             if ent is None:

@@ -18,21 +18,21 @@ from atleus_dist.hw.noc import engine as E
 
 
 class FlitPool:
-    """Flits resident in a region, one column per slot (rows ``engine.FIELDS``); free slots are a
+    """Flits resident in a region, one row per slot (columns ``engine.FIELDS``); free slots are a
     stack (``free[:n]``) that the compiled loop pops and pushes, its size kept in ``sc``."""
 
     FIELDS = E.FIELDS
 
     def __init__(self, sc: np.ndarray, capacity: int) -> None:
         self.sc = sc
-        self.data = np.zeros((len(self.FIELDS), capacity), dtype=np.int64)
+        self.data = np.zeros((capacity, len(self.FIELDS)), dtype=np.int64)
         self.free = np.arange(capacity - 1, -1, -1, dtype=np.int64)
         sc[E.S_NFREE] = capacity
 
     def grow(self, need: int) -> None:
         while int(self.sc[E.S_NFREE]) < need:
-            old = self.data.shape[1]
-            self.data = np.concatenate([self.data, np.zeros_like(self.data)], axis=1)
+            old = self.data.shape[0]
+            self.data = np.concatenate([self.data, np.zeros_like(self.data)], axis=0)
             n = int(self.sc[E.S_NFREE])
             free = np.empty(2 * old, dtype=np.int64)
             free[:old] = np.arange(2 * old - 1, old - 1, -1)
@@ -49,7 +49,7 @@ class FlitPool:
 
     def store(self, slots: np.ndarray, values: dict) -> None:
         for i, f in enumerate(self.FIELDS):
-            self.data[i, slots] = values[f]
+            self.data[slots, i] = values[f]
 
 
 class RouterArray:
@@ -63,17 +63,18 @@ class RouterArray:
         self.cd = rc.credit_delay_cycles
         n_vc, n_rp = self.R * self.P * self.V, self.R * self.P
         self.buf = np.zeros((n_vc, self.B), dtype=np.int64)
-        self.rv = np.zeros((E.N_RV, n_vc), dtype=np.int64)
-        self.rp = np.zeros((E.N_RP, n_rp), dtype=np.int64)
-        self.rr = np.zeros((E.N_RR, self.R), dtype=np.int64)
+        # one row per VC / port / router, its fields side by side (what the loop reads together)
+        self.rv = np.zeros((n_vc, E.N_RV), dtype=np.int64)
+        self.rp = np.zeros((n_rp, E.N_RP), dtype=np.int64)
+        self.rr = np.zeros((self.R, E.N_RR), dtype=np.int64)
         g = self.rids
-        self.st = np.zeros((E.N_ST, n_rp), dtype=np.int64)
-        self.st[E.ST_OUTR] = topo.out_router[g].reshape(-1)
-        self.st[E.ST_OUTIP] = topo.out_inport[g].reshape(-1)
-        self.st[E.ST_LAT] = topo.latency_cycles[g].reshape(-1)
-        self.st[E.ST_BUSY] = topo.busy_cycles[g].reshape(-1)
-        outr = self.st[E.ST_OUTR]
-        self.st[E.ST_DOWNL] = np.where(outr >= 0, g2l[np.maximum(outr, 0)], -1)
+        self.st = np.zeros((n_rp, E.N_ST), dtype=np.int64)
+        self.st[:, E.ST_OUTR] = topo.out_router[g].reshape(-1)
+        self.st[:, E.ST_OUTIP] = topo.out_inport[g].reshape(-1)
+        self.st[:, E.ST_LAT] = topo.latency_cycles[g].reshape(-1)
+        self.st[:, E.ST_BUSY] = topo.busy_cycles[g].reshape(-1)
+        outr = self.st[:, E.ST_OUTR]
+        self.st[:, E.ST_DOWNL] = np.where(outr >= 0, g2l[np.maximum(outr, 0)], -1)
         # longest delay from a decision to the cycle its effect is read (sizes the event calendar)
         busy = int(topo.busy_cycles.max())
         lat = int(topo.latency_cycles.max())
@@ -83,4 +84,4 @@ class RouterArray:
 
     @property
     def link_flits(self) -> np.ndarray:
-        return self.rp[E.RP_LINKFLITS]
+        return self.rp[:, E.RP_LINKFLITS].copy()
