@@ -22,6 +22,7 @@ def test_run_writes_ops_summary_and_a_complete_manifest(ref):
     man = read_manifest(ref)
     assert man["status"] == "complete"
     assert man["config"]["scenario"]["seq"] == 64
+    assert man["config"]["scenario"]["name"] == "gpt2-medium-lora32-s64"  # the name follows --set seq
     ops = read_table(ref, "ops")
     assert ops.num_rows == man["config"]["ops"]
     fig = man["figures"]

@@ -38,10 +38,14 @@ def stderr_progress(label: str, end_ps: int, expected_end_ps: int | None = None)
     (an estimate: shown up to 99%), else of the end time."""
     t0 = time.monotonic()
     estimate = bool(expected_end_ps)
-    end_ps = expected_end_ps or end_ps
+    hard_end_ps, end_ps = end_ps, expected_end_ps or end_ps
 
     def report(rounds: int, sim_ps: int, events: int) -> None:
         elapsed = time.monotonic() - t0
+        if estimate and sim_ps >= hard_end_ps:  # nothing left to simulate: no time to show
+            sys.stderr.write(f"[{label}] done  rounds {rounds:,}  events {events:,} "
+                             f"({events / max(elapsed, 1e-9):,.0f}/s)  elapsed {elapsed:,.1f}s\n")
+            return
         frac = min(sim_ps / end_ps, 0.99 if estimate else 1.0) if end_ps else 0.0
         eta = elapsed * (1 - frac) / frac if frac > 0 else float("nan")
         rate = events / elapsed if elapsed > 0 else 0.0

@@ -13,6 +13,7 @@ planar layout), both stub-only - see :mod:`atleus_dist.run.baselines`.
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 
 import yaml
@@ -63,6 +64,8 @@ def resolve_scenario(name: str | None, overrides: dict[str, str] | None = None) 
         data["policy"] = sc.policy
     for key, value in (overrides or {}).items():
         data[key] = yaml.safe_load(value)
+    if "seq" in (overrides or {}) and "name" not in overrides and isinstance(data.get("name"), str):
+        data["name"] = re.sub(r"-s\d+$", f"-s{data['seq']}", data["name"])  # keep the name true
     return scenario_from_dict(data)
 
 
