@@ -91,9 +91,13 @@ def test_2d_planar_build_uses_the_planar_stub(small, tmp_path):
     mine = build("gpt2-medium-lora32-s1024", None, sets + ["stub.latency_ps=5000"], "stub", 1, "by-tier", None,
                  kind="2d-planar")
     assert mine.config["stub"]["latency_ps"] == 5000
+    tpu = build("gpt2-medium-lora32-s1024", None, sets, "noc", 1, None, None, kind="3d-tpu")
+    assert tpu.config["noc"]["layout"] == "3d" and tpu.config["partition"] == "single"
+    flat = build("gpt2-medium-lora32-s1024", None, sets, "noc", 1, None, None, kind="2d-planar")
+    assert flat.config["noc"]["layout"] == "planar" and flat.config["noc"]["topology"] == "mesh:12x8x1"
     with pytest.raises(ConfigError) as e:
-        build("gpt2-medium-lora32-s1024", None, sets, "noc", 1, "by-tier", None, kind="3d-tpu")
-    assert e.value.field == "transport"
+        build("gpt2-medium-lora32-s1024", None, sets, "noc", 1, None, None, kind="1d-line")
+    assert e.value.field == "kind"
 
 
 def test_baselines_end_to_end_and_compare(tmp_path, cli):
@@ -121,6 +125,22 @@ def test_baselines_end_to_end_and_compare(tmp_path, cli):
     assert 5 not in tpu_ops["kind"]  # KIND_CODES['program']: nothing is programmed
     code, rep, err = cli("report", str(tmp_path / "3d-tpu"), "--json", "--no-plots")
     assert code == 0, err
-    from atleus_dist.hw.arch import AtleusArchConfig
-
     assert set(rep["breakdown"]["tier"]) == {f"systolic{t}" for t in range(AtleusArchConfig().tiers)}
+
+
+def test_planar_baseline_on_the_flit_level_noc(cli, tmp_path):
+    """`baseline 2d-planar --transport noc`: the same step over one plane of tiers; compare reads it."""
+    sc, outs = "gpt2-medium-lora32-s1024", {}
+    for name, cmd in (("3d", ["run", sc, "--set", "scenario.seq=8", "--backend", "inline"]),
+                      ("planar", ["baseline", "2d-planar", sc, "--seq", "8", "--transport", "noc"])):
+        outs[name] = tmp_path / name
+        code, fig, err = cli(*cmd, "--quiet", "--json", "--out", str(outs[name]))
+        assert code == 0, err
+        outs[name + "_fig"] = fig
+    m = read_manifest(outs["planar"])
+    assert m["status"] == "complete" and m["baseline"] == "2d-planar"
+    assert m["config"]["transport"] == "noc" and m["config"]["noc"]["layout"] == "planar"
+    assert outs["planar_fig"]["macs"] == outs["3d_fig"]["macs"]
+    code, cmp, err = cli("compare", str(outs["3d"]), str(outs["planar"]), "--json")
+    assert code == 0, err
+    assert cmp["speedup"] == pytest.approx(outs["planar_fig"]["step_latency_ps"] / outs["3d_fig"]["step_latency_ps"])

@@ -169,3 +169,40 @@ def test_bad_hbm_ports_name_the_field(mapping, value, message):
     with pytest.raises(ConfigError) as e:
         chip_noc_config(mapping, {"hbm_ports": value}, "single")
     assert e.value.field == "noc.hbm_ports" and message in str(e.value)
+
+
+@pytest.mark.parametrize("tiers, dims", [(4, (8, 8, 1)), (5, (12, 8, 1)), (1, (4, 4, 1))])
+def test_planar_layout_puts_tiers_side_by_side(tiers, dims):
+    from atleus_dist.hw.chip import TierLayout
+
+    flat = TierLayout(4, 4, tiers, "planar")
+    assert flat.dims == dims and flat.topology() == "mesh:{}x{}x{}".format(*dims)
+    stacked = TierLayout(4, 4, tiers)
+    assert stacked.dims == (4, 4, tiers)
+    seen = set()
+    for lay in (flat, stacked):
+        routers = [lay.router(t, local) for t in range(tiers) for local in range(16)]
+        assert len(set(routers)) == 16 * tiers and max(routers) < lay.n_routers
+        for t in range(tiers):
+            for local in range(16):
+                assert lay.tier_of(lay.router(t, local)) == t
+        seen.add(tuple(routers))
+    assert len(seen) == (1 if tiers == 1 else 2)
+    # 4 tiers: quadrants of an 8x8 mesh; tier 3's router (1, 2) is at x = 4 + 1, y = 4 + 2
+    if tiers == 4:
+        assert flat.router(3, 2 * 4 + 1) == (4 + 2) * 8 + 4 + 1
+
+
+def test_planar_chip_carries_the_same_step_over_longer_paths(mapping, tmp_path):
+    """The 2D baseline on the NoC: same ops and MACs, tiers side by side, so results travel more
+    hops (no TSVs) and no transfer is faster than zero-load."""
+    hops = {}
+    for layout in ("3d", "planar"):
+        spec, cfg = chip_run_spec(mapping, {}, "single", 1, SinkFactory(str(tmp_path / layout)), layout=layout)
+        assert cfg["layout"] == layout
+        backends.run(spec, "inline")
+        ops = results.read_table(str(tmp_path / layout), "ops")
+        pk = results.read_table(str(tmp_path / layout), "packets")
+        hops[layout] = float(np.mean(pk.column("hops").to_numpy()))
+        assert ops.num_rows == len(ChipProgram.from_mapping(mapping, (4, 4), [0]).origin)
+    assert hops["planar"] > hops["3d"] * 1.2, hops

@@ -3,8 +3,10 @@
 ``report`` and ``compare`` read.
 
 ``atleus-dist baseline 3d-tpu|2d-planar SCENARIO --out DIR``: the scenario simulated like
-``atleus-dist run`` (stub transport) on the 3D-TPU (systolic tiers only) or the planar Atleus;
-``--set`` takes ``run``'s keys (``scenario.seq=64``, ``stub.latency_ps=...``, arch fields).
+``atleus-dist run`` on the 3D-TPU (systolic tiers only) or the planar Atleus (its tiers side by
+side in one mesh), with ``--transport stub`` (default: quick) or ``noc`` (the flit-level NoC, to
+compare with a ``run`` on the NoC); ``--set`` takes ``run``'s keys (``scenario.seq=64``,
+``stub.latency_ps=...``, ``noc.*``, arch fields).
 Only argument handling and output live here.
 """
 
@@ -33,7 +35,10 @@ def register(subs) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.add_argument("--arch", default=None, help="3d-tpu/2d-planar: architecture YAML (as for run)")
     p.add_argument("--backend", choices=sorted(BACKENDS), default="inline", help="3d-tpu/2d-planar: backend")
-    p.add_argument("--workers", type=int, default=2, help="3d-tpu/2d-planar: LP groups")
+    p.add_argument("--workers", type=int, default=None, help="3d-tpu/2d-planar: LP groups (default 2, at most one per LP)")
+    p.add_argument("--transport", choices=("stub", "noc"), default="stub",
+                   help="3d-tpu/2d-planar: stub (fixed latency, default) or noc (flit-level, as run)")
+    p.add_argument("--partition", default=None, help="3d-tpu/2d-planar: LPs (as run)")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.set_defaults(func=main)
 
@@ -55,13 +60,13 @@ def simulated(args: argparse.Namespace) -> int:
     from atleus_dist.run import execute, prepare_out_dir
     from atleus_dist.run.scenario_run import build
 
-    if args.workers <= 0:
+    if args.workers is not None and args.workers <= 0:
         raise ConfigError("workers", f"must be a positive integer, got {args.workers}")
     sets = list(args.set) + [f"scenario.{k}={getattr(args, k)}" for k in ("seq", "batch")
                              if getattr(args, k) is not None]
-    out = prepare_out_dir(args.out)
-    built = build(args.scenario, args.arch, sets, "stub", args.workers, "by-tier", SinkFactory(str(out)),
-                  kind=args.kind)
+    built = build(args.scenario, args.arch, sets, args.transport, args.workers, args.partition,
+                  SinkFactory(str(args.out)), kind=args.kind)
+    out = prepare_out_dir(args.out)  # after validation: bad input leaves no directory
 
     def finalize(run_dir, manifest, _figures):
         manifest["baseline"] = args.kind  # the manifest execute() completes: report/compare label it
@@ -72,11 +77,13 @@ def simulated(args: argparse.Namespace) -> int:
 
     stats, manifest = execute(f"baseline {args.kind}", built.config, built.spec, args.backend, out,
                               progress=not args.quiet, finalize=finalize)
-    fig = dict(manifest["figures"], out=str(out), baseline=args.kind,
-               stub_latency_ps=built.config["stub"]["latency_ps"])
+    fig = dict(manifest["figures"], out=str(out), baseline=args.kind, transport=args.transport)
+    if "stub" in built.config:
+        fig["stub_latency_ps"] = built.config["stub"]["latency_ps"]
+    how = f"stub {fig['stub_latency_ps']:,} ps" if "stub_latency_ps" in fig else "flit-level NoC"
     emit(args, fig, [
         f"{built.scenario.name} on {args.kind}: step latency {fig.get('step_latency_ps', 0) / 1e9:,.4g} ms, "
-        f"energy {fig.get('energy_pj', 0) / 1e12:,.4g} J (stub {fig['stub_latency_ps']:,} ps)",
+        f"energy {fig.get('energy_pj', 0) / 1e12:,.4g} J ({how})",
         f"{stats.backend} x{stats.groups}: {stats.events:,} events in {stats.rounds:,} rounds, "
         f"{stats.run_s:.2f} s; results in {out}",
     ])

@@ -29,6 +29,57 @@ from atleus_dist.kernel.rng import keep_one_in
 ACT_BYTES = 2  # 16-bit activations (ISAAC: 16-bit inputs, 1-bit DACs)
 
 
+LAYOUTS = ("3d", "planar")
+
+
+@dataclasses.dataclass(frozen=True)
+class TierLayout:
+    """Where router (cx, cy) of tier t sits. ``3d``: tiers stacked, router ``t*X*Y + cy*X + cx``
+    of an X x Y x T mesh (TSVs between tiers). ``planar`` (the 2D baseline): tier t is block t,
+    row-major, of a gx x gy grid of X x Y blocks in one (gx*X) x (gy*Y) mesh, gx = ceil(sqrt(T)),
+    gy = ceil(T / gx) - the layout :func:`~atleus_dist.run.baselines.stub_latency_ps` assumes."""
+
+    x: int
+    y: int
+    tiers: int
+    layout: str = "3d"
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        gx = math.isqrt(self.tiers - 1) + 1
+        return gx, -(-self.tiers // gx)
+
+    @property
+    def dims(self) -> tuple[int, int, int]:
+        if self.layout == "3d":
+            return self.x, self.y, self.tiers
+        gx, gy = self.grid
+        return gx * self.x, gy * self.y, 1
+
+    @property
+    def n_routers(self) -> int:
+        a, b, c = self.dims
+        return a * b * c
+
+    def topology(self) -> str:
+        return "mesh:{}x{}x{}".format(*self.dims)
+
+    def router(self, tier: int, local: int) -> int:
+        """The router of tier ``tier``'s ``local``-th router (row-major within the tier)."""
+        if self.layout == "3d":
+            return tier * self.x * self.y + local
+        gx, _gy = self.grid
+        cx, cy = local % self.x, local // self.x
+        return ((tier // gx) * self.y + cy) * gx * self.x + (tier % gx) * self.x + cx
+
+    def tier_of(self, router: int) -> int:
+        if self.layout == "3d":
+            return router // (self.x * self.y)
+        gx, _gy = self.grid
+        w = gx * self.x
+        return (router // w) // self.y * gx + (router % w) // self.x
+
+
 HBM_UNIT0 = -(1 << 40)  # serial unit of HBM port k: HBM_UNIT0 - k (clear of cores and weight blocks)
 
 
@@ -51,13 +102,18 @@ class ChipProgram:
     edge_bytes: dict[tuple[int, int], int] = dataclasses.field(default_factory=dict)
 
     @classmethod
-    def from_mapping(cls, mapping, mesh_xy: tuple[int, int], hbm_router: int | list[int]) -> "ChipProgram":
-        base = TierProgram.from_mapping(mapping)
+    def from_mapping(cls, mapping, layout: "TierLayout | tuple[int, int]", hbm_router: int | list[int],
+                     base: TierProgram | None = None) -> "ChipProgram":
+        """``base``: the program of ops as the tiers run them (default ``TierProgram.from_mapping``;
+        the 3D-TPU baseline passes its own, having no crossbars)."""
+        base = base or TierProgram.from_mapping(mapping)
         arch = mapping.arch
-        per_tier = mesh_xy[0] * mesh_xy[1]
+        if not isinstance(layout, TierLayout):
+            layout = TierLayout(layout[0], layout[1], arch.tiers)
+        per_tier = layout.x * layout.y
         for name in ("reram_cores_per_tier", "systolic_cores_per_tier"):
             if getattr(arch, name) > per_tier:
-                raise ConfigError(name, f"{getattr(arch, name)} cores do not fit a {mesh_xy[0]}x{mesh_xy[1]} tier mesh")
+                raise ConfigError(name, f"{getattr(arch, name)} cores do not fit a {layout.x}x{layout.y} tier mesh")
         ports = [hbm_router] if isinstance(hbm_router, int) else list(hbm_router)
         cols = {name: [] for name in ("tier", "core", "unit", "latency_ps", "energy_pj", "deps", "layer", "kind",
                                       "phase", "macs", "nbytes")}
@@ -78,9 +134,9 @@ class ChipProgram:
                     if op.kind == "hbm_write":
                         share_of[len(origin)] = k
                 else:
-                    router, unit, core_k, energy = cls._router(arch, per_tier, base.tier[i], core), base.unit[i], \
+                    router, unit, core_k, energy = cls._router(arch, layout, base.tier[i], core), base.unit[i], \
                         core, base.energy_pj[i]
-                for name, value in (("tier", router // per_tier if hbm else base.tier[i]), ("core", core_k),
+                for name, value in (("tier", layout.tier_of(router) if hbm else base.tier[i]), ("core", core_k),
                                     ("unit", unit), ("latency_ps", base.latency_ps[i]), ("energy_pj", energy),
                                     ("deps", deps), ("layer", base.layer[i]), ("kind", base.kind[i]),
                                     ("phase", base.phase[i]), ("macs", base.macs[i]), ("nbytes", nbytes)):
@@ -98,13 +154,13 @@ class ChipProgram:
                 want = out[d] if k is None else out[d] // n + (k < out[d] % n)
                 need[key] = max(need.get(key, 0), want)
         edge = {key: b for key, b in need.items() if b < out[key[0]]}
-        return cls(prog, routers, out, per_tier * prog.n_tiers, origin, edge)
+        return cls(prog, routers, out, layout.n_routers, origin, edge)
 
     @staticmethod
-    def _router(arch, per_tier: int, tier: int, core: int) -> int:
+    def _router(arch, layout: "TierLayout", tier: int, core: int) -> int:
         if core < arch.reram_cores:
-            return tier * per_tier + core % arch.reram_cores_per_tier
-        return tier * per_tier + (core - arch.reram_cores) % arch.systolic_cores_per_tier
+            return layout.router(tier, core % arch.reram_cores_per_tier)
+        return layout.router(tier, (core - arch.reram_cores) % arch.systolic_cores_per_tier)
 
     @staticmethod
     def _result_bytes(op, nbytes: int) -> int:
@@ -219,7 +275,8 @@ class ChipLPFactory:
         return ChipLP(self.cfg, self.program, lp_id, sink, self.packet_sample_every)
 
 
-def chip_noc_config(mapping, sets: dict[str, str], partition: str) -> tuple[NocConfig, tuple[int, int], list[int]]:
+def chip_noc_config(mapping, sets: dict[str, str], partition: str,
+                    layout: str = "3d") -> tuple[NocConfig, TierLayout, list[int]]:
     """The NoC of the chip: an X x Y mesh per tier (from ``noc.mesh``, default the squarest grid
     holding the cores of a tier), as many tiers as the chip, no synthetic traffic; and the routers
     of the HBM ports: ``noc.hbm_ports`` of them from ``noc.hbm_router`` on (default the first
@@ -241,22 +298,26 @@ def chip_noc_config(mapping, sets: dict[str, str], partition: str) -> tuple[NocC
         while per_tier % x:
             x -= 1
         x, y = per_tier // x, x
-    hbm = _int_set(sets, "hbm_router", arch.reram_tiers * x * y)
+    if layout not in LAYOUTS:
+        raise ConfigError("layout", f"unknown chip layout {layout!r}", allowed=", ".join(LAYOUTS))
+    lay = TierLayout(x, y, arch.tiers, layout)
+    hbm = _int_set(sets, "hbm_router", lay.router(arch.reram_tiers, 0))
     n_ports = _int_set(sets, "hbm_ports", 1)
     sets.pop("packet_rows", None)
-    data: dict = {"topology": f"mesh:{x}x{y}x{arch.tiers}", "partition": partition}
+    data: dict = {"topology": lay.topology(), "partition": partition}
     for key, value in sets.items():
         part, dot, name = key.partition(".")
         if not dot:
             raise ConfigError(f"noc.{key}", "expected noc.PART.FIELD, e.g. noc.router.num_vcs=2")
         data.setdefault(part, {})[name] = _number(value)
     cfg = NocConfig.from_dict(data)
-    if not 0 <= hbm < x * y * arch.tiers:
-        raise ConfigError("noc.hbm_router", f"router {hbm} is not in the {x}x{y}x{arch.tiers} mesh")
-    if not 1 <= n_ports <= x * y * arch.tiers - hbm:
-        raise ConfigError("noc.hbm_ports", f"{n_ports} ports from router {hbm} do not fit the "
-                          f"{x}x{y}x{arch.tiers} mesh", allowed=f"1..{x * y * arch.tiers - hbm}")
-    return cfg, (x, y), list(range(hbm, hbm + n_ports))
+    n, mesh = lay.n_routers, lay.topology()[5:]
+    if not 0 <= hbm < n:
+        raise ConfigError("noc.hbm_router", f"router {hbm} is not in the {mesh} mesh")
+    if not 1 <= n_ports <= n - hbm:
+        raise ConfigError("noc.hbm_ports", f"{n_ports} ports from router {hbm} do not fit the {mesh} mesh",
+                          allowed=f"1..{n - hbm}")
+    return cfg, lay, list(range(hbm, hbm + n_ports))
 
 
 def _int_set(sets: dict[str, str], key: str, default: int) -> int:
@@ -280,9 +341,10 @@ def _number(text: str):
 PACKET_ROWS = 200_000  # packets recorded per run (about): above it, one in k is kept
 
 
-def chip_run_spec(mapping, sets: dict[str, str], partition: str, workers: int | None, sink_factory):
-    cfg, xy, hbm = chip_noc_config(mapping, sets, partition)
-    program = ChipProgram.from_mapping(mapping, xy, hbm)
+def chip_run_spec(mapping, sets: dict[str, str], partition: str, workers: int | None, sink_factory,
+                  base: TierProgram | None = None, layout: str = "3d"):
+    cfg, lay, hbm = chip_noc_config(mapping, sets, partition, layout)
+    program = ChipProgram.from_mapping(mapping, lay, hbm, base)
     rows = int(sets.get("packet_rows", PACKET_ROWS))
     if rows <= 0:
         raise ConfigError("noc.packet_rows", f"must be a positive number of packets, got {rows}")
@@ -311,7 +373,8 @@ def chip_run_spec(mapping, sets: dict[str, str], partition: str, workers: int | 
                    lp_factory=ChipLPFactory(cfg, program, every), groups=contiguous_groups(n_lps, workers),
                    sink_factory=sink_factory, meta={"model": "chip", "partition": partition, "expected_end_ps": expected},
                    max_window_ps=max(clk, expected // 200))
-    return spec, dict(cfg.to_dict(), hbm_routers=hbm, mesh=f"{xy[0]}x{xy[1]}", packet_sample_every=every)
+    return spec, dict(cfg.to_dict(), hbm_routers=hbm, mesh=f"{lay.x}x{lay.y}", layout=layout,
+                      packet_sample_every=every)
 
 
 def expected_packets(program: ChipProgram, cfg: NocConfig) -> int:

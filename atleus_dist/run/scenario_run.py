@@ -134,8 +134,6 @@ def build(scenario: str | None, arch_file: str | None, sets: list[str], transpor
         raise ConfigError("transport", f"unknown transport {transport!r}", allowed=", ".join(TRANSPORTS))
     if kind not in SIM_KINDS:
         raise ConfigError("kind", f"unknown architecture {kind!r}", allowed=", ".join(SIM_KINDS))
-    if kind != "atleus" and transport != "stub":
-        raise ConfigError("transport", f"the {kind} baseline runs with the stub transport only", allowed="stub")
     groups = split_sets(sets)
     sc = resolve_scenario(scenario, groups["scenario"])
     arch = resolve_arch(arch_file, groups["arch"])
@@ -160,7 +158,11 @@ def build(scenario: str | None, arch_file: str | None, sets: list[str], transpor
     else:
         from atleus_dist.hw.chip import chip_run_spec
 
-        spec, noc_config = chip_run_spec(mapping, groups["noc"], partition, workers, sink_factory)
+        # the 3D-TPU has no crossbars: its ops as the tier LPs would run them; the planar chip
+        # lays its tiers side by side in one mesh
+        base = _tier_program(mapping, FixedLatencyTransferStub()) if kind == "3d-tpu" else None
+        spec, noc_config = chip_run_spec(mapping, groups["noc"], partition, workers, sink_factory, base,
+                                         "planar" if kind == "2d-planar" else "3d")
         config["noc"] = noc_config
     config["partition"] = partition
     return Built(sc, arch, spec, config)
