@@ -15,14 +15,15 @@ from atleus_dist.workload.scenario import Scenario, scenario_from_dict
 # Digests of the graphs compiled by the unpipelined compiler (commit 7605d00), fields as they were
 # then; one chunk must reproduce them exactly (names, shapes, deps and op order). Training graphs
 # re-pinned when backward began to reload saved activations in two parts (attention / MLP): one
-# more op per layer; the inference graph is untouched.
+# more op per layer; and again when a layer's activation write began to wait for the tensors it
+# saves (more deps, same ops); the inference graph is untouched.
 GOLDEN = [
-    ("gpt2-medium", dict(seq=128), "da98b7feb4fb08a2", 1278),
-    ("bert-large-uncased", dict(seq=64, batch=2), "2b24dd79cc0af53c", 1276),
-    ("llama-3-8b", dict(seq=32, finetune="full"), "ff36e4d5ad118ff0", 1707),
+    ("gpt2-medium", dict(seq=128), "1187cb4093047cd4", 1278),
+    ("bert-large-uncased", dict(seq=64, batch=2), "00c2d8417a5ce453", 1276),
+    ("llama-3-8b", dict(seq=32, finetune="full"), "585dc60b7e27ec47", 1707),
     ("vit-b-16", dict(seq=197, mode="inference"), "c8c139c6bd28a849", 171),
-    ("vit-b-16", dict(seq=197, lora_targets=("q", "k", "v", "o"), lora_rank=8), "144c0783381139f0", 834),
-    ("roberta-base", dict(seq=64, finetune="full", optimizer="sgd"), "5f6b4b328ea200f2", 597),
+    ("vit-b-16", dict(seq=197, lora_targets=("q", "k", "v", "o"), lora_rank=8), "05338b6069acd95b", 834),
+    ("roberta-base", dict(seq=64, finetune="full", optimizer="sgd"), "63b27fb7e79158e1", 597),
 ]
 
 
@@ -148,6 +149,10 @@ def test_saved_activations_come_back_in_two_parts_to_where_they_are_used():
             users.setdefault(d, []).append(op.name.split("[")[0])  # drop the chunk suffix
     saves = [i for i, op in enumerate(ops) if op.name.startswith("L0.save_act[")]
     assert len(saves) == 4
+    for s_id in saves:  # the write waits for the saved tensors themselves: the NoC carries them to HBM
+        kept = {ops[d].name.split("[")[0] for d in ops[s_id].deps}
+        assert {"L0.norm1", "L0.q.lora_add", "L0.k", "L0.v.lora_add", "L0.softmax", "L0.av", "L0.norm2",
+                "L0.up", "L0.gelu", "L0.residual2"} == kept, kept
     for s_id in saves:
         attn, mlp = [i for i, op in enumerate(ops) if s_id in op.deps and op.name.startswith("L0.load_act")]
         assert (ops[attn].name[:16], ops[mlp].name[:15]) == ("L0.load_act.attn", "L0.load_act.mlp")

@@ -97,12 +97,13 @@ class _Compiler:
         m, sc, n = self.m, self.sc, self.n
         d, s, B, h, hd = m.d_model, sc.seq, sc.batch, m.heads, m.head_dim
         pre = m.norm_position == "pre"
-        q, k, v = [0] * n, [0] * n, [0] * n
+        q, k, v, a_ins = [0] * n, [0] * n, [0] * n, [0] * n
         outs: list[int] = [0] * n
         saves: list[int | None] = [None] * n
 
         def qkv(j):
             a_in = self.vec(f"L{i}.norm1", m.norm, self.rows(j) * d, "fwd", i, [xs[j]], j) if pre else xs[j]
+            a_ins[j] = a_in
             q[j], k[j], v[j] = (self.linear_fwd(i, w, a_in, j) for w in ("q", "k", "v"))
 
         def rest(j):
@@ -129,7 +130,11 @@ class _Compiler:
                 out = self.vec(f"L{i}.norm_post", m.norm, T * d, "fwd", i, [out], j)
             outs[j] = out
             if self.train:
-                saves[j] = self.add(f"L{i}.save_act", "hbm_write", "fwd", i, j, [out], nbytes=self.saved_bytes(j))
+                # the write waits for (and the NoC carries to HBM) the tensors backward reuses:
+                # the attention's input, Q, K, V, softmax output and result, the MLP's input, up
+                # projection(s) and activation - then the layer's output
+                kept = dict.fromkeys([a_ins[j], q[j], k[j], v[j], sm, av, f_in, *up, act, out])
+                saves[j] = self.add(f"L{i}.save_act", "hbm_write", "fwd", i, j, list(kept), nbytes=self.saved_bytes(j))
 
         if m.causal:
             for j in range(n):
