@@ -127,7 +127,7 @@ class ChipProgram:
             parts = len(ports) if hbm else 1
             ids.append(list(range(len(origin), len(origin) + parts)))
             for k in range(parts):
-                nbytes = base.nbytes[i] // parts + (k < base.nbytes[i] % parts)
+                nbytes = _share(base.nbytes[i], parts, k)
                 if hbm:
                     router, unit, core_k = ports[k], HBM_UNIT0 - k, -1 - k
                     energy = base.energy_pj[i] * nbytes / base.nbytes[i] if base.nbytes[i] else 0.0
@@ -151,7 +151,7 @@ class ChipProgram:
             for d in deps:
                 key = (d, routers[c])
                 k = share_of.get(c)
-                want = out[d] if k is None else out[d] // n + (k < out[d] % n)
+                want = out[d] if k is None else _share(out[d], n, k)
                 need[key] = max(need.get(key, 0), want)
         edge = {key: b for key, b in need.items() if b < out[key[0]]}
         return cls(prog, routers, out, layout.n_routers, origin, edge)
@@ -175,6 +175,11 @@ class ChipProgram:
     def bytes_to(self, op: int, router: int) -> int:
         """What the result of ``op`` puts on the NoC towards ``router``."""
         return self.edge_bytes.get((op, router), self.out_bytes[op])
+
+
+def _share(total: int, parts: int, k: int) -> int:
+    """Part ``k`` of ``total`` split into ``parts`` near-equal integers (they sum to ``total``)."""
+    return total // parts + (k < total % parts)
 
 
 class ChipLP(NocRegionLP):
