@@ -49,6 +49,8 @@ def test_chip_schedule_is_causal_and_carries_results_over_the_noc(mapping, tmp_p
                 crossings += 1
                 assert start[i] >= end[d] + 3 * clk, (i, d)
     assert crossings > 10
+    assert {(d, r) for d, rs in prog.dests.items() for r in rs} == {
+        (d, prog.router[i]) for i in range(n) for d in prog.ops.deps[i] if prog.router[d] != prog.router[i]}
     packets = results.read_table(str(tmp_path / "single"), "packets")
     assert packets.num_rows >= crossings
     assert stats.events > n

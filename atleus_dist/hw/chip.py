@@ -2,10 +2,12 @@
 its routers. A finished op sends its result to every other router that holds a consumer, as a
 tagged transfer that the flit-level NoC carries; when the transfer's last tail flit is ejected at
 the destination (possibly in another LP), the consumers there become ready one cycle later.
-HBM ops run on the memory-controller router's node. One timeline from the first op to the last.
+One timeline from the first op to the last.
 
-Core c of tier z sits at router ``z * X * Y + c % (X * Y)`` (the tier's X x Y mesh, row-major).
-Results are ``act_bytes`` per element (16-bit activations: ISAAC streams 16-bit inputs).
+Core c of a tier sits at router ``c % (X * Y)`` of that tier's X x Y mesh (row-major); the tiers
+are stacked (3D, TSVs between them) or side by side in one plane (the 2D baseline), see
+:class:`TierLayout`. HBM ops run at the HBM port router(s), striped over them when there are
+several. Results are ``ACT_BYTES`` per element (16-bit activations: ISAAC streams 16-bit inputs).
 Knows nothing of processes, Ray or files.
 """
 
@@ -100,6 +102,8 @@ class ChipProgram:
     origin: list[int] = dataclasses.field(default_factory=list)  # per op: its op in the graph
     # (producer, destination router) -> bytes, where a destination needs less than the whole result
     edge_bytes: dict[tuple[int, int], int] = dataclasses.field(default_factory=dict)
+    # producer -> the other routers holding its consumers (sorted): its transfers
+    dests: dict[int, list[int]] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def from_mapping(cls, mapping, layout: "TierLayout | tuple[int, int]", hbm_router: int | list[int],
@@ -147,14 +151,18 @@ class ChipProgram:
         prog = TierProgram(base.n_tiers, stub=base.stub, **cols)
         n = len(ports)
         need: dict[tuple[int, int], int] = {}
+        dests: dict[int, set[int]] = {}
         for c, deps in enumerate(prog.deps):
             for d in deps:
                 key = (d, routers[c])
+                if routers[d] != routers[c]:
+                    dests.setdefault(d, set()).add(routers[c])
                 k = share_of.get(c)
                 want = out[d] if k is None else _share(out[d], n, k)
                 need[key] = max(need.get(key, 0), want)
         edge = {key: b for key, b in need.items() if b < out[key[0]]}
-        return cls(prog, routers, out, layout.n_routers, origin, edge)
+        return cls(prog, routers, out, layout.n_routers, origin, edge,
+                   {d: sorted(rs) for d, rs in sorted(dests.items())})
 
     @staticmethod
     def _router(arch, layout: "TierLayout", tier: int, core: int) -> int:
@@ -192,15 +200,8 @@ class ChipLP(NocRegionLP):
         p = program
         owned = [i for i, r in enumerate(p.router) if r in mine]
         self.sched = CoreScheduler(p.ops, owned, self._on_done, site=p.router.__getitem__)
-        self.targets: dict[int, list[int]] = {}  # producer I own -> other routers with consumers
-        for i in range(len(p.router)):
-            for d in p.ops.deps[i]:
-                if p.router[d] in mine and p.router[i] != p.router[d]:
-                    lst = self.targets.setdefault(d, [])
-                    if p.router[i] not in lst:
-                        lst.append(p.router[i])
-        for lst in self.targets.values():
-            lst.sort()
+        # producer I own -> other routers with consumers
+        self.targets = {d: rs for d, rs in p.dests.items() if p.router[d] in mine}
 
     def next_time(self) -> int:
         return min(self.sched.next_time(), super().next_time())
@@ -387,9 +388,8 @@ def expected_packets(program: ChipProgram, cfg: NocConfig) -> int:
     router), so the sampling rate is fixed up front and the same for every partition."""
     ic = cfg.interface
     total = 0
-    edges = {(d, program.router[i]) for i, deps in enumerate(program.ops.deps) for d in deps
-             if program.router[d] != program.router[i]}
-    for op, router in edges:
-        flits = max(1, -(-program.bytes_to(op, router) * 8 // ic.flit_bits))
-        total += -(-flits // ic.packet_flits)
+    for op, routers in program.dests.items():
+        for router in routers:
+            flits = max(1, -(-program.bytes_to(op, router) * 8 // ic.flit_bits))
+            total += -(-flits // ic.packet_flits)
     return total

@@ -239,32 +239,25 @@ class Region:
     def _tails(self, td: np.ndarray) -> None:
         """Count tails down per transfer (rows: tag, packets, cycle ejected); grouped by tag with
         numpy when no transfer can complete twice in the batch, else one record at a time."""
+        rem, rows = self.remaining, None
         if td.shape[1] > 16:
             u, first, inv = np.unique(td[0], return_index=True, return_inverse=True)
             cnt = np.bincount(inv, minlength=len(u))
             last = np.full(len(u), np.iinfo(np.int64).min, dtype=np.int64)
             np.maximum.at(last, inv, td[2])
             rows = list(zip(u.tolist(), cnt.tolist(), last.tolist(), td[1, first].tolist()))
-            rem = self.remaining
-            if all((rem[t][0] if t in rem else n) >= k for t, k, _, n in rows):
-                for tag, k, a, npk in rows:
-                    ent = rem.get(tag)
-                    if ent is None:
-                        ent = rem[tag] = [npk, a]
-                    ent[0] -= k
-                    ent[1] = max(ent[1], a)
-                    if ent[0] == 0:
-                        del rem[tag]
-                        self.completed.append((tag, ent[1]))
-                return
-        for tag, npk, a in td.T.tolist():
-            ent = self.remaining.get(tag)
+            if not all((rem[t][0] if t in rem else n) >= k for t, k, _, n in rows):
+                rows = None
+        if rows is None:
+            rows = [(tag, 1, a, npk) for tag, npk, a in td.T.tolist()]
+        for tag, k, a, npk in rows:
+            ent = rem.get(tag)
             if ent is None:
-                ent = self.remaining[tag] = [npk, a]
-            ent[0] -= 1
+                ent = rem[tag] = [npk, a]
+            ent[0] -= k
             ent[1] = max(ent[1], a)
             if ent[0] == 0:
-                del self.remaining[tag]
+                del rem[tag]
                 self.completed.append((tag, ent[1]))
 
     # --- leaving the region -----------------------------------------------------------------------
