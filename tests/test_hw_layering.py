@@ -37,3 +37,15 @@ def test_hw_core_models_import_only_the_kernel():
 
 def test_workload_imports_no_process_or_result_layers():
     _check(list((ROOT / "workload").glob("*.py")), FORBIDDEN_WORKLOAD)
+
+
+def test_lower_bound_is_the_longer_of_critical_path_and_busiest_unit():
+    from types import SimpleNamespace
+
+    from atleus_dist.hw.compute import lower_bound_ps
+
+    # 0 -> 1 -> 2 is a 1+2+3 = 6 ps chain; op 3 (5 ps) and op 1 share unit 7: 7 ps of work on it
+    prog = SimpleNamespace(latency_ps=[1, 2, 3, 5], deps=[(), (0,), (1,), ()], unit=[0, 7, 2, 7])
+    assert lower_bound_ps(prog) == 7
+    prog.latency_ps = [4, 2, 3, 1]
+    assert lower_bound_ps(prog) == 9

@@ -68,3 +68,15 @@ def test_bad_yaml_and_missing_files_leave_no_directory(cli, tmp_path):
         code, _d, err = cli(*args, "--quiet", "--out", str(out))
         assert code == 2 and field in err and len(err.strip().splitlines()) == 1
         assert not out.exists()
+
+
+def test_progress_shows_fraction_of_the_estimate_then_done(capsys):
+    from atleus_dist.run.driver import stderr_progress
+
+    report = stderr_progress("run", end_ps=10**12, expected_end_ps=1000)
+    report(3, 500, 40)
+    report(9, 5000, 90)  # past the estimate: capped at 99%, not 500%
+    report(10, 10**12, 100)  # nothing left before the end: no end-of-time figure
+    lines = capsys.readouterr().err.splitlines()
+    assert "( 50.0%)" in lines[0] and "( 99.0%)" in lines[1]
+    assert lines[2].startswith("[run] done") and "rounds 10" in lines[2] and "sim" not in lines[2]
