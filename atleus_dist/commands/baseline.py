@@ -35,7 +35,7 @@ def register(subs) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.add_argument("--arch", default=None, help="3d-tpu/2d-planar: architecture YAML (as for run)")
     p.add_argument("--backend", choices=sorted(BACKENDS), default="inline", help="3d-tpu/2d-planar: backend")
-    p.add_argument("--workers", type=int, default=None, help="3d-tpu/2d-planar: LP groups (default 2, at most one per LP)")
+    p.add_argument("--workers", type=int, default=2, help="3d-tpu/2d-planar: LP groups (at most one per LP)")
     p.add_argument("--transport", choices=("stub", "noc"), default="stub",
                    help="3d-tpu/2d-planar: stub (fixed latency, default) or noc (flit-level, as run)")
     p.add_argument("--partition", default=None, help="3d-tpu/2d-planar: LPs (as run)")
@@ -60,7 +60,7 @@ def simulated(args: argparse.Namespace) -> int:
     from atleus_dist.run import execute, prepare_out_dir
     from atleus_dist.run.scenario_run import build
 
-    if args.workers is not None and args.workers <= 0:
+    if args.workers <= 0:
         raise ConfigError("workers", f"must be a positive integer, got {args.workers}")
     sets = list(args.set) + [f"scenario.{k}={getattr(args, k)}" for k in ("seq", "batch")
                              if getattr(args, k) is not None]

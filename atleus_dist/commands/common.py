@@ -9,11 +9,11 @@ import sys
 from atleus_dist.backends import BACKENDS
 
 
-def add_backend_flags(p: argparse.ArgumentParser, default_backend: str = "local", default_workers: int | None = 2,
-                      workers_help: str = "LP groups = worker processes or actors (default 2)") -> None:
+def add_backend_flags(p: argparse.ArgumentParser, default_backend: str = "local") -> None:
     p.add_argument("--backend", choices=sorted(BACKENDS), default=default_backend,
                    help=f"where LP groups run (default {default_backend})")
-    p.add_argument("--workers", type=int, default=default_workers, help=workers_help)
+    p.add_argument("--workers", type=int, default=2,
+                   help="LP groups = worker processes or actors (default 2; at most one per LP)")
     p.add_argument("--address", default=None,
                    help="Ray cluster address, e.g. auto (ray backend only; default starts Ray locally)")
     p.add_argument("--placement", default="spread", help="Ray actor placement: spread or pack")

@@ -25,13 +25,12 @@ def register(subs) -> None:
                         "(a fixed latency, for quick estimates)")
     p.add_argument("--partition", default=None,
                    help="LPs: single, by-tier, blocks:AxB, map:l0,l1,... (noc; default single) or by-tier (stub)")
-    add_backend_flags(p, default_workers=None,
-                      workers_help="LP groups = worker processes or actors (default 2, at most one per LP)")
+    add_backend_flags(p)
     p.set_defaults(func=main)
 
 
 def main(args: argparse.Namespace) -> int:
-    if args.workers is not None and args.workers <= 0:
+    if args.workers <= 0:
         raise ConfigError("workers", f"must be a positive integer, got {args.workers}")
     # validate everything before the output directory exists, so bad input leaves nothing behind
     built = build(args.scenario, args.arch, args.set, args.transport, args.workers, args.partition,

@@ -347,7 +347,7 @@ def _number(text: str):
 PACKET_ROWS = 200_000  # packets recorded per run (about): above it, one in k is kept
 
 
-def chip_run_spec(mapping, sets: dict[str, str], partition: str, workers: int | None, sink_factory,
+def chip_run_spec(mapping, sets: dict[str, str], partition: str, workers: int, sink_factory,
                   base: TierProgram | None = None, layout: str = "3d"):
     cfg, lay, hbm = chip_noc_config(mapping, sets, partition, layout)
     program = ChipProgram.from_mapping(mapping, lay, hbm, base)
@@ -364,7 +364,6 @@ def chip_run_spec(mapping, sets: dict[str, str], partition: str, workers: int | 
     topo = build_topology(cfg)
     lp_of_router = partition_map(partition, topo)
     n_lps = int(lp_of_router.max()) + 1
-    workers = min(2, n_lps) if workers is None else workers  # default: 2 groups, at most one per LP
     # a serial unit (a core, a weight block, the HBM) must live in one LP, or LPs would each run
     # their share of its ops at once and results would depend on the partition
     lps_of_unit: dict[int, set[int]] = {}

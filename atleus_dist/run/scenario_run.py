@@ -120,14 +120,13 @@ def _tier_program(mapping, stub: FixedLatencyTransferStub) -> TierProgram:
 
 
 DEFAULT_PARTITION = {"noc": "single", "stub": "by-tier"}
-DEFAULT_WORKERS = 2
 
 
 def build(scenario: str | None, arch_file: str | None, sets: list[str], transport: str,
-          workers: int | None, partition: str | None, sink_factory, kind: str = "atleus") -> Built:
+          workers: int, partition: str | None, sink_factory, kind: str = "atleus") -> Built:
     """``partition=None``: the transport's default - one LP for the flit-level NoC (its regions'
     lookahead is a link, 2 cycles: cut into LPs it runs a round every 2 ns, far slower than one
-    process), one per tier for the stub. ``workers=None``: 2, at most one per LP."""
+    process), one per tier for the stub. More ``workers`` than LPs run one LP each."""
     if transport in DEFAULT_PARTITION and partition is None:
         partition = DEFAULT_PARTITION[transport]
     if transport not in TRANSPORTS:
@@ -151,7 +150,6 @@ def build(scenario: str | None, arch_file: str | None, sets: list[str], transpor
             stub_sets.setdefault("latency_ps", stub_latency_ps("planar", tiers=arch.tiers))
         stub = FixedLatencyTransferStub(**stub_sets) if stub_sets else FixedLatencyTransferStub()
         program = _tier_program(mapping, stub)
-        workers = min(DEFAULT_WORKERS, program.n_tiers) if workers is None else workers
         spec = tier_run_spec(program, contiguous_groups(program.n_tiers, workers), sink_factory,
                              meta={"model": "tiers"})
         config["stub"] = dataclasses.asdict(stub)
