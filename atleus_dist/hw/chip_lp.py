@@ -1,0 +1,111 @@
+"""The chip LP: a region of the 3D NoC together with the cores attached to its routers. A
+finished op sends its result to every other router that holds a consumer, as a tagged transfer
+that the flit-level NoC carries; when the transfer's last tail flit is ejected at the destination
+(possibly in another LP), the consumers there become ready one cycle later. One timeline from
+the first op to the last. Knows nothing of processes, Ray or files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from atleus_dist.hw.chip_program import ChipProgram
+from atleus_dist.hw.compute import CoreScheduler
+from atleus_dist.hw.noc.config import NocConfig
+from atleus_dist.hw.noc.lp import NocRegionLP
+from atleus_dist.hw.noc.topology import LINK_CLASSES
+from atleus_dist.hw.tier import KIND_CODES, PHASE_CODES
+from atleus_dist.kernel.rng import keep_one_in
+
+
+class ChipLP(NocRegionLP):
+    def __init__(self, cfg: NocConfig, program: ChipProgram, lp_id: int, sink=None,
+                 packet_sample_every: int = 1) -> None:
+        super().__init__(cfg, lp_id, sink)
+        self.prog = program
+        self.sample_every = packet_sample_every
+        mine = set(self.region.rids.tolist())
+        p = program
+        owned = [i for i, r in enumerate(p.router) if r in mine]
+        self.sched = CoreScheduler(p.ops, owned, self._on_done, site=p.router.__getitem__)
+        # producer I own -> other routers with consumers
+        self.targets = {d: rs for d, rs in p.dests.items() if p.router[d] in mine}
+
+    def next_time(self) -> int:
+        return min(self.sched.next_time(), super().next_time())
+
+    def _on_done(self, t: int, op: int) -> None:
+        p = self.prog
+        src = p.router[op]
+        self.sched.satisfy(t, op, src)
+        cycle = -(-t // self.clk)
+        for dest in self.targets.get(op, ()):
+            self.region.transfer(cycle, src, dest, p.bytes_to(op, dest), tag=op * p.n_routers + dest)
+
+    def _collect(self) -> None:
+        tags, cycles = self.region.take_completed()
+        n = self.prog.n_routers
+        for tag, cyc in zip(tags.tolist(), cycles.tolist()):
+            self.sched.arrive((cyc + 1) * self.clk, tag // n, tag % n)
+
+    def process(self, horizon_ps: int):
+        """Interleave the cores' events and the NoC's cycles in time order. A compute event at t
+        may inject at cycle ceil(t / clk), so the NoC first runs every cycle before that; it stops
+        right after a cycle in which a transfer to this region completed, because the consumers
+        it releases may inject again before the next compute event."""
+        clk, region, sched = self.clk, self.region, self.sched
+        h_cycle = -(-horizon_ps // clk)
+        before = region.cycles_run
+        n = 0
+        while True:
+            tc = sched.next_time()
+            target = min(h_cycle, -(-tc // clk)) if tc < horizon_ps else h_cycle
+            region.run(target, stop_on_completion=True)
+            self._collect()
+            tc = sched.next_time()
+            if tc < horizon_ps and -(-tc // clk) <= region.cycle:
+                n += sched.run(tc + 1)
+            elif region.cycle >= h_cycle:
+                break
+        self.events_committed += n + region.cycles_run - before
+        self._stream_packets()
+        return self._outbox()
+
+    def _stream_packets(self) -> None:
+        """Packet rows leave as the run goes (memory stays flat), one in ``sample_every`` kept,
+        chosen by a hash of the packet id so the sample does not depend on the partition."""
+        chunks = self.region.nis.take_packets_rows()
+        if not chunks or self.sink is None:
+            return
+        cols = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
+        keep = keep_one_in(cols["pkt"], self.sample_every)
+        cols = {k: v[keep] for k, v in cols.items()}
+        cols["latency_cycle"] = cols["atime_cycle"] - cols["ctime_cycle"]
+        if len(cols["pkt"]):
+            self.sink.write("packets", cols, meta={"link_classes": ",".join(LINK_CLASSES),
+                                                   "sampling_rate": 1.0 / self.sample_every})
+
+    def close(self) -> None:
+        if self.sink is None:
+            return
+        if self.sched.rows:
+            self.sink.write("ops", self.sched.ops_columns(self.prog.ops.tier.__getitem__),
+                            meta={"kind_codes": KIND_CODES, "phase_codes": PHASE_CODES})
+        self._stream_packets()
+        tables = self.tables()
+        links = dict(tables["links"], utilisation=np.full(len(tables["links"]["flits"]), np.nan))
+        meta = {"link_classes": ",".join(LINK_CLASSES)}
+        self.sink.write("links", links, meta=dict(meta, utilisation_over="step"))
+        self.sink.write("nodes", tables["nodes"], meta=meta)
+
+
+@dataclasses.dataclass(frozen=True)
+class ChipLPFactory:
+    cfg: NocConfig
+    program: ChipProgram
+    packet_sample_every: int = 1
+
+    def __call__(self, lp_id: int, sink) -> ChipLP:
+        return ChipLP(self.cfg, self.program, lp_id, sink, self.packet_sample_every)

@@ -1,0 +1,178 @@
+"""The step as the chip runs it: where each tier's routers sit (:class:`TierLayout`: stacked in
+3D, or side by side in one plane for the 2D baseline) and the chip's op table
+(:class:`ChipProgram`: every op with its core's router, result size and transfer destinations,
+HBM ops striped over the memory's ports).
+
+Core c of a tier sits at router ``c % (X * Y)`` of that tier's X x Y mesh (row-major). Results
+are ``ACT_BYTES`` per element (16-bit activations: ISAAC streams 16-bit inputs). Knows nothing of
+the kernel, the NoC's simulation, processes, Ray or files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+from atleus_dist.hw.tier import TierProgram
+from atleus_dist.kernel import ConfigError
+
+ACT_BYTES = 2  # 16-bit activations (ISAAC: 16-bit inputs, 1-bit DACs)
+
+
+LAYOUTS = ("3d", "planar")
+
+
+@dataclasses.dataclass(frozen=True)
+class TierLayout:
+    """Where router (cx, cy) of tier t sits. ``3d``: tiers stacked, router ``t*X*Y + cy*X + cx``
+    of an X x Y x T mesh (TSVs between tiers). ``planar`` (the 2D baseline): tier t is block t,
+    row-major, of a gx x gy grid of X x Y blocks in one (gx*X) x (gy*Y) mesh, gx = ceil(sqrt(T)),
+    gy = ceil(T / gx) - the layout :func:`~atleus_dist.run.baselines.stub_latency_ps` assumes."""
+
+    x: int
+    y: int
+    tiers: int
+    layout: str = "3d"
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        gx = math.isqrt(self.tiers - 1) + 1
+        return gx, -(-self.tiers // gx)
+
+    @property
+    def dims(self) -> tuple[int, int, int]:
+        if self.layout == "3d":
+            return self.x, self.y, self.tiers
+        gx, gy = self.grid
+        return gx * self.x, gy * self.y, 1
+
+    @property
+    def n_routers(self) -> int:
+        a, b, c = self.dims
+        return a * b * c
+
+    def topology(self) -> str:
+        return "mesh:{}x{}x{}".format(*self.dims)
+
+    def router(self, tier: int, local: int) -> int:
+        """The router of tier ``tier``'s ``local``-th router (row-major within the tier)."""
+        if self.layout == "3d":
+            return tier * self.x * self.y + local
+        gx, _gy = self.grid
+        cx, cy = local % self.x, local // self.x
+        return ((tier // gx) * self.y + cy) * gx * self.x + (tier % gx) * self.x + cx
+
+    def tier_of(self, router: int) -> int:
+        if self.layout == "3d":
+            return router // (self.x * self.y)
+        gx, _gy = self.grid
+        w = gx * self.x
+        return (router // w) // self.y * gx + (router % w) // self.x
+
+
+HBM_UNIT0 = -(1 << 40)  # serial unit of HBM port k: HBM_UNIT0 - k (clear of cores and weight blocks)
+
+
+@dataclasses.dataclass(frozen=True)
+class ChipProgram:
+    """The step as the chip runs it. HBM ops are striped over the memory's ports: an ``hbm_read``
+    or ``hbm_write`` of B bytes becomes one op per port (port k at router ``hbm_routers[k]``,
+    serial unit ``HBM_UNIT0 - k``, ``core = -1 - k`` in the ops table) moving its share of the
+    bytes, as HBM interleaves addresses over its (pseudo-)channels. Each stripe takes the whole
+    op's latency - the channels work in parallel, each at 1/ports of the stack's bandwidth - and
+    its share of the energy. A consumer waits for every stripe; a producer feeding a write sends
+    each port only its share. Op ids are the program's (``origin`` maps them to graph ops)."""
+
+    ops: TierProgram
+    router: list[int]  # per op: the router of its core
+    out_bytes: list[int]  # per op: size of its result
+    n_routers: int
+    origin: list[int] = dataclasses.field(default_factory=list)  # per op: its op in the graph
+    # (producer, destination router) -> bytes, where a destination needs less than the whole result
+    edge_bytes: dict[tuple[int, int], int] = dataclasses.field(default_factory=dict)
+    # producer -> the other routers holding its consumers (sorted): its transfers
+    dests: dict[int, list[int]] = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def from_mapping(cls, mapping, layout: "TierLayout | tuple[int, int]", hbm_router: int | list[int],
+                     base: TierProgram | None = None) -> "ChipProgram":
+        """``base``: the program of ops as the tiers run them (default ``TierProgram.from_mapping``;
+        the 3D-TPU baseline passes its own, having no crossbars)."""
+        base = base or TierProgram.from_mapping(mapping)
+        arch = mapping.arch
+        if not isinstance(layout, TierLayout):
+            layout = TierLayout(layout[0], layout[1], arch.tiers)
+        per_tier = layout.x * layout.y
+        for name in ("reram_cores_per_tier", "systolic_cores_per_tier"):
+            if getattr(arch, name) > per_tier:
+                raise ConfigError(name, f"{getattr(arch, name)} cores do not fit a {layout.x}x{layout.y} tier mesh")
+        ports = [hbm_router] if isinstance(hbm_router, int) else list(hbm_router)
+        cols = {name: [] for name in ("tier", "core", "unit", "latency_ps", "energy_pj", "deps", "layer", "kind",
+                                      "phase", "macs", "nbytes")}
+        routers, out, origin = [], [], []
+        ids: list[list[int]] = []  # graph op -> its program ops
+        share_of: dict[int, int] = {}  # write stripe -> its numerator over ``ports`` of a producer's bytes
+        for i, op in enumerate(mapping.graph):
+            deps = tuple(j for d in op.deps for j in ids[d])
+            core = mapping.core[i]
+            hbm = op.kind in ("hbm_read", "hbm_write")
+            parts = len(ports) if hbm else 1
+            ids.append(list(range(len(origin), len(origin) + parts)))
+            for k in range(parts):
+                nbytes = _share(base.nbytes[i], parts, k)
+                if hbm:
+                    router, unit, core_k = ports[k], HBM_UNIT0 - k, -1 - k
+                    energy = base.energy_pj[i] * nbytes / base.nbytes[i] if base.nbytes[i] else 0.0
+                    if op.kind == "hbm_write":
+                        share_of[len(origin)] = k
+                else:
+                    router, unit, core_k, energy = cls._router(arch, layout, base.tier[i], core), base.unit[i], \
+                        core, base.energy_pj[i]
+                for name, value in (("tier", layout.tier_of(router) if hbm else base.tier[i]), ("core", core_k),
+                                    ("unit", unit), ("latency_ps", base.latency_ps[i]), ("energy_pj", energy),
+                                    ("deps", deps), ("layer", base.layer[i]), ("kind", base.kind[i]),
+                                    ("phase", base.phase[i]), ("macs", base.macs[i]), ("nbytes", nbytes)):
+                    cols[name].append(value)
+                routers.append(router)
+                origin.append(i)
+                out.append(cls._result_bytes(op, nbytes))
+        prog = TierProgram(base.n_tiers, stub=base.stub, **cols)
+        n = len(ports)
+        need: dict[tuple[int, int], int] = {}
+        dests: dict[int, set[int]] = {}
+        for c, deps in enumerate(prog.deps):
+            for d in deps:
+                key = (d, routers[c])
+                if routers[d] != routers[c]:
+                    dests.setdefault(d, set()).add(routers[c])
+                k = share_of.get(c)
+                want = out[d] if k is None else _share(out[d], n, k)
+                need[key] = max(need.get(key, 0), want)
+        edge = {key: b for key, b in need.items() if b < out[key[0]]}
+        return cls(prog, routers, out, layout.n_routers, origin, edge,
+                   {d: sorted(rs) for d, rs in sorted(dests.items())})
+
+    @staticmethod
+    def _router(arch, layout: "TierLayout", tier: int, core: int) -> int:
+        if core < arch.reram_cores:
+            return layout.router(tier, core % arch.reram_cores_per_tier)
+        return layout.router(tier, (core - arch.reram_cores) % arch.systolic_cores_per_tier)
+
+    @staticmethod
+    def _result_bytes(op, nbytes: int) -> int:
+        if op.kind in ("static_mm", "dynamic_mm"):
+            return op.m * op.n * op.count * ACT_BYTES
+        if op.kind == "vector":
+            return op.elements * ACT_BYTES
+        if op.kind == "hbm_read":
+            return nbytes
+        return 0  # a completion token (one flit)
+
+    def bytes_to(self, op: int, router: int) -> int:
+        """What the result of ``op`` puts on the NoC towards ``router``."""
+        return self.edge_bytes.get((op, router), self.out_bytes[op])
+
+
+def _share(total: int, parts: int, k: int) -> int:
+    """Part ``k`` of ``total`` split into ``parts`` near-equal integers (they sum to ``total``)."""
+    return total // parts + (k < total % parts)
