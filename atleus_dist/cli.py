@@ -14,7 +14,8 @@ import sys
 from atleus_dist.kernel.errors import CausalityError, ConfigError, SimulationAborted
 
 # module names under atleus_dist.commands
-COMMANDS = ("run", "phold", "noc", "gemm", "model_info", "report", "compare", "baseline", "digest")
+COMMANDS = ("run", "phold", "noc", "gemm", "model_info", "report", "compare", "baseline", "digest",
+            "verify")
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1
@@ -50,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     except (SimulationAborted, CausalityError) as exc:
         sys.stderr.write(f"{parser.prog} {args.command}: simulation failed: {type(exc).__name__}: {exc}\n")
         return EXIT_FAILED
+    except KeyboardInterrupt as exc:  # Ctrl-C, or a signal the run driver turned into one: no traceback
+        sys.stderr.write(f"{parser.prog} {args.command}: {exc or 'interrupted'}\n")
+        return 128 + getattr(exc, "signum", 2)  # 130 for SIGINT, 143 for SIGTERM, 129 for SIGHUP
 
 
 def _flag_for(parser: argparse.ArgumentParser, command: str, field: str) -> str | None:

@@ -170,13 +170,15 @@ def test_refuses_missing_and_incomplete_runs(tmp_path, tier_run, cli):
 
 
 def test_written_summary_table_reads_back_and_stays_out_of_the_digest(tmp_path):
-    from atleus_dist.results import digest, read_table
+    from atleus_dist.results import digest, finish_manifest, read_manifest, read_table
     from atleus_dist.results.summary import write_summary
 
     out, _, _ = make_tier_run(tmp_path / "run", layers=1, seq=64)
     before = digest(out)[0]
     fig = summary_figures(out)
     write_summary(out, fig)
+    man = read_manifest(out)  # a table added to a complete run is foreign until the run is sealed again
+    finish_manifest(out, man, "complete", man["figures"])
     t = read_table(out, "summary")
     row = dict(zip(t.column("name").to_pylist(), t.column("value").to_pylist()))
     assert row["step_latency_ps"] == fig["step_latency_ps"] and row["tokens"] == 64

@@ -20,7 +20,7 @@ from multiprocessing.connection import wait as wait_sentinels
 
 import numpy as np
 
-from atleus_dist.backends import shm
+from atleus_dist.backends import hygiene, shm
 from atleus_dist.backends.base import Progress, ProgressTicker, RunStats, frontier_ps
 from atleus_dist.kernel import LPGroup, RunSpec, SimulationAborted, global_next
 
@@ -117,6 +117,7 @@ class _Worker:
 
 
 def _worker_main(spec: RunSpec, w: int, dir_: str, parent_pid: int) -> None:
+    hygiene.worker_started(parent_pid)  # dies with the parent (SIGKILL), leaves SIGINT/SIGHUP to it
     worker = None
     try:
         worker = _Worker(spec, w, dir_, parent_pid)

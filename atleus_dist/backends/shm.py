@@ -18,6 +18,8 @@ import tempfile
 
 import numpy as np
 
+from atleus_dist.backends import hygiene
+
 INITIAL_BYTES = 1 << 20
 
 
@@ -26,7 +28,7 @@ def shm_root() -> str:
 
 
 def make_dir() -> str:
-    return tempfile.mkdtemp(prefix="atleus-", dir=shm_root())
+    return hygiene.new_segment_dir(shm_root())  # atleus-<pid>-*: removed if the run dies; stale ones swept
 
 
 def remove_dir(path: str) -> None:

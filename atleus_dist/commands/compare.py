@@ -1,6 +1,7 @@
 """``atleus-dist compare DIR_A DIR_B``: A's speed-up, energy-efficiency and EDP ratios over B
 (overall, per phase, per op kind, per tier), like the Atleus paper's tables. Either directory may be
-a baseline result (``atleus-dist baseline gpu``). Only argument handling and output live here.
+a baseline result (``atleus-dist baseline gpu``). Files that do not verify, or a malformed manifest,
+are refused (exit 2, naming the file). Only argument handling and output live here.
 """
 
 from __future__ import annotations
@@ -21,8 +22,11 @@ def register(subs) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from atleus_dist.results import read_manifest
     from atleus_dist.results.report import compare_runs, format_compare
 
+    for field in ("dir_a", "dir_b"):  # a malformed manifest: one line naming it and the argument
+        read_manifest(getattr(args, field), field)
     c = compare_runs(args.dir_a, args.dir_b, args.allow_incomplete)
     emit(args, c, format_compare(c))
     return 0

@@ -1,8 +1,9 @@
 """``atleus-dist report DIR``: step latency, tokens/s, energy, EDP, breakdowns by tier/kind/phase,
 NoC latency and link/TSV utilisation of a finished run, and PNG plots in ``DIR/plots``.
 
-Refuses a directory without a manifest, or a run that is not ``complete`` unless
-``--allow-incomplete``. Only argument handling and output live here.
+Refuses (exit 2, one line) a directory without a manifest or with a malformed one, a run that is
+not ``complete`` unless ``--allow-incomplete``, and a run whose files do not verify (the readers
+check every file against the manifest). Only argument handling and output live here.
 """
 
 from __future__ import annotations
@@ -24,8 +25,10 @@ def register(subs) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from atleus_dist.results import read_manifest
     from atleus_dist.results.report import build_report, format_report
 
+    read_manifest(args.run_dir, "run_dir")  # a malformed manifest: one line naming it
     rep = build_report(args.run_dir, args.allow_incomplete, plots=args.plots)
     emit(args, rep, format_report(rep))
     return 0

@@ -3,6 +3,10 @@
 Rows are sorted by all columns (so the LP that wrote them and the order they were written do not
 matter) and wall-clock columns are dropped; execution tables (rounds, windows) are left out,
 because they describe how a run was partitioned rather than what it computed.
+
+:func:`run_digest` is what ``atleus-dist digest`` (and the API) call: it refuses a run that is not
+``complete`` - its tables may be partial, so its hash would match nothing - unless ``partial``,
+and a run with no result tables, whose digest would be the SHA-256 of nothing.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ import os
 import numpy as np
 import pyarrow as pa
 
+from atleus_dist.kernel.errors import ConfigError
+from atleus_dist.results.manifest import read_manifest
 from atleus_dist.results.reader import read_table, table_names
 
 
@@ -39,12 +45,15 @@ def _column_bytes(col: pa.ChunkedArray) -> bytes:
     return repr(arr.to_pylist()).encode()
 
 
-def digest(run_dir: str | os.PathLike) -> tuple[str, dict[str, str]]:
-    """The run digest and one digest per result table included."""
+def digest(run_dir: str | os.PathLike, field: str = "run_dir") -> tuple[str, dict[str, str]]:
+    """The run digest and one digest per result table included (every file checked first)."""
     total = hashlib.sha256()
     per_table: dict[str, str] = {}
     for name in table_names(run_dir):
-        table = read_table(run_dir, name)
+        try:
+            table = read_table(run_dir, name, field)
+        except FileNotFoundError:  # streams with no batch yet (a partial run): nothing to hash
+            continue
         if table_kind(table) != "result":
             continue
         table = canonical(table)
@@ -58,3 +67,16 @@ def digest(run_dir: str | os.PathLike) -> tuple[str, dict[str, str]]:
         per_table[name] = h.hexdigest()
         total.update(f"{name}={per_table[name]}\n".encode())
     return total.hexdigest(), per_table
+
+
+def run_digest(run_dir: str | os.PathLike, partial: bool = False, field: str = "run_dir") -> dict:
+    """``{"digest", "tables", "status", "partial"}`` of a run directory; ``ConfigError`` for a run
+    that is not complete (unless ``partial``), has no result tables, or has a file that is bad."""
+    status = read_manifest(run_dir, field)["status"]
+    if status != "complete" and not partial:
+        raise ConfigError(field, f"run {str(run_dir)!r} has status {status!r}, not 'complete'; its tables may "
+                          "be partial (--partial digests what is readable and says so)")
+    total, tables = digest(run_dir, field)
+    if not tables:
+        raise ConfigError(field, f"run {str(run_dir)!r} has no result tables; there is nothing to digest")
+    return {"digest": total, "tables": tables, "status": status, "partial": status != "complete"}

@@ -1,4 +1,14 @@
-"""Reading a run directory: tolerant of a killed run (a truncated last batch is dropped)."""
+"""Reading a run directory, trusting nothing it has not checked.
+
+``read_table`` gives a table as the per-LP streams hold it (integer category codes; what the
+digest and the report work on). Every file is checked first (``verify.check_table``): in a
+``complete`` run against the sizes and SHA-256s of the manifest, in any other run up to a torn
+tail. A file that fails is an error naming it - never skipped.
+
+``open`` gives the user-facing form (``parquet.user_table``: canonical row order, categories as
+strings): the run's ``<table>.parquet`` once the run is complete, else the same form built from
+the streams, so both give the same rows. Knows nothing of hardware models or backends.
+"""
 
 from __future__ import annotations
 
@@ -8,43 +18,51 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.dataset as ds
 
+from atleus_dist.kernel.errors import ConfigError
+from atleus_dist.results import stream as st
+from atleus_dist.results import verify
+
 
 def table_names(run_dir: str | os.PathLike) -> list[str]:
-    root = Path(run_dir)
-    return sorted(p.name for p in root.iterdir() if p.is_dir() and any(p.glob("lp*.arrows")))
+    """Tables of the run: those with streams on disk, and every table a complete run's manifest lists."""
+    return verify.table_names(run_dir, verify.load_manifest_or_none(run_dir))
 
 
 def read_stream(path: str | os.PathLike) -> tuple[pa.Schema | None, list[pa.RecordBatch]]:
-    """Every complete record batch of one stream file (a torn tail from a kill is ignored)."""
-    batches: list[pa.RecordBatch] = []
-    try:
-        reader = pa.ipc.open_stream(pa.OSFile(str(path), "rb"))
-    except (pa.ArrowInvalid, OSError):
-        return None, batches
-    try:
-        for batch in reader:
-            batches.append(batch)
-    except (pa.ArrowInvalid, OSError):
-        pass
-    return reader.schema, batches
+    """Every record batch of one stream file up to a torn tail; a file that is not a stream, or
+    that stops parsing before its end, raises ``ConfigError`` naming it."""
+    scan = st.scan_file(path)
+    if scan.end == st.CORRUPT:
+        raise ConfigError("path", f"{path}: {scan.problem}")
+    return scan.schema, scan.batches
 
 
-def read_table(run_dir: str | os.PathLike, table: str) -> pa.Table:
-    """All LPs' rows of one table, LP files in name order."""
-    schema = None
-    batches: list[pa.RecordBatch] = []
-    for path in sorted((Path(run_dir) / table).glob("lp*.arrows")):
-        s, b = read_stream(path)
-        if s is not None:
-            schema = schema or s
-            batches.extend(bt.cast(schema) if bt.schema != schema else bt for bt in b)
-    if schema is None:
+def read_table(run_dir: str | os.PathLike, table: str, field: str = "run_dir") -> pa.Table:
+    """All LPs' rows of one table, LP files in name order, after checking every file."""
+    check = verify.check_table(run_dir, table, verify.load_manifest_or_none(run_dir, field))
+    verify.raise_first(run_dir, check, field)
+    if check.schema is None:
         raise FileNotFoundError(f"no readable {table!r} table in {run_dir}")
-    return pa.Table.from_batches(batches, schema=schema)
+    return check.table()
 
 
-def open(run_dir: str | os.PathLike, table: str | None = None) -> ds.Dataset | dict[str, ds.Dataset]:
-    """A ``pyarrow.dataset.Dataset`` over one table, or a dict of them for every table."""
+def _user_dataset(run_dir: str | os.PathLike, table: str, manifest: dict | None, field: str) -> ds.Dataset:
+    from atleus_dist.results.parquet import user_table
+
+    path, problem = verify.check_parquet(run_dir, table, manifest)
+    if problem:
+        raise ConfigError(field, f"{path}: {problem}")
+    if path is not None:
+        return ds.dataset(str(path), format="parquet")
+    return ds.dataset(user_table(read_table(run_dir, table, field), manifest))
+
+
+def open(run_dir: str | os.PathLike, table: str | None = None,
+         field: str = "run_dir") -> ds.Dataset | dict[str, ds.Dataset]:
+    """A ``pyarrow.dataset.Dataset`` of one table in its user-facing form (see the module
+    docstring), or a dict of them for every table."""
+    manifest = verify.load_manifest_or_none(run_dir, field)
     if table is not None:
-        return ds.dataset(read_table(run_dir, table))
-    return {name: ds.dataset(read_table(run_dir, name)) for name in table_names(run_dir)}
+        return _user_dataset(run_dir, table, manifest, field)
+    return {name: _user_dataset(run_dir, name, manifest, field)
+            for name in verify.table_names(run_dir, manifest)}

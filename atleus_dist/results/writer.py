@@ -5,10 +5,19 @@ flushed stays readable if the process is killed, because a stream needs no foote
 each table is taken from its first write; its metadata carries the schema version, whether the
 table is a model *result* (covered by the digest, partition-independent) or *execution* data
 (rounds, wall-clock; depends on the partition), and which columns hold wall-clock values.
+Metadata values that are not strings (code tables such as ``kind_codes``) are stored as JSON, so
+any tool can read them.
+
+The bytes are hashed as they are written; ``close`` writes the stream's *close record* (rows,
+batches, bytes, SHA-256) beside it as ``lpNNN.arrows.done``. At completion the manifest takes
+these records over (``verify.seal_run``), so a reader can tell the file it reads from the one the
+writer closed. A stream without a close record was never closed (its writer was killed or stopped).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import time
 from dataclasses import dataclass
@@ -21,16 +30,66 @@ SCHEMA_VERSION = "1"
 TABLE_KINDS = ("result", "execution")
 
 
+CLOSE_RECORD_SUFFIX = ".done"
+
+
 def lp_file(run_dir: str | os.PathLike, table: str, lp: int) -> Path:
     return Path(run_dir) / table / f"lp{lp:03d}.arrows"
+
+
+def close_record_path(stream: str | os.PathLike) -> Path:
+    return Path(f"{stream}{CLOSE_RECORD_SUFFIX}")
+
+
+def meta_value(value) -> str:
+    """A schema-metadata value: strings as they are, anything else as JSON (never a Python repr)."""
+    return value if isinstance(value, str) else json.dumps(value, default=_plain)
+
+
+def _plain(value):
+    return value.item() if hasattr(value, "item") else str(value)  # numpy scalars
+
+
+class _HashingFile:
+    """A write-only file that hashes what it writes: each write goes to the OS at once (a kill
+    loses nothing already written), and the digest is of exactly those bytes."""
+
+    def __init__(self, path: Path) -> None:
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        self.sha256 = hashlib.sha256()
+        self.nbytes = 0
+        self.closed = False
+
+    def write(self, data) -> int:
+        view = memoryview(data).cast("B")
+        self.sha256.update(view)
+        while view:
+            view = view[os.write(self._fd, view):]
+        self.nbytes += len(data)
+        return len(data)
+
+    def writable(self) -> bool:
+        return True
+
+    def flush(self) -> None:
+        pass  # unbuffered: every write is already in the OS
+
+    def close(self) -> None:
+        if not self.closed:
+            os.close(self._fd)
+            self.closed = True
 
 
 class _TableStream:
     def __init__(self, path: Path, schema: pa.Schema, flush_rows: int, flush_s: float) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
         self.schema = schema
-        self._file = pa.OSFile(str(path), "wb")
+        self._raw = _HashingFile(path)
+        self._file = pa.PythonFile(self._raw, mode="w")
         self._writer = pa.ipc.new_stream(self._file, schema)
+        self._written_rows = 0
+        self._batches = 0
         self._pending: list[dict] = []
         self._rows = 0
         self._flush_rows = flush_rows
@@ -51,7 +110,8 @@ class _TableStream:
             }
             batch = pa.RecordBatch.from_pydict(merged, schema=self.schema)
             self._writer.write_batch(batch)
-            self._file.flush()
+            self._written_rows += batch.num_rows
+            self._batches += 1
             self._pending.clear()
             self._rows = 0
         self._last_flush = time.monotonic()
@@ -60,6 +120,12 @@ class _TableStream:
         self.flush()
         self._writer.close()
         self._file.close()
+        record = {"rows": self._written_rows, "batches": self._batches, "bytes": self._raw.nbytes,
+                  "sha256": self._raw.sha256.hexdigest()}
+        done = close_record_path(self.path)
+        tmp = done.with_name(done.name + ".tmp")
+        tmp.write_text(json.dumps(record) + "\n")
+        os.replace(tmp, done)  # a record is whole or absent
 
 
 @dataclass(frozen=True)
@@ -98,7 +164,7 @@ class LPSink:
                 "atleus.table_kind": kind,
                 "atleus.wallclock_columns": ",".join(wallclock),
             }
-            metadata.update({f"atleus.{k}": str(v) for k, v in (meta or {}).items()})
+            metadata.update({f"atleus.{k}": meta_value(v) for k, v in (meta or {}).items()})
             schema = pa.schema(fields, metadata=metadata)
             stream = _TableStream(lp_file(self.run_dir, table, self.lp), schema,
                                   self._flush_rows, self._flush_s)

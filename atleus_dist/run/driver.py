@@ -1,21 +1,32 @@
 """Drive one simulation from a built :class:`RunSpec` to a finished run directory.
 
 The manifest says ``running`` before the first round and ``complete`` only after every LP closed
-its result streams; any exception (including Ctrl-C) rewrites it as ``failed`` with the error.
+its result streams and the run sealed (``finish_manifest``); an exception rewrites it as
+``failed`` with the error.
+
+SIGTERM, SIGINT and SIGHUP during :func:`execute` raise :class:`RunInterrupted` in the main
+thread, so the backend's own cleanup runs (workers stopped, shared memory removed), and the manifest
+says ``interrupted`` with the signal and the simulated time reached. A second signal while that
+cleanup runs is ignored rather than cutting it short; a signal once the manifest is being written
+``complete`` is held until it is written. The CLI prints the exception as one line and exits
+128 + the signal number.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from atleus_dist import backends
 from atleus_dist.backends.base import RunStats
 from atleus_dist.kernel import ConfigError, RunSpec
 from atleus_dist.results import finish_manifest, start_manifest
-from atleus_dist.results.manifest import MANIFEST
+from atleus_dist.results.manifest import MANIFEST, seal
 
 
 def prepare_out_dir(out: str | os.PathLike, field: str = "out") -> Path:
@@ -27,7 +38,7 @@ def prepare_out_dir(out: str | os.PathLike, field: str = "out") -> Path:
         raise ConfigError(field, f"cannot create output directory {str(path)!r}: {exc.strerror}") from None
     if not os.access(path, os.W_OK | os.X_OK):
         raise ConfigError(field, f"output directory {str(path)!r} is not writable")
-    if (path / MANIFEST).exists() or any(path.glob("*/lp*.arrows")):
+    if (path / MANIFEST).exists() or any(path.glob("*/lp*.arrows")) or any(path.glob("*.parquet")):
         raise ConfigError(field, f"output directory {str(path)!r} already holds a run; choose a new one")
     return path
 
@@ -58,23 +69,98 @@ def stderr_progress(label: str, end_ps: int, expected_end_ps: int | None = None)
     return report
 
 
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """A stop signal reached the run. A ``KeyboardInterrupt`` so that code that lets Ctrl-C
+    through lets this through too; ``signum`` gives the exit code (128 + signum)."""
+
+    def __init__(self, signum: int, message: str = "") -> None:
+        super().__init__(message or f"interrupted by {signal.Signals(signum).name}")
+        self.signum = signum
+
+
+class _SignalGuard:
+    """Turns the first stop signal into :class:`RunInterrupted`; remembers the last progress seen
+    (the simulated time a stopped run reached)."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self.hold = False  # while the final manifest is written: note the signal, raise later
+        self.sim_ps = 0
+        self.rounds = 0
+        self.events = 0
+
+    def progress(self, forward):
+        def report(rounds: int, sim_ps: int, events: int) -> None:
+            self.rounds, self.sim_ps, self.events = rounds, sim_ps, events
+            if forward is not None:
+                forward(rounds, sim_ps, events)
+        return report
+
+    def handler(self, signum, _frame) -> None:
+        if self.signum is not None:
+            return  # already stopping: let the cleanup finish
+        self.signum = signum
+        if not self.hold:
+            raise RunInterrupted(signum)
+
+    @contextmanager
+    def installed(self):
+        if threading.current_thread() is not threading.main_thread():
+            yield self  # signals reach only the main thread; a run in another thread keeps defaults
+            return
+        previous = {s: signal.signal(s, self.handler) for s in STOP_SIGNALS}
+        try:
+            yield self
+        finally:
+            for s, h in previous.items():
+                signal.signal(s, h)
+
+
 def execute(command: str, config: dict, spec: RunSpec, backend: str, out: Path,
             progress: bool = True, finalize=None, **backend_options) -> tuple[RunStats, dict]:
     """Run ``spec`` on ``backend`` into ``out``. ``finalize(out, manifest, figures)``, if given,
     runs after the simulation and before the manifest says ``complete`` (e.g. to write the
-    ``summary`` table) and returns more figures."""
+    ``summary`` table) and returns more figures. A stop signal raises :class:`RunInterrupted`
+    after the manifest says ``interrupted``; files that do not seal make the run ``failed``
+    (:class:`~atleus_dist.kernel.SimulationAborted`)."""
     partition = {"groups": spec.groups, "n_lps": spec.n_lps, "backend": backend,
                  "min_cut_lookahead_ps": spec.channel_map().min_cut_lookahead(spec.group_of_lp())}
     manifest = start_manifest(out, command, config, partition)
-    cb = stderr_progress(command, spec.end_ps, spec.meta.get("expected_end_ps")) if progress else None
-    try:
-        stats = backends.run(spec, backend, progress=cb, **backend_options)
-        figures = stats.figures()
-        if finalize is not None:  # the backend's own figures (rounds, sync, wall) take precedence
-            for key, value in finalize(out, manifest, figures).items():
-                figures.setdefault(key, value)
-    except BaseException as exc:
-        finish_manifest(out, manifest, "failed", {}, error=f"{type(exc).__name__}: {exc}")
-        raise
-    manifest = finish_manifest(out, manifest, "complete", figures)
+    guard = _SignalGuard()
+    cb = guard.progress(stderr_progress(command, spec.end_ps, spec.meta.get("expected_end_ps")) if progress else None)
+    with guard.installed():
+        try:
+            stats = backends.run(spec, backend, progress=cb, **backend_options)
+            figures = stats.figures()
+            if finalize is not None:  # the backend's own figures (rounds, sync, wall) take precedence
+                for key, value in finalize(out, manifest, figures).items():
+                    figures.setdefault(key, value)
+            if guard.signum is not None:  # a signal during the backend's cleanup, after its last round
+                raise RunInterrupted(guard.signum)
+            sealed = seal(out, manifest)  # may be stopped; only the manifest write below may not
+            guard.hold = True
+            manifest = finish_manifest(out, manifest, "complete", figures, sealed=sealed)
+        except RunInterrupted as exc:
+            guard.hold = True
+            _interrupted(out, manifest, guard, exc.signum)
+        except BaseException as exc:
+            guard.hold = True
+            if guard.signum is not None:  # the signal surfaced as another error (e.g. a worker stopped)
+                _interrupted(out, manifest, guard, guard.signum)
+            finish_manifest(out, manifest, "failed", {}, error=f"{type(exc).__name__}: {exc}")
+            raise
+    if guard.signum is not None:  # arrived while the complete manifest was written: it stays complete
+        raise RunInterrupted(guard.signum, f"interrupted by {signal.Signals(guard.signum).name} after the run "
+                             f"completed; results in {out} are complete")
     return stats, manifest
+
+
+def _interrupted(out: Path, manifest: dict, guard: _SignalGuard, signum: int) -> None:
+    name = signal.Signals(signum).name
+    finish_manifest(out, manifest, "interrupted", {"rounds": guard.rounds, "events": guard.events},
+                    error=f"interrupted by {name}", signal=name, sim_time_ps=guard.sim_ps)
+    raise RunInterrupted(signum, f"interrupted by {name} at simulated time >= {guard.sim_ps / 1e6:,.3f} us; "
+                         f"manifest says 'interrupted', partial results in {out}") from None

@@ -1,0 +1,99 @@
+"""The user-facing form of a table: one Parquet file per table, ``RUN/<table>.parquet``.
+
+The per-LP Arrow streams are the crash-safe record (readable up to the last batch of a killed run)
+but no general tool reads them comfortably: DuckDB has no stream reader, polars' ``scan_ipc``
+wants the file format, and a table is split over one file per LP. So at completion each table is
+also written whole, for DuckDB, polars, pandas, Spark or anything else that reads Parquet:
+
+- all LPs' rows in one file, in a canonical order (sorted by the columns in schema order, wall-clock
+  columns last), so the file does not depend on how the run was partitioned;
+- category columns (``kind``, ``phase``, ``link_class``) as dictionary-encoded strings, and
+  ``tier_name`` beside the integer ``tier``; the code tables are kept as JSON in the metadata
+  (``atleus.codes``: column -> {name: code}) so the integer codes can be recovered;
+- zstd compression.
+
+:func:`user_table` is the one place the codes are decoded: ``results.open`` applies it to the streams
+of a run that has no Parquet yet, so both ways give the same rows. The digest is computed over the
+streams' integer codes, so none of this changes it. Knows table metadata conventions and the
+manifest's config; nothing of hardware models or backends.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+# category column -> the schema-metadata key of its code table (as the models write them)
+CATEGORY_CODES = {"kind": "kind_codes", "phase": "phase_codes", "link_class": "link_classes"}
+COMPRESSION = "zstd"
+
+
+def parquet_path(run_dir: str | os.PathLike, table: str) -> Path:
+    return Path(run_dir) / f"{table}.parquet"
+
+
+def canonical_order(table: pa.Table) -> pa.Table:
+    """Rows sorted by every column in schema order, wall-clock columns last (they differ run to run)."""
+    if table.num_rows == 0:
+        return table
+    meta = table.schema.metadata or {}
+    wall = [c for c in meta.get(b"atleus.wallclock_columns", b"").decode().split(",") if c in table.column_names]
+    keys = [c for c in table.column_names if c not in wall] + wall
+    keys = [c for c in keys if not pa.types.is_nested(table.schema.field(c).type)]
+    return table.sort_by([(c, "ascending") for c in keys])
+
+
+def _decode(codes: pa.ChunkedArray, names: dict[int, str], prefix: str) -> tuple[pa.Array, dict[str, int]]:
+    """Dictionary(string) column of integer ``codes``; the dictionary lists the whole code table
+    (so it is the same in every run), plus ``prefix<code>`` for a code the table lacks."""
+    values = codes.to_numpy().astype(np.int64) if len(codes) else np.zeros(0, np.int64)
+    table = dict(names)
+    for c in np.unique(values):
+        table.setdefault(int(c), f"{prefix}{int(c)}")
+    order = np.array(sorted(table), dtype=np.int64)
+    index = np.searchsorted(order, values).astype(np.int32)
+    arr = pa.DictionaryArray.from_arrays(pa.array(index, pa.int32()), pa.array([table[int(c)] for c in order]))
+    return arr, {table[int(c)]: int(c) for c in order}
+
+
+def user_table(raw: pa.Table, manifest: dict | None = None) -> pa.Table:
+    """``raw`` (a table as the streams hold it) in canonical order with its categories decoded."""
+    from atleus_dist.results.summary import code_names, tier_names
+
+    table = canonical_order(raw)
+    meta = dict(table.schema.metadata or {})
+    codes: dict[str, dict[str, int]] = {}
+    columns, fields = [], []
+    for f in table.schema:
+        col = table.column(f.name)
+        if f.name in CATEGORY_CODES and pa.types.is_integer(f.type):
+            arr, codes[f.name] = _decode(col, code_names(table, CATEGORY_CODES[f.name], f.name), f.name)
+            columns.append(arr)
+            fields.append(pa.field(f.name, arr.type))
+            continue
+        columns.append(col)
+        fields.append(f)
+        if f.name == "tier" and pa.types.is_integer(f.type) and "tier_name" not in table.column_names:
+            arr, codes["tier_name"] = _decode(col, tier_names(table, manifest or {}), "tier")
+            columns.append(arr)
+            fields.append(pa.field("tier_name", arr.type))
+    for name, key in CATEGORY_CODES.items():  # the code tables, as JSON whatever form they came in
+        if name in codes and f"atleus.{key}".encode() in meta:
+            meta[f"atleus.{key}".encode()] = json.dumps(codes[name]).encode()
+    meta[b"atleus.codes"] = json.dumps(codes, sort_keys=True).encode()
+    return pa.Table.from_arrays(columns, schema=pa.schema(fields, metadata=meta))
+
+
+def write_parquet(run_dir: str | os.PathLike, name: str, raw: pa.Table, manifest: dict | None = None) -> Path:
+    """Write :func:`user_table` of ``raw`` as ``RUN/<name>.parquet`` (atomically: a reader sees
+    the whole file or none)."""
+    path = parquet_path(run_dir, name)
+    tmp = path.with_name(f".{path.name}.tmp")
+    pq.write_table(user_table(raw, manifest), tmp, compression=COMPRESSION)
+    os.replace(tmp, path)
+    return path
