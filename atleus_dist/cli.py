@@ -39,6 +39,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt as exc:  # Ctrl-C, or a stop signal the run driver turned into one: no traceback
+        sys.stderr.write(f"atleus-dist: {exc or 'interrupted'}\n")
+        return 128 + getattr(exc, "signum", 2)  # 130 for SIGINT, 143 for SIGTERM, 129 for SIGHUP
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -51,9 +59,6 @@ def main(argv: list[str] | None = None) -> int:
     except (SimulationAborted, CausalityError) as exc:
         sys.stderr.write(f"{parser.prog} {args.command}: simulation failed: {type(exc).__name__}: {exc}\n")
         return EXIT_FAILED
-    except KeyboardInterrupt as exc:  # Ctrl-C, or a signal the run driver turned into one: no traceback
-        sys.stderr.write(f"{parser.prog} {args.command}: {exc or 'interrupted'}\n")
-        return 128 + getattr(exc, "signum", 2)  # 130 for SIGINT, 143 for SIGTERM, 129 for SIGHUP
 
 
 def _flag_for(parser: argparse.ArgumentParser, command: str, field: str) -> str | None:

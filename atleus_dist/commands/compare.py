@@ -22,11 +22,11 @@ def register(subs) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from atleus_dist.results import read_manifest
     from atleus_dist.results.report import compare_runs, format_compare
+    from atleus_dist.results.verify import check_run
 
-    for field in ("dir_a", "dir_b"):  # a malformed manifest: one line naming it and the argument
-        read_manifest(getattr(args, field), field)
+    for field in ("dir_a", "dir_b"):  # a bad manifest or file: one line naming it and the argument
+        check_run(getattr(args, field), field)
     c = compare_runs(args.dir_a, args.dir_b, args.allow_incomplete)
     emit(args, c, format_compare(c))
     return 0

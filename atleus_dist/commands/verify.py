@@ -33,6 +33,8 @@ def format_verify(v: dict) -> list[str]:
         lines.append(f"  {'table':<12} {'kind':<10} {'rows':>12} {'files':>6}  state")
         for name, t in v["tables"].items():
             state = "ok" if not t["bad"] else f"{t['bad']} bad"
+            if v["status"] != "complete":  # how each stream ends: closed, open (between batches), torn
+                state += " (" + ", ".join(f"{n} {end}" for end, n in sorted(t["ends"].items())) + ")"
             lines.append(f"  {name:<12} {t['kind'] or '?':<10} {t['rows']:>12,} {t['files']:>6}  {state}")
     else:
         lines.append("  no tables")

@@ -182,6 +182,16 @@ def raise_first(run_dir: str | os.PathLike, check: TableCheck, field: str = "run
                              if len(bad) > 1 else ""))
 
 
+def check_run(run_dir: str | os.PathLike, field: str = "run_dir") -> dict:
+    """The manifest of ``run_dir`` after checking every table's files; ``ConfigError`` (naming
+    ``field`` and the first bad file) otherwise. For callers that read a run through code that
+    does not know which argument it came from."""
+    manifest = read_manifest(run_dir, field)
+    for name in table_names(run_dir, manifest):
+        raise_first(run_dir, check_table(run_dir, name, manifest), field)
+    return manifest
+
+
 def check_parquet(run_dir: str | os.PathLike, table: str, manifest: dict | None) -> tuple[Path | None, str | None]:
     """(path, problem) of ``RUN/<table>.parquet`` against the manifest; (None, None) if not recorded."""
     sealed = _sealed_files(manifest)
@@ -252,7 +262,11 @@ def verify_run(run_dir: str | os.PathLike, field: str = "run_dir") -> dict:
         kind = ((manifest.get("tables") or {}).get(name) or {}).get("kind")
         if kind is None and check.schema is not None:
             kind = (check.schema.metadata or {}).get(b"atleus.table_kind", b"result").decode()
-        out["tables"][name] = {"kind": kind, "rows": check.rows,
+        ends: dict[str, int] = {}
+        for e in entries:
+            if e["end"] != "parquet":
+                ends[e["end"]] = ends.get(e["end"], 0) + 1
+        out["tables"][name] = {"kind": kind, "rows": check.rows, "ends": ends,
                                "files": sum(1 for e in entries if e["end"] != "parquet"),
                                "bad": sum(1 for e in entries if not e["ok"])}
     for rel in sorted(set(sealed or {}) - {e["file"] for e in out["files"]}):
