@@ -1,0 +1,98 @@
+"""Process hygiene of the local backend: stale shared-memory directories of dead runs are removed,
+never those of a live run; a run's directory is removed when its owner dies, even by SIGKILL.
+Every case uses its own temporary root, never the machine's /dev/shm."""
+
+from __future__ import annotations
+
+import mmap
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from atleus_dist.backends import hygiene
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses /proc and prctl")
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def _segment(root, name, age_s: float = 0.0):
+    path = root / name
+    path.mkdir()
+    (path / "control").write_bytes(b"\0" * 4096)
+    if age_s:
+        old = time.time() - age_s
+        os.utime(path, (old, old))
+    return path
+
+
+def test_stale_segments_of_dead_owners_go_live_ones_stay(tmp_path):
+    dead = _segment(tmp_path, f"atleus-{_dead_pid()}-abc")
+    live = _segment(tmp_path, f"atleus-{os.getppid()}-def")  # the test runner's parent is alive
+    mine = _segment(tmp_path, f"atleus-{os.getpid()}-ghi")
+    legacy_young = _segment(tmp_path, "atleus-xyz12345")
+    legacy_old = _segment(tmp_path, "atleus-old12345", age_s=3600)
+    other = _segment(tmp_path, "someone-else", age_s=3600)
+    removed = hygiene.remove_stale_segments(str(tmp_path))
+    assert sorted(removed) == sorted([str(dead), str(legacy_old)])
+    assert all(p.exists() for p in (live, mine, legacy_young, other))
+    assert not dead.exists() and not legacy_old.exists()
+
+
+def test_a_segment_still_mapped_by_a_process_is_never_removed(tmp_path):
+    seg = _segment(tmp_path, f"atleus-{_dead_pid()}-orphan")  # owner gone, but an orphan maps it
+    with open(seg / "control", "r+b") as fh, mmap.mmap(fh.fileno(), 4096):
+        assert hygiene.remove_stale_segments(str(tmp_path)) == []
+        assert seg.exists()
+    assert hygiene.remove_stale_segments(str(tmp_path)) == [str(seg)]
+
+
+def test_the_janitor_removes_the_directory_when_its_owner_is_killed(tmp_path):
+    code = ("import sys, time; from atleus_dist.backends import hygiene; "
+            "print(hygiene.new_segment_dir(sys.argv[1]), flush=True); time.sleep(60)")
+    owner = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    path = owner.stdout.readline().strip()
+    assert os.path.basename(path).startswith(f"atleus-{owner.pid}-") and os.path.isdir(path)
+    time.sleep(0.3)  # the janitor is up (it also copes with an owner that died before it looked)
+    owner.kill()
+    owner.wait()
+    deadline = time.monotonic() + 2.0
+    while os.path.isdir(path) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not os.path.isdir(path)
+
+
+def test_the_janitor_exits_once_the_owner_removed_the_directory(tmp_path):
+    import shutil
+
+    path = tmp_path / "atleus-self"
+    path.mkdir()
+    janitor = hygiene.start_janitor(str(path))
+    assert janitor is not None and janitor.poll() is None
+    shutil.rmtree(path)
+    janitor.wait(timeout=2.0)
+
+
+def test_a_worker_dies_with_its_parent(tmp_path):
+    # parent spawns a child that arms the death signal, then the parent is SIGKILLed
+    code = ("import os, subprocess, sys, time\n"
+            "child = subprocess.Popen([sys.executable, '-c', 'import os, sys, time; "
+            "from atleus_dist.backends import hygiene; hygiene.worker_started(int(sys.argv[1])); "
+            "print(os.getpid(), flush=True); time.sleep(60)', str(os.getpid())], stdout=subprocess.PIPE, text=True)\n"
+            "print(child.stdout.readline().strip(), flush=True)\ntime.sleep(60)\n")
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    child = int(parent.stdout.readline())
+    assert os.path.exists(f"/proc/{child}")
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 1.0
+    while hygiene.pid_alive(child) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not hygiene.pid_alive(child)
