@@ -169,3 +169,20 @@ def test_sigkill_of_a_worker_marks_the_run_failed(tmp_path):
     man = read_manifest(out)
     assert man["status"] == "failed" and "SimulationAborted" in man["error"]
     _check_after(proc, out, kids)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("delay_s", [0.1, 0.6, 1.5])
+def test_ctrl_c_to_the_whole_process_group_prints_one_line(tmp_path, delay_s):
+    """A terminal's Ctrl-C reaches the parent and every worker: still one line, no traceback."""
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "atleus_dist.cli", *SHORT_RUN, "--out", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    kids = _watch(proc, out, delay_s)
+    os.killpg(proc.pid, signal.SIGINT)
+    code = proc.wait(timeout=30)
+    err = proc.stderr.read().decode()
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    _check_after(proc, out, kids)
+    if read_manifest(out)["status"] != "complete":
+        assert code == 130 and read_manifest(out)["status"] == "interrupted"

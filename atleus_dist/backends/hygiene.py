@@ -1,13 +1,14 @@
 """Process hygiene of the local backend: workers die with their parent, segments die with their run.
 
-Three guarantees, each one call from the backend:
+Three guarantees, each one call from the backend (and :func:`children_shielded` around a run):
 
 - :func:`worker_started` (first line of a worker): the kernel sends the worker SIGKILL the moment
   its parent dies (``prctl(PR_SET_PDEATHSIG)``), so an orphan never writes another byte - not even
   the rest of a batch (a polled ppid check still runs in the barrier, for platforms without
   prctl). If the parent is already gone when the worker starts, the worker exits at once. SIGINT
   and SIGHUP are ignored: a terminal sends them to the whole process group, and it is the parent
-  that decides how the run stops (it stops its workers itself).
+  that decides how the run stops (it stops its workers itself). The run driver starts workers
+  with both blocked, so they cannot strike while the worker is still importing; this unblocks them.
 - :func:`new_segment_dir` (the run's shared-memory directory): named ``atleus-<owner pid>-*``, and
   watched by a janitor - a tiny process in its own session that removes the directory when the
   owner dies, however it dies (SIGKILL included), and exits by itself once the owner removed it.
@@ -32,9 +33,11 @@ import sys
 import tempfile
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 PREFIX = "atleus-"
+TERMINAL_SIGNALS = {signal.SIGINT, signal.SIGHUP}  # what a terminal sends to a whole process group
 PR_SET_PDEATHSIG = 1
 LEGACY_MIN_AGE_S = 60.0  # a directory without an owner pid is left alone this long after its last change
 _OWNED = re.compile(rf"^{PREFIX}(\d+)-")
@@ -89,6 +92,32 @@ def worker_started(parent_pid: int) -> None:
         os._exit(1)
     for sig in (signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):  # the run driver starts workers with them blocked
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, TERMINAL_SIGNALS)
+
+
+@contextmanager
+def children_shielded():
+    """Processes the calling (main) thread starts inherit SIGINT and SIGHUP *blocked*, so a
+    terminal's Ctrl-C, which reaches the whole process group, cannot kill a worker while it still
+    imports (a traceback); :func:`worker_started` then ignores and unblocks them. The parent still
+    gets them: a helper thread leaves them unblocked and receives them, and CPython runs the Python
+    handler in the main thread. The multiprocessing resource tracker is started first, because
+    its own start unblocks SIGINT (the same trick, bpo-33613) and would undo ours."""
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    from multiprocessing import resource_tracker
+
+    resource_tracker.ensure_running()
+    done = threading.Event()
+    threading.Thread(target=done.wait, name="atleus-signal-receiver", daemon=True).start()
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, TERMINAL_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # while the receiver still runs: none pending here
+        done.set()
 
 
 def owner_pid(name: str) -> int | None:

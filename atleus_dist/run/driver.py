@@ -9,7 +9,8 @@ thread, so the backend's own cleanup runs (workers stopped, shared memory remove
 says ``interrupted`` with the signal and the simulated time reached. A second signal while that
 cleanup runs is ignored rather than cutting it short; a signal once the manifest is being written
 ``complete`` is held until it is written. The CLI prints the exception as one line and exits
-128 + the signal number.
+128 + the signal number. Local workers are started shielded from a terminal's Ctrl-C
+(``hygiene.children_shielded``): the parent alone decides how the run stops.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ import signal
 import sys
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 from atleus_dist import backends
+from atleus_dist.backends import hygiene
 from atleus_dist.backends.base import RunStats
 from atleus_dist.kernel import ConfigError, RunSpec
 from atleus_dist.results import finish_manifest, start_manifest
@@ -128,11 +130,16 @@ def execute(command: str, config: dict, spec: RunSpec, backend: str, out: Path,
     (:class:`~atleus_dist.kernel.SimulationAborted`)."""
     partition = {"groups": spec.groups, "n_lps": spec.n_lps, "backend": backend,
                  "min_cut_lookahead_ps": spec.channel_map().min_cut_lookahead(spec.group_of_lp())}
-    manifest = start_manifest(out, command, config, partition)
     guard = _SignalGuard()
     cb = guard.progress(stderr_progress(command, spec.end_ps, spec.meta.get("expected_end_ps")) if progress else None)
-    with guard.installed():
+    shield = hygiene.children_shielded() if backend == "local" else nullcontext()
+    with guard.installed(), shield:
+        guard.hold = True  # from the moment the manifest exists, a signal must find it
+        manifest = start_manifest(out, command, config, partition)
+        guard.hold = False
         try:
+            if guard.signum is not None:
+                raise RunInterrupted(guard.signum)
             stats = backends.run(spec, backend, progress=cb, **backend_options)
             figures = stats.figures()
             if finalize is not None:  # the backend's own figures (rounds, sync, wall) take precedence
