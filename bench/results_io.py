@@ -4,8 +4,13 @@ directory is given, the time to check and seal it (every stream parsed, Parquet 
 
     /work/measure python bench/results_io.py [RUN_DIR]
 """
-import time, os, numpy as np, pyarrow as pa
+import time
+
+import numpy as np
+import pyarrow as pa
+
 from atleus_dist.results.writer import _HashingFile  # noqa: PLC2701 (the writer's own file, measured)
+
 t = pa.table({f"c{i}": np.arange(65536, dtype=np.int64) for i in range(10)})
 b = t.to_batches()[0]
 def osfile(p):

@@ -83,3 +83,49 @@ def test_stream_files_open_with_plain_pyarrow(tmp_path):
     _write(tmp_path, 2, [4, 5])
     with pa.ipc.open_stream(pa.OSFile(str(lp_file(tmp_path, "t", 2)))) as reader:
         assert reader.read_all().column("x").to_pylist() == [4, 5]
+
+
+def _stream_bytes(batches=3, close=True) -> bytes:
+    t = pa.table({"x": np.arange(100, dtype=np.int64)})
+    sink = pa.BufferOutputStream()
+    w = pa.ipc.new_stream(sink, t.schema)
+    for _ in range(batches):
+        w.write_table(t)
+    w.close()
+    data = sink.getvalue().to_pybytes()
+    return data if close else data[:-8]  # without the 8-byte end-of-stream marker
+
+
+def test_how_a_stream_ends_is_classified():
+    from atleus_dist.results import stream as st
+
+    whole = _stream_bytes()
+    assert (st.scan_bytes(whole).end, st.scan_bytes(whole).rows) == (st.CLOSED, 300)
+    assert st.scan_bytes(_stream_bytes(close=False)).end == st.OPEN  # stopped between batches
+    assert st.scan_bytes(b"").end == st.EMPTY
+    for cut in range(1, len(whole) - 8, 37):  # a kill at any byte: a torn tail, never corruption
+        scan = st.scan_bytes(whole[:cut])
+        assert scan.end in (st.TORN, st.OPEN), (cut, scan.problem)
+        assert scan.rows == 100 * len(scan.batches)
+    assert st.scan_bytes(whole + b"x").end == st.CORRUPT
+    assert st.scan_bytes(np.random.default_rng(1).bytes(len(whole))).end == st.CORRUPT
+    t = pa.table({"x": [1]})
+    fsink = pa.BufferOutputStream()
+    with pa.ipc.new_file(fsink, t.schema) as w:
+        w.write_table(t)
+    assert "Arrow file" in st.scan_bytes(fsink.getvalue().to_pybytes()).problem
+
+
+def test_close_record_and_json_code_tables(tmp_path):
+    import hashlib
+
+    sink = LPSink(str(tmp_path), 3, flush_rows=2)
+    sink.write("t", {"k": np.array([0, 1, 1], dtype=np.int8)}, meta={"kind_codes": {"a": 0, "b": 1}, "note": "x"})
+    sink.write("t", {"k": np.array([1], dtype=np.int8)})
+    sink.close()
+    path = lp_file(tmp_path, "t", 3)
+    record = json.loads((path.parent / "lp003.arrows.done").read_text())
+    assert record == {"rows": 4, "batches": 2, "bytes": path.stat().st_size,
+                      "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+    meta = read_table(tmp_path, "t").schema.metadata
+    assert json.loads(meta[b"atleus.kind_codes"]) == {"a": 0, "b": 1} and meta[b"atleus.note"] == b"x"

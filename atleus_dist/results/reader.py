@@ -13,7 +13,6 @@ the streams, so both give the same rows. Knows nothing of hardware models or bac
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.dataset as ds

@@ -111,16 +111,16 @@ def _close_record(path: Path) -> dict | None:
     return data if isinstance(data, dict) else {"unreadable": True}
 
 
-def _against(record: dict, scan: st.StreamScan, what: str) -> str | None:
-    if record.get("unreadable"):
-        return f"its {what} is unreadable"
-    if record.get("bytes") != scan.nbytes:
-        return (f"is {scan.nbytes:,} bytes but {record.get('bytes', '?'):,} were written "
-                f"({'truncated' if scan.nbytes < (record.get('bytes') or 0) else 'extended'} since; per the {what})")
+def _against(record, scan: st.StreamScan, what: str) -> str | None:
+    if not isinstance(record, dict) or record.get("unreadable") or not isinstance(record.get("bytes"), int):
+        return f"its entry in the {what} is malformed or unreadable"
+    if record["bytes"] != scan.nbytes:
+        return (f"is {scan.nbytes:,} bytes but {record['bytes']:,} were written "
+                f"({'truncated' if scan.nbytes < record['bytes'] else 'extended'} since; per the {what})")
     if record.get("sha256") != scan.sha256:
         return f"SHA-256 differs from the {what} (the file changed or is corrupt since it was written)"
     if record.get("rows") is not None and record["rows"] != scan.rows:
-        return f"holds {scan.rows:,} rows, the {what} says {record['rows']:,}"
+        return f"holds {scan.rows:,} rows, the {what} says {record['rows']}"
     return None
 
 
@@ -202,7 +202,7 @@ def check_parquet(run_dir: str | os.PathLike, table: str, manifest: dict | None)
     if not path.is_file():
         return path, "is listed in the manifest but missing" if not path.exists() else "is not a regular file"
     nbytes, sha = st.file_sha256(path)
-    rec = sealed[rel]
+    rec = sealed[rel] if isinstance(sealed[rel], dict) else {}
     if nbytes != rec.get("bytes") or sha != rec.get("sha256"):
         return path, f"is {nbytes:,} bytes with a SHA-256 that differs from the manifest's (changed or corrupt)"
     return path, None
@@ -256,8 +256,9 @@ def verify_run(run_dir: str | os.PathLike, field: str = "run_dir") -> dict:
                    for f in check.files]
         pq_path, pq_problem = check_parquet(root, name, manifest)
         if pq_path is not None:
+            rec = sealed[pq_path.name] if isinstance(sealed[pq_path.name], dict) else {}
             entries.append({"file": pq_path.name, "ok": pq_problem is None, "end": "parquet",
-                            "rows": sealed[pq_path.name].get("rows", 0), "problem": pq_problem})
+                            "rows": rec.get("rows", 0), "problem": pq_problem})
         out["files"] += entries
         kind = ((manifest.get("tables") or {}).get(name) or {}).get("kind")
         if kind is None and check.schema is not None:
