@@ -208,3 +208,15 @@ def test_sealing_refuses_a_stream_that_was_never_closed(tmp_path):
         finish_manifest(tmp_path, data, "complete", {})
     assert read_manifest(tmp_path)["status"] == "failed"
     assert not list(tmp_path.glob("*.parquet"))
+
+
+def test_a_foreign_stream_in_an_unfinished_run_is_refused(tmp_path):
+    from atleus_dist.results import read_table
+
+    _unfinished_run(tmp_path, "interrupted")
+    other = LPSink(str(tmp_path / "elsewhere"), 0)
+    other.write("w", {"y": np.arange(2, dtype=np.float64)})
+    other.close()
+    os.replace(tmp_path / "elsewhere" / "w" / "lp000.arrows", tmp_path / "t" / "lp007.arrows")
+    with pytest.raises(ValueError, match="lp007.arrows: holds table 'w', not 't'"):
+        read_table(tmp_path, "t")
