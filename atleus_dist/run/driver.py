@@ -89,7 +89,7 @@ class _SignalGuard:
 
     def __init__(self) -> None:
         self.signum: int | None = None
-        self.hold = False  # while the final manifest is written: note the signal, raise later
+        self.hold = True  # note a signal, raise it later: until the manifest exists, and while the last is written
         self.sim_ps = 0
         self.rounds = 0
         self.events = 0
@@ -134,8 +134,7 @@ def execute(command: str, config: dict, spec: RunSpec, backend: str, out: Path,
     cb = guard.progress(stderr_progress(command, spec.end_ps, spec.meta.get("expected_end_ps")) if progress else None)
     shield = hygiene.children_shielded() if backend == "local" else nullcontext()
     with guard.installed(), shield:
-        guard.hold = True  # from the moment the manifest exists, a signal must find it
-        manifest = start_manifest(out, command, config, partition)
+        manifest = start_manifest(out, command, config, partition)  # a signal from now on finds it
         guard.hold = False
         try:
             if guard.signum is not None:
@@ -155,6 +154,8 @@ def execute(command: str, config: dict, spec: RunSpec, backend: str, out: Path,
             _interrupted(out, manifest, guard, exc.signum)
         except BaseException as exc:
             guard.hold = True
+            if guard.signum is None and isinstance(exc, SystemExit) and exc.code in STOP_SIGNALS:
+                guard.signum = exc.code  # ray.init replaces our SIGTERM handler by sys.exit(signum)
             if guard.signum is not None:  # the signal surfaced as another error (e.g. a worker stopped)
                 _interrupted(out, manifest, guard, guard.signum)
             finish_manifest(out, manifest, "failed", {}, error=f"{type(exc).__name__}: {exc}")
