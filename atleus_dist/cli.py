@@ -14,7 +14,7 @@ import sys
 from atleus_dist.kernel.errors import CausalityError, ConfigError, SimulationAborted
 
 # module names under atleus_dist.commands
-COMMANDS = ("run", "phold", "noc", "gemm", "model_info", "report", "compare", "baseline", "digest")
+COMMANDS = ("run", "phold", "noc", "gemm", "model_info", "report", "compare", "baseline", "digest", "sweep")
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1

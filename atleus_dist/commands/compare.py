@@ -22,7 +22,9 @@ def register(subs) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from atleus_dist.results.report import compare_runs, format_compare
+    from atleus_dist.results.sweep_report import resolve_point
 
-    c = compare_runs(args.dir_a, args.dir_b, args.allow_incomplete)
+    # a point of a sweep may be named SWEEP_DIR@key=value,... (or by its directory, SWEEP_DIR/points/<id>)
+    c = compare_runs(resolve_point(args.dir_a, "dir_a"), resolve_point(args.dir_b, "dir_b"), args.allow_incomplete)
     emit(args, c, format_compare(c))
     return 0
