@@ -11,8 +11,10 @@ beyond its ``id``. Where results go (``results``):
 - ``auto`` (default): ``shared`` on a node that can read the token the driver wrote into
   ``DIR``, else ``driver``.
 
-Without an address a private local Ray instance is started on 127.0.0.1 (never whatever cluster
-happens to run on the machine) and stopped at the end.
+Without an address a private local Ray instance is started as ``ray_backend`` starts one (never
+whatever cluster happens to run on the machine; no dashboard) and stopped at the end. Ray itself
+resolves a node address of 127.0.0.1 to the machine's own IP (``services.resolve_ip_for_localhost``),
+so passing ``_node_ip_address`` would not confine it.
 """
 
 from __future__ import annotations
@@ -87,7 +89,7 @@ def run(jobs: list, out_root: Path, task, on_done, address: str | None = None, m
         else:
             cpus = int(max_in_flight or os.cpu_count() or 1) * max(1, int(cpus_per_point))
             ray.init(address="local", num_cpus=cpus,
-                     include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=True)
+                     include_dashboard=False, log_to_driver=True)
         started_here = True
     token = secrets.token_hex(16)
     (out_root / TOKEN).write_text(token)
