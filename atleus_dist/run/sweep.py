@@ -122,17 +122,19 @@ class Progress:
 
     def __init__(self, total: int, skipped: int, concurrency: int, enabled: bool) -> None:
         self.total, self.skipped, self.concurrency, self.enabled = total, skipped, max(1, concurrency), enabled
-        self.done, self.failed, self.walls, self.t0 = skipped, 0, [], time.monotonic()
+        self.done, self.failed, self.interrupted, self.walls, self.t0 = skipped, 0, 0, [], time.monotonic()
 
     def finished(self, point: Point, result: dict) -> None:
         if result["status"] == "complete":
             self.done += 1
-        else:
+        elif result["status"] == "failed":
             self.failed += 1
+        else:
+            self.interrupted += 1
         self.walls.append(result.get("wall_s") or 0.0)
         if not self.enabled:
             return
-        left = self.total - self.done - self.failed
+        left = self.total - self.done - self.failed - self.interrupted
         running = min(self.concurrency, left)
         elapsed = time.monotonic() - self.t0
         eta = sum(self.walls) / len(self.walls) * left / self.concurrency
@@ -144,17 +146,32 @@ class Progress:
 
 
 # --- schedulers ------------------------------------------------------------------------------------
-def _pool_init() -> None:
+# In a pool worker only: the parent's stop event, set by _pool_init. The executor hands queued
+# points to workers before they can be cancelled, so after Ctrl-C a worker must refuse new ones.
+_WORKER_STOP: list = []
+
+
+def _pool_init(stop) -> None:
     # Ctrl-C reaches every process of the terminal's group: an idle worker ignores it (the parent
     # decides), a running point turns it into KeyboardInterrupt (point_task installs the handler)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _WORKER_STOP[:] = [stop]
+
+
+def _pool_task(point: Point, out_dir: Path) -> dict:
+    if _WORKER_STOP and _WORKER_STOP[0].is_set():
+        return {"status": "interrupted", "error": "sweep interrupted before the point ran", "wall_s": None}
+    return point_task(point, out_dir)
 
 
 def make_pool(processes: int) -> ProcessPoolExecutor:
     # fork: workers start with the package already imported (spawn costs ~0.3 s of imports each,
     # which is most of a small point); points that use several LP groups spawn their own workers
     ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-    return ProcessPoolExecutor(max_workers=processes, mp_context=ctx, initializer=_pool_init)
+    stop = ctx.Event()
+    pool = ProcessPoolExecutor(max_workers=processes, mp_context=ctx, initializer=_pool_init, initargs=(stop,))
+    pool.stop_event = stop  # the parent sets it on Ctrl-C
+    return pool
 
 
 def _run_inline(jobs: list[Point], out_root: Path, on_done) -> None:
@@ -166,7 +183,7 @@ def _run_inline(jobs: list[Point], out_root: Path, on_done) -> None:
 
 
 def _run_pool(pool: ProcessPoolExecutor, jobs: list[Point], out_root: Path, on_done) -> None:
-    futures = {pool.submit(point_task, p, out_root / POINTS / p.id): p for p in jobs}
+    futures = {pool.submit(_pool_task, p, out_root / POINTS / p.id): p for p in jobs}
     pending = set(futures)
     try:
         for fut in as_completed(futures):
@@ -177,6 +194,7 @@ def _run_pool(pool: ProcessPoolExecutor, jobs: list[Point], out_root: Path, on_d
                 result = {"status": "failed", "error": "BrokenProcessPool: the worker process died", "wall_s": None}
             on_done(futures[fut], result)
     except KeyboardInterrupt:
+        pool.stop_event.set()
         for fut in pending:
             fut.cancel()
         for pid in list(getattr(pool, "_processes", {}) or {}):  # if only this process got the signal
