@@ -281,8 +281,9 @@ def _sweep(out_root, keys, points, base, prev, backend, pool, slots, point_worke
         if c["done"] is not None:
             state[p.id] = {"status": "complete", "error": None, "wall_s": old.get(p.id, {}).get("wall_s"),
                            "figures": c["done"], "computed": False}
+    ops = {p.id: c["ops"] for p, c in zip(points, checks)}
     jobs = sorted((p for p, c in zip(points, checks) if c["done"] is None),
-                  key=lambda p: -checks[points.index(p)]["ops"])  # longest first: the pool ends together
+                  key=lambda p: -ops[p.id])  # longest first (ops as the cost): the workers end together
     (out_root / POINTS).mkdir(parents=True, exist_ok=True)
     axes = {"grid": grid, "zip": zips, "axes": [list(ks) for ks, _v in axes_of(grid, zips)]}
     execution = {"backend": backend, "workers": workers, "concurrency": slots, "point_workers": point_workers,
