@@ -219,3 +219,17 @@ def test_pareto_front_is_the_non_dominated_points():
     for i, (x, y) in enumerate(xy):  # brute force: on the front iff nothing is better in both
         dominated = any(a <= x and b <= y and (a, b) != (x, y) for a, b in xy)
         assert (i in front) == (not dominated)
+
+
+def test_a_point_that_asks_for_several_workers_gets_them(swept, tmp_path, digest_of):
+    out = tmp_path / "pw"
+    # 2 CPUs, 2 LP groups per point: one point at a time, each on the local backend (by-tier groups)
+    assert _sweep(SCEN, "--grid", "reram_tiers=4,5", "--set", "scenario.seq=32", "--transport", "stub", "--quiet",
+                  "--backend", "local", "--workers", "2", "--point-workers", "2", "--out", str(out)) == 0
+    man = read_manifest(out)
+    assert man["execution"]["concurrency"] == 1 and man["execution"]["point_workers"] == 2
+    for tiers in ("4", "5"):
+        point = out / "points" / f"reram_tiers={tiers}"
+        part = read_manifest(point)["partition"]
+        assert part["backend"] == "local" and len(part["groups"]) == 2
+        assert digest_of(point) == digest_of(swept / "points" / f"reram_tiers={tiers},scenario.seq=32")

@@ -90,7 +90,7 @@ def parse_zip(item: str) -> list[tuple[str, list[str]]]:
         raise ConfigError("zip", f"empty value in {item!r}")
     lengths = {len(vs) for _k, vs in groups}
     if len(lengths) > 1:
-        raise ConfigError("zip", f"keys varied together need as many values each, got "
+        raise ConfigError("zip", "keys varied together need as many values each, got "
                           + ", ".join(f"{k}: {len(vs)}" for k, vs in groups))
     return groups
 
