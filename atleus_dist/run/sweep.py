@@ -284,7 +284,10 @@ def _sweep(out_root, keys, points, base, prev, backend, pool, slots, point_worke
     ops = {p.id: c["ops"] for p, c in zip(points, checks)}
     jobs = sorted((p for p, c in zip(points, checks) if c["done"] is None),
                   key=lambda p: -ops[p.id])  # longest first (ops as the cost): the workers end together
-    (out_root / POINTS).mkdir(parents=True, exist_ok=True)
+    try:
+        (out_root / POINTS).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError("out", f"cannot create sweep directory {str(out_root)!r}: {exc.strerror}") from None
     axes = {"grid": grid, "zip": zips, "axes": [list(ks) for ks, _v in axes_of(grid, zips)]}
     execution = {"backend": backend, "workers": workers, "concurrency": slots, "point_workers": point_workers,
                  "address": address}
