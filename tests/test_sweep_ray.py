@@ -31,6 +31,9 @@ def test_ray_sweep_on_two_nodes_gives_the_local_table(tmp_path, digest_of):
         # results through the driver: the general path (the nodes of this cluster share a disk, so
         # `auto` would let the tasks write themselves)
         table = run_sweep(tmp_path / "ray", backend="ray", ray_results="driver", **SWEEP)
+        # auto: every node finds the driver's token in DIR, so the tasks write their points themselves
+        shared = run_sweep(tmp_path / "auto", backend="ray", grid=["scenario.seq=32", "reram_tiers=4,5"],
+                           **{k: v for k, v in SWEEP.items() if k != "grid"})
         alive = sorted(n["NodeID"] for n in ray.nodes() if n.get("Alive"))
     finally:
         ray.shutdown()
@@ -41,5 +44,8 @@ def test_ray_sweep_on_two_nodes_gives_the_local_table(tmp_path, digest_of):
     assert {p["results_via"] for p in man["points"]} == {"driver"}
     assert _rows(table) == _rows(local)
     assert _rows(pq.read_table(tmp_path / "ray" / "sweep.parquet")) == _rows(local)
+    assert {p["results_via"] for p in read_manifest(tmp_path / "auto")["points"]} == {"shared"}
+    assert _rows(shared) == [r for r in _rows(local) if r["scenario.seq"] == 32]
+    assert not (tmp_path / "auto" / ".sweep-token").exists()
     for r in local.to_pylist():  # the files the driver wrote are complete runs
         assert digest_of(tmp_path / "ray" / "points" / r["point"]) == digest_of(tmp_path / "local" / "points" / r["point"])
