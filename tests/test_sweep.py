@@ -233,3 +233,26 @@ def test_a_point_that_asks_for_several_workers_gets_them(swept, tmp_path, digest
         part = read_manifest(point)["partition"]
         assert part["backend"] == "local" and len(part["groups"]) == 2
         assert digest_of(point) == digest_of(swept / "points" / f"reram_tiers={tiers},scenario.seq=32")
+
+
+def test_a_worker_that_dies_fails_its_point_and_the_rest_still_run(tmp_path, monkeypatch):
+    import os
+
+    out = tmp_path / "k"
+    crash = "reram_tiers=4,scenario.seq=64"  # the first point the pool runs (longest first)
+    real = sweep_mod.run_point
+
+    def run_point(point, out_dir):
+        if point.id == crash:
+            out_dir.mkdir(parents=True)
+            os._exit(9)  # as the kernel's OOM killer would end it: no exception, no manifest
+        return real(point, out_dir)
+
+    monkeypatch.setattr(sweep_mod, "run_point", run_point)  # the forked workers inherit it
+    assert _sweep(*BASE, "--backend", "local", "--workers", "2", "--out", str(out)) == 1
+    rows = {r["point"]: r for r in pq.read_table(out / "sweep.parquet").to_pylist()}
+    assert rows[crash]["status"] == "failed" and "worker process died" in rows[crash]["error"]
+    # a point running beside it when the pool broke may fail with it; the others ran on a fresh pool
+    assert sum(r["status"] == "complete" for r in rows.values()) >= 2
+    monkeypatch.undo()
+    assert _sweep(*BASE, "--backend", "local", "--workers", "2", "--out", str(out)) == 0

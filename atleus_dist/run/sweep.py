@@ -170,7 +170,7 @@ def make_pool(processes: int) -> ProcessPoolExecutor:
     ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
     stop = ctx.Event()
     pool = ProcessPoolExecutor(max_workers=processes, mp_context=ctx, initializer=_pool_init, initargs=(stop,))
-    pool.stop_event = stop  # the parent sets it on Ctrl-C
+    pool.stop_event, pool.size = stop, processes  # the parent sets the event on Ctrl-C
     return pool
 
 
@@ -183,16 +183,22 @@ def _run_inline(jobs: list[Point], out_root: Path, on_done) -> None:
 
 
 def _run_pool(pool: ProcessPoolExecutor, jobs: list[Point], out_root: Path, on_done) -> None:
+    """Run ``jobs`` on ``pool``. A worker that dies (killed, out of memory) breaks the whole pool:
+    the points that had started (their directory exists: stale ones are removed first) fail, saying
+    so, and the ones that had not are run again on a fresh pool - each break fails at least one
+    point, so this ends."""
+    for p in jobs:
+        if (out_root / POINTS / p.id).exists():
+            shutil.rmtree(out_root / POINTS / p.id)
     futures = {pool.submit(_pool_task, p, out_root / POINTS / p.id): p for p in jobs}
-    pending = set(futures)
+    pending, broken = set(futures), []
     try:
         for fut in as_completed(futures):
             pending.discard(fut)
             try:
-                result = fut.result()
-            except BrokenProcessPool:  # a worker died (killed, out of memory): its points cannot say more
-                result = {"status": "failed", "error": "BrokenProcessPool: the worker process died", "wall_s": None}
-            on_done(futures[fut], result)
+                on_done(futures[fut], fut.result())
+            except BrokenProcessPool:
+                broken.append(futures[fut])
     except KeyboardInterrupt:
         pool.stop_event.set()
         for fut in pending:
@@ -210,6 +216,17 @@ def _run_pool(pool: ProcessPoolExecutor, jobs: list[Point], out_root: Path, on_d
             except Exception:  # noqa: BLE001 - a worker that cannot answer leaves its point pending
                 pass
         raise
+    again = [p for p in broken if not (out_root / POINTS / p.id).exists()]
+    for p in broken:
+        if p not in again:
+            on_done(p, {"status": "failed", "wall_s": None, "error": "BrokenProcessPool: a worker process died "
+                        "(killed or out of memory) while this point ran"})
+    if again:
+        fresh = make_pool(pool.size)
+        try:
+            _run_pool(fresh, again, out_root, on_done)
+        finally:
+            fresh.shutdown(wait=True, cancel_futures=True)
 
 
 # --- the sweep -----------------------------------------------------------------------------------
