@@ -248,6 +248,14 @@ def _check_out(out_root: Path, base: dict) -> dict | None:
     return prev
 
 
+def _cpus() -> int:
+    """CPUs this process may use (its affinity mask, which a container's cpuset narrows)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def run_sweep(out: str | os.PathLike, scenario: str | None = None, grid: list[str] = (), zips: list[str] = (),
               arch: str | None = None, transport: str = "noc", sets: list[str] = (), backend: str = "local",
               workers: int | None = None, point_workers: int = 1, address: str | None = None,
@@ -269,7 +277,7 @@ def run_sweep(out: str | os.PathLike, scenario: str | None = None, grid: list[st
     base = {"scenario": scenario, "arch": arch, "transport": transport, "sets": sets}
     prev = _check_out(out_root, base)
     if backend == "local":
-        slots = max(1, (workers or os.cpu_count() or 1) // point_workers)
+        slots = max(1, (workers or _cpus()) // point_workers)
     else:
         slots = 1 if backend == "inline" else (workers or len(points) or 1)
     pool = make_pool(min(slots, max(1, len(points)))) if backend == "local" else None
