@@ -13,10 +13,10 @@ from __future__ import annotations
 import dataclasses
 import math
 
+from atleus_dist.hw.params import ACT_BYTES
 from atleus_dist.hw.tier import TierProgram
 from atleus_dist.kernel import ConfigError
 
-ACT_BYTES = 2  # 16-bit activations (ISAAC: 16-bit inputs, 1-bit DACs)
 
 
 LAYOUTS = ("3d", "planar")

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from atleus_dist.hw.compute import CoreScheduler
-from atleus_dist.kernel import Block, LogicalProcess, LPFactory, RunSpec, check_time_ps, message_dtype
+from atleus_dist.hw.params import param, validate_fields
+from atleus_dist.kernel import Block, LogicalProcess, LPFactory, RunSpec, message_dtype
 from atleus_dist.kernel.errors import ConfigError
 
 DEP_DTYPE = message_dtype([("op", "<i8")])
@@ -32,10 +33,10 @@ PHASE_CODES = {"fwd": 0, "bwd": 1, "update": 2}
 class FixedLatencyTransferStub:
     """Stand-in for the NoC between tiers: every inter-tier transfer takes the same time."""
 
-    latency_ps: int = 10_000  # placeholder: ~10 hops x 1 ns until the NoC is coupled (not a model)
+    latency_ps: int = param(10_000, 1, 10**12, "placeholder: ~10 hops x 1 ns (a stand-in, not a model)")
 
     def __post_init__(self) -> None:
-        check_time_ps("transfer_stub.latency_ps", self.latency_ps, positive=True)
+        validate_fields(self)
 
 
 @dataclass(frozen=True)
