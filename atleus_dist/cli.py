@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         flag = None if exc.field.startswith("--") else _flag_for(parser, args.command, exc.field)
         text = str(exc) if flag is None else f"{flag}: {str(exc)[len(exc.field) + 2:]}"
-        if text.startswith("--"):
+        if flag is not None or text.startswith("--"):
             text = "argument " + text
         _line(f"{prog}: error: {text}")
         return EXIT_USAGE

@@ -26,9 +26,10 @@ INPUTS = ("tokens", "patches")
 
 
 def workloads_dir() -> Path:
-    """``$ATLEUS_WORKLOADS`` or the repository's top-level ``workloads/``."""
+    """``$ATLEUS_WORKLOADS`` or the package's ``atleus_dist/workloads/`` (models, scenarios, arch
+    files: shipped in the wheel; the repository's top-level ``workloads`` is a symlink to it)."""
     env = os.environ.get("ATLEUS_WORKLOADS")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "workloads"
+    return Path(env) if env else Path(__file__).resolve().parents[1] / "workloads"
 
 
 @dataclass(frozen=True)

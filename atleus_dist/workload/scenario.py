@@ -71,7 +71,7 @@ class ScenarioConfig:
     quant: str = param("M8F8", source="8-bit weights unless the scenario says (M<attn bits>F<FFN bits>)")
     policy: str = param("stream", source="stream weights that do not fit the ReRAM tiers", choices=POLICIES)
     optimizer: str = param("adam", source="Adam (Kingma & Ba 2015), as in LoRA fine-tuning", choices=OPTIMIZERS)
-    pipeline_chunk_tokens: int = param(32, 1, 65536, "32-token chunks: the pipeline fills in a few % of a "
+    pipeline_chunk_tokens: int = param(32, 1, 2**31 - 1, "32-token chunks: the pipeline fills in a few % of a "
                                        "step, ~40k ops for GPT-2 Medium at seq 1024 (Scenario)")
 
     def __post_init__(self) -> None:
