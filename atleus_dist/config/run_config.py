@@ -8,10 +8,10 @@ the loader, ``--set``, ``atleus-dist components`` and docs/configuration.md pick
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 from atleus_dist.hw.arch import AtleusArchConfig
+from atleus_dist.hw.noc.config import PARTITION, PARTITIONS_TEXT
 from atleus_dist.hw.params import param, validate_fields
 from atleus_dist.hw.tier import FixedLatencyTransferStub
 from atleus_dist.kernel.errors import ConfigError
@@ -21,8 +21,6 @@ BACKEND_NAMES = ("inline", "local", "ray")  # atleus_dist.backends.BACKENDS (not
 TRANSPORTS = ("stub", "noc")
 KINDS = ("atleus", "3d-tpu", "2d-planar")
 PLACEMENTS = ("spread", "pack")
-PARTITION = re.compile(r"^(single|by-tier|auto|blocks:\d{1,3}x\d{1,3}|map:\d{1,5}(,\d{1,5})*)$")
-PARTITIONS_TEXT = "single, by-tier, auto, blocks:AxB, map:l0,l1,..."
 
 
 @dataclass(frozen=True)
@@ -37,7 +35,7 @@ class ExecutionConfig:
 
     def __post_init__(self) -> None:
         validate_fields(self)
-        if self.partition is not None and not PARTITION.match(self.partition):
+        if self.partition is not None and not PARTITION.fullmatch(self.partition):
             raise ConfigError("partition", f"unknown partition {self.partition[:60]!r}", allowed=PARTITIONS_TEXT)
         if self.address is not None and self.backend != "ray":
             raise ConfigError("address", f"only the ray backend takes an address (backend is {self.backend})")

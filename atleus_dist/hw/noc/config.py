@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from dataclasses import dataclass, field
 
 from atleus_dist.hw.noc.traffic import PATTERNS
@@ -18,6 +19,9 @@ from atleus_dist.kernel.errors import ConfigError
 
 ALLOCATORS = ("separable_input_first",)
 ROUTINGS = ("dor",)
+# every partition spelling any command accepts (auto: chosen by the partitioner)
+PARTITION = re.compile(r"^(single|by-tier|auto|blocks:\d{1,3}x\d{1,3}|map:\d{1,5}(,\d{1,5})*)$")
+PARTITIONS_TEXT = "single, by-tier, auto, blocks:AxB, map:l0,l1,..."
 MAX_ROUTERS = 4096  # a 16x16 mesh of 16 tiers; bigger networks are refused before any allocation
 MAX_MESH_SIDE = 64
 
@@ -136,7 +140,9 @@ class NocConfig:
 
     def __post_init__(self) -> None:
         validate_fields(self)
-        if isinstance(self.topology, str) and self.topology.startswith("mesh:"):
+        if not PARTITION.fullmatch(self.partition):
+            raise ConfigError("partition", f"unknown partition {self.partition[:60]!r}", allowed=PARTITIONS_TEXT)
+        if self.topology.startswith("mesh:"):
             dims = mesh_dims(self.topology[5:], "topology", 3)
             check_routers("topology", math.prod(dims), self.topology)
         from atleus_dist.hw.noc.topology import build_topology
