@@ -14,7 +14,8 @@ from atleus_dist.hw.compute import lower_bound_ps
 from atleus_dist.hw.noc.config import ChipNocConfig, NocConfig, PhaseConfig, TrafficConfig
 from atleus_dist.hw.noc.partition import channels, partition_map
 from atleus_dist.hw.noc.topology import build_topology
-from atleus_dist.hw.tier import TierProgram
+from atleus_dist.hw.tier import OpTable
+from atleus_dist.hw.units import describe
 from atleus_dist.kernel import ConfigError, RunSpec, contiguous_groups
 
 __all__ = ["ACT_BYTES", "LAYOUTS", "ChipLP", "ChipLPFactory", "ChipProgram", "TierLayout", "chip_noc_config",
@@ -67,7 +68,7 @@ PACKET_ROWS = 200_000  # packets recorded per run (about): above it, one in k is
 
 
 def chip_run_spec(mapping, noc: ChipNocConfig | dict | None, partition: str, workers: int, sink_factory,
-                  base: TierProgram | None = None, layout: str = "3d", packet_rows: int | None = None):
+                  base: OpTable | None = None, layout: str = "3d", packet_rows: int | None = None):
     """``noc``: the chip's NoC section (None: the mapped architecture's); ``packet_rows``: about
     how many packets the ``packets`` table keeps (default :data:`PACKET_ROWS`)."""
     if isinstance(noc, dict) and "packet_rows" in noc:  # the old flat ``noc.*`` keys
@@ -95,7 +96,7 @@ def chip_run_spec(mapping, noc: ChipNocConfig | dict | None, partition: str, wor
         lps_of_unit.setdefault(unit, set()).add(int(lp_of_router[router]))
     split = [u for u, lps in lps_of_unit.items() if len(lps) > 1]
     if split:
-        raise ConfigError("partition", f"{partition!r} splits the ops of serial unit {split[0]} over LPs")
+        raise ConfigError("partition", f"{partition!r} splits the ops of {describe(split[0])} over LPs")
     # rounds of at most 1/200 of the estimated step, so even a single-LP run reports progress
     expected = lower_bound_ps(program.ops)
     spec = RunSpec(n_lps=n_lps, channels=channels(topo, lp_of_router, clk), end_ps=horizon_cycles * clk,

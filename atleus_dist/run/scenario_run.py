@@ -21,7 +21,7 @@ from atleus_dist.config.run_config import DEFAULT_PARTITION, RunConfig
 from atleus_dist.config.run_config import TRANSPORTS as RUN_TRANSPORTS
 from atleus_dist.config.tree import rename, to_data
 from atleus_dist.hw.arch import AtleusArchConfig
-from atleus_dist.hw.tier import KIND_CODES, PHASE_CODES, FixedLatencyTransferStub, TierProgram, tier_run_spec
+from atleus_dist.hw.tier import KIND_CODES, PHASE_CODES, FixedLatencyTransferStub, OpTable, tier_run_spec
 from atleus_dist.kernel import ConfigError, RunSpec, contiguous_groups
 from atleus_dist.run.baselines import scenario_config, stub_latency_ps
 from atleus_dist.workload import Mapper, compile_step
@@ -53,12 +53,12 @@ class Built:
     run_config: RunConfig | None = None
 
 
-def _tier_program(mapping, stub: FixedLatencyTransferStub) -> TierProgram:
+def _tier_program(mapping, stub: FixedLatencyTransferStub) -> OpTable:
     if mapping.static_on == "reram":
-        return TierProgram.from_mapping(mapping, stub)
+        return OpTable.from_mapping(mapping, stub)
     # 3D-TPU: no crossbars (from_mapping would look up the weight's), every op occupies its core
     g = mapping.graph
-    return TierProgram(mapping.arch.tiers, [mapping.tier_of_op(i) for i in range(len(g))], list(mapping.core),
+    return OpTable(mapping.arch.tiers, [mapping.tier_of_op(i) for i in range(len(g))], list(mapping.core),
                        [int(x) for x in mapping.latency_ps], [float(x) for x in mapping.energy_pj],
                        [op.deps for op in g], [op.layer for op in g], [KIND_CODES[op.kind] for op in g],
                        [PHASE_CODES[op.phase] for op in g], [op.macs for op in g], [op.nbytes for op in g],
