@@ -91,26 +91,10 @@ def _built(scenario_or_config, sets, arch, out: str, flags: dict):
 
 def _merge_sets(data: dict, sets: Any) -> dict:
     """A whole tree as ``sets`` items, then ``sets`` (so a RunConfig can take overrides)."""
-    from atleus_dist.config.sets import split_set
+    from atleus_dist.config.load import flatten
 
-    flat: dict = {}
-
-    def walk(d, prefix):
-        for k, v in d.items():
-            if isinstance(v, dict):
-                walk(v, prefix + (k,))
-            else:
-                flat[".".join(prefix + (k,))] = v
-
-    walk(data, ())
-    if isinstance(sets, dict):
-        flat.update(sets)
-    elif sets:
-        from atleus_dist.config.sets import parse_value
-
-        for item in sets:
-            key, text = split_set(item)
-            flat[key] = parse_value(text, f"--set {key}")
+    flat = {".".join(parts): value for parts, value in flatten(data, ())}
+    flat.update(_set_dict(sets))
     return flat
 
 
@@ -194,20 +178,10 @@ def baseline(kind: str, scenario: str | None = None, *, seq: int | None = None, 
 
 
 def _set_dict(sets: Any) -> dict:
-    """``sets`` as {path: value} (strings of ``"path=value"`` items read as YAML)."""
-    from atleus_dist.config.sets import parse_value, split_set
+    """``sets`` as {path: value} (``"path=value"`` items read as YAML)."""
+    from atleus_dist.config.load import set_items
 
-    if sets is None:
-        return {}
-    if isinstance(sets, dict):
-        return dict(sets)
-    if isinstance(sets, str) or not isinstance(sets, (list, tuple)):
-        raise ConfigError("--set", f"expected a list of PATH=VALUE items, got {sets!r}")
-    out = {}
-    for item in sets:
-        key, text = split_set(item)
-        out[key] = parse_value(text, f"--set {key}")
-    return out
+    return dict(set_items(sets))
 
 
 def noc(config: Any = None, *, sets: Any = None, out: str | os.PathLike | None = None, backend: str = "inline",

@@ -75,10 +75,10 @@ def canonical(parts: tuple[str, ...], label: str) -> tuple[str, ...]:
     raise ConfigError(label, "unknown path", allowed=PATHS_TEXT)
 
 
-def _flatten(value: Any, parts: tuple[str, ...]) -> Iterable[tuple[tuple[str, ...], Any]]:
+def flatten(value: Any, parts: tuple[str, ...]) -> Iterable[tuple[tuple[str, ...], Any]]:
     if isinstance(value, dict) and value:
         for k, v in value.items():
-            yield from _flatten(v, parts + (str(k),))
+            yield from flatten(v, parts + (str(k),))
     else:
         yield parts, value
 
@@ -94,7 +94,12 @@ class Tree:
             suffix: str = "") -> None:
         """``parts`` = ``value``; errors about it name ``prefix typed suffix`` (typed: ``parts``)."""
         typed = parts if typed is None else typed
-        for sub, v in _flatten(value, parts):
+        if parts:  # what was said about this path before no longer names it
+            base = canonical(parts, Labels._text(prefix, typed, suffix))
+            for key in [k for k in self.labels.names if k[:len(base)] == base]:
+                del self.labels.names[key]
+            self.labels.add(base, prefix, typed, suffix)
+        for sub, v in flatten(value, parts):
             sub_typed = typed + sub[len(parts):]
             path = canonical(sub, Labels._text(prefix, sub_typed, suffix))
             self.labels.add(path, prefix, sub_typed, suffix)
@@ -117,7 +122,7 @@ def load_run_config(scenario: str | None = None, arch: str | None = None, sets: 
     """The resolved :class:`RunConfig` (every field checked) and the labels to name errors found
     later (against the model). ``scenario``: a name in ``workloads/scenarios``, a YAML file or None
     (the default scenario); ``arch``: a YAML file of chip fields (and any other path); ``sets``:
-    ``["path=value", ...]`` or ``{"path": value}`` (strings read as YAML); ``flags``: the keys of
+    ``["path=value", ...]`` (values read as YAML) or ``{"path": value}`` (typed values); ``flags``: the keys of
     :data:`FLAGS` (None: not given)."""
     tree = Tree()
     named_by_file = False
@@ -136,7 +141,7 @@ def load_run_config(scenario: str | None = None, arch: str | None = None, sets: 
             raise TypeError(f"unknown flag {name!r}")
         if value is not None:
             tree.set(FLAGS[name], value, "--" + name, ())
-    for key, value in _set_items(sets):
+    for key, value in set_items(sets):
         tree.set(tuple(key.split(".")), value, "--set")
     sc = tree.data.get("scenario")
     if isinstance(sc, dict) and "seq" in sc and isinstance(sc["seq"], int):
@@ -148,14 +153,14 @@ def load_run_config(scenario: str | None = None, arch: str | None = None, sets: 
     return build(RunConfig, tree.data, (), tree.labels), tree.labels
 
 
-def _set_items(sets: Any) -> Iterable[tuple[str, Any]]:
+def set_items(sets: Any) -> Iterable[tuple[str, Any]]:
     if sets is None:
         return
     if isinstance(sets, dict):
         for key, value in sets.items():
             if not isinstance(key, str) or not key or any(not p for p in key.split(".")):
                 raise ConfigError("sets", f"bad path {key!r}")
-            yield key, parse_value(value, f"--set {key}") if isinstance(value, str) else value
+            yield key, value  # typed already (from Python): never read as YAML again
         return
     if isinstance(sets, str) or not isinstance(sets, (list, tuple)):
         raise ConfigError("--set", f"expected a list of PATH=VALUE items, got {sets!r}")
@@ -182,7 +187,7 @@ def load_section(cls: type, sets: Any = None, flags: dict[str, tuple[str, Any]] 
             parts = tuple(path.split("."))
             labels.add(parts, "--" + flag.replace("_", "-"), ())
             put(data, parts, value)
-    for key, value in _set_items(sets):
+    for key, value in set_items(sets):
         parts = tuple(key.split("."))
         labels.add(parts, "--set", parts)
         put(data, parts, value)

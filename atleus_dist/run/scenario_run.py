@@ -35,12 +35,13 @@ TRANSPORTS = RUN_TRANSPORTS
 def resolve_scenario(name: str | None, overrides: dict[str, str] | None = None) -> Scenario:
     """A scenario by name (``workloads/scenarios``), by YAML path, or the default; ``overrides``
     are scenario fields (``{"seq": "64"}``, strings read as YAML)."""
-    cfg, labels = load_run_config(name, None, {f"scenario.{k}": v for k, v in (overrides or {}).items()})
+    cfg, labels = load_run_config(name, None, [f"scenario.{k}={v}" for k, v in (overrides or {}).items()])
     return load_resolve_scenario(cfg, labels)
 
 
 def resolve_arch(path: str | None, sets: dict[str, str]) -> AtleusArchConfig:
-    cfg, _labels = load_run_config(None, path, dict(sets))
+    cfg, _labels = load_run_config(None, path, [f"{k}={v}" if isinstance(v, str) else f"{k}={v!r}"
+                                                for k, v in sets.items()])
     return cfg.chip
 
 
