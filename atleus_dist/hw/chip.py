@@ -11,7 +11,7 @@ import dataclasses
 from atleus_dist.hw.chip_lp import ChipLP, ChipLPFactory
 from atleus_dist.hw.chip_program import ACT_BYTES, LAYOUTS, ChipProgram, TierLayout
 from atleus_dist.hw.compute import lower_bound_ps
-from atleus_dist.hw.noc.config import ChipNocConfig, NocConfig, PhaseConfig, TrafficConfig
+from atleus_dist.hw.noc.config import ChipNocConfig, ChipPhases, NocConfig, TrafficConfig
 from atleus_dist.hw.noc.partition import channels, partition_map
 from atleus_dist.hw.noc.topology import build_topology
 from atleus_dist.hw.tier import OpTable
@@ -85,7 +85,7 @@ def chip_run_spec(mapping, noc: ChipNocConfig | dict | None, partition: str, wor
     # the whole step is one measurement phase; no synthetic traffic
     horizon_cycles = bound_ps // clk + 10 ** 9
     cfg = dataclasses.replace(cfg, traffic=TrafficConfig(rate=0.0),
-                              phases=PhaseConfig(warmup_cycles=0, measure_cycles=horizon_cycles, drain_cycles=0))
+                              phases=ChipPhases(warmup_cycles=0, measure_cycles=horizon_cycles, drain_cycles=0))
     topo = build_topology(cfg)
     lp_of_router = partition_map(partition, topo)
     n_lps = int(lp_of_router.max()) + 1

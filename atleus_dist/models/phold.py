@@ -23,6 +23,9 @@ from atleus_dist.kernel import Block, ConfigError, LogicalProcess, NEVER_PS
 from atleus_dist.kernel.messages import HEADER_DTYPE
 from atleus_dist.kernel.rng import mix64, unit
 
+MAX_EVENTS = 10**11
+
+
 @dataclass(frozen=True)
 class PholdConfig:
     lps: int = param(8, 1, 4096, "Fujimoto's PHOLD: a few LPs per core")
@@ -37,9 +40,14 @@ class PholdConfig:
 
     def __post_init__(self) -> None:
         validate_fields(self)
-        if self.lps * self.objects * self.events_per_object > 100_000_000:
+        population = self.lps * self.objects * self.events_per_object
+        if population > 100_000_000:
             raise ConfigError("objects", f"{self.lps} LPs x {self.objects} objects x {self.events_per_object} "
                               "events is too many to hold", allowed="lps x objects x events <= 1e8")
+        events = population * self.end_ps // (self.lookahead_ps + self.mean_ps)
+        if events > MAX_EVENTS:  # about a day at this machine's ~1e6 events/s: a typo, not a run
+            raise ConfigError("end_ps", f"{self.end_ps:,} ps means about {events:,} events",
+                              allowed=f"at most ~{MAX_EVENTS:.0e} events (population x end_ps / increment)")
 
     def channels(self) -> list[tuple[int, int, int]]:
         if self.remote > 0 and self.lps > 1:

@@ -115,12 +115,20 @@ class PhaseConfig:
     """Warm-up, measurement and drain, like BookSim2's warm-up and sample periods."""
 
     warmup_cycles: int = param(3000, 0, 10**7, "BookSim2 warmup_periods 3 x sample_period 1000")
-    measure_cycles: int = param(10000, 1, 10**15, "BookSim2 max_samples 10 x sample_period 1000")
+    # at most 1e8 cycles: ~20 min of a 4x4x4 mesh here; the chip run sets its own horizon
+    measure_cycles: int = param(10000, 1, 10**8, "BookSim2 max_samples 10 x sample_period 1000")
     drain_cycles: int = param(10000, 0, 10**7, "give up draining after this: reported as saturated")
     latency_thres_cycles: int = param(500, 1, 10**7, "BookSim2 latency_thres: above it the run is unstable")
 
     def __post_init__(self) -> None:
         validate_fields(self)
+
+
+@dataclass(frozen=True)
+class ChipPhases(PhaseConfig):
+    """The chip run's single measurement phase: the whole step (no synthetic traffic)."""
+
+    measure_cycles: int = param(10000, 1, 2**62, "the step's horizon, set by hw/chip.py")
 
 
 @dataclass(frozen=True)
