@@ -18,8 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from atleus_dist.hw.params import ACT_BYTES, check_choice, param, validate_fields
-from atleus_dist.kernel.errors import ConfigError
+from atleus_dist.hw.params import ACT_BYTES, check_choice, check_int, param, validate_fields
 
 DATAFLOWS = ("ws", "os", "is")
 VECTOR_KINDS = ("softmax", "layernorm", "rmsnorm", "gelu", "relu", "swiglu", "add", "loss", "adam", "sgd")
@@ -94,8 +93,7 @@ class SystolicCore:
     def gemm(self, m: int, n: int, k: int, count: int = 1, dataflow: str | None = None) -> SystolicCost:
         """``count`` independent (m x k) x (k x n) GEMMs, run one after another on this core."""
         for name, v in (("M", m), ("N", n), ("K", k), ("count", count)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ConfigError(name, f"must be a positive integer, got {v!r}")
+            check_int(name, v)
         c = self.cfg
         df = dataflow or c.dataflow
         cycles = scalesim_compute_cycles(m, n, k, c.rows, c.cols, df) * count
