@@ -108,8 +108,10 @@ class Tree:
     def file(self, path: str, field: str, scenario_first: bool) -> dict:
         data = read_yaml_mapping(path, field)
         for key, value in data.items():
-            parts = ("scenario", key) if scenario_first and key in SCENARIO else (key,)
-            self.set(parts, value, "", (key,), f"(in {path})")
+            parts = ("scenario", key) if scenario_first and key in SCENARIO else tuple(key.split("."))
+            if not all(parts):
+                raise ConfigError(f"{key} (in {path})", "not a field path")
+            self.set(parts, value, "", parts, f"(in {path})")
         return data
 
 
