@@ -232,6 +232,15 @@ def test_arch_files_with_a_bad_field_are_refused(case):
     assert not (d / "out").exists()
 
 
+@fuzz(40)
+@given(st.sampled_from(["report", "compare", "digest"]),
+       st.one_of(st.text(min_size=1, max_size=12).filter(lambda s: not s.startswith("-") and "\x00" not in s),
+                 st.sampled_from(["/", "/tmp", "/etc/passwd", "/nonexistent/run"])))
+def test_commands_reading_runs_refuse_what_is_not_a_run(command, path):
+    argv = [command, path] + ([path] if command == "compare" else [])
+    refused(argv, None)
+
+
 def test_zz_more_than_a_thousand_examples_ran(request):
     ran = {i.name for i in request.session.items if i.module is request.module}
     if len(ran) < 8:
