@@ -146,8 +146,9 @@ def load_run_config(scenario: str | None = None, arch: str | None = None, sets: 
     for key, value in set_items(sets):
         tree.set(tuple(key.split(".")), value, "--set")
     sc = tree.data.get("scenario")
-    if isinstance(sc, dict) and "seq" in sc and isinstance(sc["seq"], int):
-        # keep a name like gpt2-medium-lora32-s1024 true when only seq changed
+    seq_by = tree.labels.names.get(("scenario", "seq"), ("",))[0]
+    if isinstance(sc, dict) and isinstance(sc.get("seq"), int) and seq_by.startswith("--"):
+        # keep a name like gpt2-medium-lora32-s1024 true when seq changed (unless named too)
         if tree.labels.names.get(("scenario", "name"), ("",))[0] != "--set":
             name = sc.get("name", ScenarioConfig().name if not named_by_file else None)
             if isinstance(name, str):
