@@ -129,12 +129,7 @@ def bad_value(leaf):
     return _bad_tuple(base.__args__[0], m, optional)
 
 
-def _refusable(leaf) -> bool:
-    """Free-form names with no constraint beyond their type still get type-bad values."""
-    return True
-
-
-RUN_LEAVES = [leaf for leaf in leaves(RunConfig) if _refusable(leaf)]
+RUN_LEAVES = list(leaves(RunConfig))  # free-form names too: they still get values of the wrong type
 NOC_LEAVES = list(leaves(NocConfig))
 PHOLD_LEAVES = [leaf for leaf in leaves(PholdConfig) if leaf.path != "trace"]
 
