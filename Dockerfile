@@ -4,6 +4,5 @@ WORKDIR /home/ray/atleus-dist
 COPY --chown=ray:users pyproject.toml README.md ./
 COPY --chown=ray:users atleus_dist ./atleus_dist
 COPY --chown=ray:users cluster ./cluster
-COPY --chown=ray:users workloads ./workloads
 RUN pip install --no-cache-dir -e .
 CMD ["atleus-dist", "--help"]

@@ -2,7 +2,9 @@
 
 Each sub-command lives in its own module under ``atleus_dist.commands`` and exposes
 ``register(subparsers)``; this file only collects them, so new commands are one new file plus one
-line in ``COMMANDS``. Errors in user input become one line on stderr and exit code 2.
+line in ``COMMANDS``. Errors in user input become one line on stderr and exit code 2; a failed
+simulation exit code 1; any other exception (a bug) one ``internal error`` line and exit code 1,
+its traceback in the run directory's ``error.log`` (or a temporary file).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from atleus_dist.kernel.errors import CausalityError, ConfigError, SimulationAbo
 
 # module names under atleus_dist.commands
 COMMANDS = ("run", "phold", "noc", "gemm", "model_info", "report", "compare", "baseline", "digest",
-            "verify")
+            "components", "sweep", "verify")
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1
@@ -41,24 +43,62 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     try:
         return _main(argv)
-    except KeyboardInterrupt as exc:  # Ctrl-C, or a stop signal the run driver turned into one: no traceback
-        sys.stderr.write(f"atleus-dist: {exc or 'interrupted'}\n")
-        return 128 + getattr(exc, "signum", 2)  # 130 for SIGINT, 143 for SIGTERM, 129 for SIGHUP
+    except KeyboardInterrupt:  # Ctrl-C while the commands are still being imported: no traceback
+        _line("atleus-dist: interrupted")
+        return 130
 
 
 def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    prog = f"{parser.prog} {args.command}"
     try:
         return int(args.func(args) or 0)
     except ConfigError as exc:
-        flag = _flag_for(parser, args.command, exc.field)
-        text = str(exc) if flag is None else f"argument {flag}: {str(exc)[len(exc.field) + 2:]}"
-        sys.stderr.write(f"{parser.prog} {args.command}: error: {text}\n")
+        flag = None if exc.field.startswith("--") else _flag_for(parser, args.command, exc.field)
+        text = str(exc) if flag is None else f"{flag}: {str(exc)[len(exc.field) + 2:]}"
+        if flag is not None or text.startswith("--"):
+            text = "argument " + text
+        _line(f"{prog}: error: {text}")
         return EXIT_USAGE
     except (SimulationAborted, CausalityError) as exc:
-        sys.stderr.write(f"{parser.prog} {args.command}: simulation failed: {type(exc).__name__}: {exc}\n")
+        _line(f"{prog}: simulation failed: {type(exc).__name__}: {exc}")
         return EXIT_FAILED
+    except BrokenPipeError:  # stdout closed early (| head): nothing to say
+        return 0
+    except KeyboardInterrupt as exc:  # Ctrl-C, or a stop signal the run driver turned into one
+        _line(f"{prog}: {exc or 'interrupted'}")
+        return 128 + getattr(exc, "signum", 2)  # 130 for SIGINT, 143 for SIGTERM, 129 for SIGHUP
+    except Exception as exc:  # a bug: one line here, the traceback in the run's log file
+        log = _write_traceback(getattr(args, "out", None))
+        _line(f"{prog}: internal error: {type(exc).__name__}: {exc} (traceback in {log})")
+        return EXIT_FAILED
+
+
+def _line(text: str) -> None:
+    """One line on stderr, whatever the message holds."""
+    sys.stderr.write(" ".join(text.split())[:2000] + "\n")
+
+
+def _write_traceback(out) -> str:
+    """Write the current exception's traceback to ``OUT/error.log`` (if that directory exists)
+    or to a new temporary file; return the path."""
+    import tempfile
+    import traceback
+    from pathlib import Path
+
+    text = traceback.format_exc()
+    try:
+        if out and Path(out).is_dir():
+            path = Path(out) / "error.log"
+            path.write_text(text)
+            return str(path)
+    except OSError:
+        pass
+    fd, name = tempfile.mkstemp(prefix="atleus-dist-error-", suffix=".log")
+    with open(fd, "w") as fh:
+        fh.write(text)
+    return name
 
 
 def _flag_for(parser: argparse.ArgumentParser, command: str, field: str) -> str | None:

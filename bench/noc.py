@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from atleus_dist.commands.noc import simulate
+from atleus_dist.api import noc as run_noc
 from atleus_dist.hw.noc.config import NocConfig, PhaseConfig, TrafficConfig
 from atleus_dist.hw.noc.topology import build_topology
 
@@ -39,7 +39,8 @@ def ours(rate: float, partition: str, backend: str, workers: int, phases: PhaseC
          mesh: str = "4x4x4") -> dict:
     cfg = NocConfig(topology=f"mesh:{mesh}", traffic=TrafficConfig(rate=rate), phases=phases, partition=partition)
     t0 = time.perf_counter()
-    fig, stats = simulate(cfg, backend, workers, out)
+    r = run_noc(cfg, out=out, backend=backend, workers=workers)
+    fig, stats = r.figures, r.stats
     wall = time.perf_counter() - t0
     cycles = cfg.end_cycle
     nodes = build_topology(cfg).n_routers

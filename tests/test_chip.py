@@ -80,7 +80,7 @@ def test_packet_sampling_is_by_packet_id_and_partition_independent(mapping, tmp_
     full = results.read_table(str(tmp_path / "full"), "packets")
     digests = []
     for name, partition in (("s1", "single"), ("s2", "by-tier")):
-        spec, cfg = chip_run_spec(mapping, {"packet_rows": "50"}, partition, 2, SinkFactory(str(tmp_path / name)))
+        spec, cfg = chip_run_spec(mapping, None, partition, 2, SinkFactory(str(tmp_path / name)), packet_rows=50)
         backends.run(spec, "inline")
         sampled = results.read_table(str(tmp_path / name), "packets")
         every = cfg["packet_sample_every"]
@@ -120,7 +120,7 @@ def test_hbm_ops_stripe_over_ports(mapping):
     from atleus_dist.hw.tier import KIND_CODES
 
     _cfg, xy, one = chip_noc_config(mapping, {}, "single")
-    _cfg, _xy, ports = chip_noc_config(mapping, {"hbm_ports": "4"}, "single")
+    _cfg, _xy, ports = chip_noc_config(mapping, {"hbm_ports": 4}, "single")
     assert len(one) == 1 and ports == list(range(one[0], one[0] + 4))
     base = ChipProgram.from_mapping(mapping, xy, one)
     prog = ChipProgram.from_mapping(mapping, xy, ports)
@@ -156,7 +156,7 @@ def test_striped_hbm_is_partition_independent(mapping, tmp_path):
 
     dig = []
     for name, partition in (("single", "single"), ("tier", "by-tier")):
-        spec, cfg = chip_run_spec(mapping, {"hbm_ports": "4"}, partition, 2, SinkFactory(str(tmp_path / name)))
+        spec, cfg = chip_run_spec(mapping, {"hbm_ports": 4}, partition, 2, SinkFactory(str(tmp_path / name)))
         first = mapping.arch.reram_tiers * 16  # the first systolic tier of 4x4 routers
         assert cfg["hbm_routers"] == [first, first + 1, first + 2, first + 3]
         backends.run(spec, "inline")
@@ -164,13 +164,13 @@ def test_striped_hbm_is_partition_independent(mapping, tmp_path):
     assert dig[0] == dig[1]
 
 
-@pytest.mark.parametrize("value, message", [("0", "do not fit"), ("x", "integer"), ("99", "do not fit")])
+@pytest.mark.parametrize("value, message", [(0, "out of range"), ("x", "integer"), (99, "do not fit")])
 def test_bad_hbm_ports_name_the_field(mapping, value, message):
     from atleus_dist.kernel import ConfigError
 
     with pytest.raises(ConfigError) as e:
         chip_noc_config(mapping, {"hbm_ports": value}, "single")
-    assert e.value.field == "noc.hbm_ports" and message in str(e.value)
+    assert e.value.field == "noc.hbm_ports" and message in str(e.value), str(e.value)
 
 
 @pytest.mark.parametrize("tiers, dims", [(4, (8, 8, 1)), (5, (12, 8, 1)), (1, (4, 4, 1))])

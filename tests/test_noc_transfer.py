@@ -4,7 +4,7 @@ regions (LPs), partitions and backends."""
 import numpy as np
 import pytest
 
-from atleus_dist.commands.noc import simulate
+from atleus_dist.api import noc
 from atleus_dist.hw.noc.config import NocConfig, PhaseConfig, TrafficConfig
 from atleus_dist.hw.noc.region import Region
 from atleus_dist.hw.noc.topology import build_topology
@@ -39,7 +39,7 @@ def test_single_transfer_across_regions_matches_closed_form(tmp_path, nbytes):
                                    ("by-tier", "local", 2)):
         cfg_p = NocConfig(partition=part, **IDLE)
         out = tmp_path / f"{part}-{backend}".replace(":", "_")
-        simulate(cfg_p, backend, workers, out, transfers=((cycle, src, dest, nbytes, tag),))
+        noc(cfg_p, out=out, backend=backend, workers=workers, transfers=((cycle, src, dest, nbytes, tag),))
         assert completions(out) == {tag: want}, (part, backend)
 
 
@@ -55,7 +55,7 @@ def test_concurrent_transfers_same_cycles_on_every_backend(tmp_path):
     ref = None
     for part, backend, workers in (("single", "inline", 1), ("by-tier", "inline", 2), ("blocks:2x2", "local", 2)):
         out = tmp_path / f"{part}-{backend}".replace(":", "_")
-        simulate(NocConfig(partition=part, **base), backend, workers, out, transfers=tuple(transfers))
+        noc(NocConfig(partition=part, **base), out=out, backend=backend, workers=workers, transfers=tuple(transfers))
         got = completions(out)
         if ref is None:
             ref = got

@@ -76,4 +76,4 @@ def test_stub_latency_must_be_positive():
 
     with pytest.raises(ConfigError) as e:
         FixedLatencyTransferStub(0)
-    assert e.value.field == "transfer_stub.latency_ps"
+    assert e.value.field == "latency_ps"

@@ -100,7 +100,7 @@ def test_replication_with_spare_crossbars():
 def test_arch_sets_name_fields():
     with pytest.raises(ConfigError) as e:
         arch_with_sets({"reram.bogus": "1"})
-    assert e.value.field == "bogus"
+    assert e.value.field == "reram.bogus"
     with pytest.raises(ConfigError) as e:
         arch_with_sets({"noc.x": "1"})
     assert e.value.field == "noc.x"

@@ -23,10 +23,13 @@ def register(subs) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from atleus_dist.results.report import compare_runs, format_compare
+    from atleus_dist.results.sweep_report import resolve_point
     from atleus_dist.results.verify import check_run
 
-    for field in ("dir_a", "dir_b"):  # a bad manifest or file: one line naming it and the argument
-        check_run(getattr(args, field), field)
-    c = compare_runs(args.dir_a, args.dir_b, args.allow_incomplete)
+    # a point of a sweep may be named SWEEP_DIR@key=value,... (or by its directory, SWEEP_DIR/points/<id>)
+    dirs = {field: resolve_point(getattr(args, field), field) for field in ("dir_a", "dir_b")}
+    for field, path in dirs.items():  # a bad manifest or file: one line naming it and the argument
+        check_run(path, field)
+    c = compare_runs(dirs["dir_a"], dirs["dir_b"], args.allow_incomplete)
     emit(args, c, format_compare(c))
     return 0

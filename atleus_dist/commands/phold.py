@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from atleus_dist.commands.common import add_backend_flags, backend_options, emit
-from atleus_dist.kernel import ConfigError, LPFactory, RunSpec, contiguous_groups
+from atleus_dist.commands.common import add_backend_flags, emit
+from atleus_dist.kernel import LPFactory, RunSpec, contiguous_groups
 from atleus_dist.models.phold import PholdConfig, PholdLP
 from atleus_dist.results import SinkFactory
 from atleus_dist.run import execute, prepare_out_dir
@@ -26,23 +26,29 @@ def register(subs) -> None:
     p.set_defaults(func=main)
 
 
-def build(args: argparse.Namespace) -> tuple[PholdConfig, RunSpec]:
-    cfg = PholdConfig(lps=args.lps, objects=args.objects, events_per_object=args.events_per_object,
-                      mean_ps=args.mean_ps, lookahead_ps=args.lookahead_ps, remote=args.remote,
-                      seed=args.seed, end_ps=args.end_ps, trace=args.trace)
-    if args.workers <= 0:
-        raise ConfigError("workers", f"must be a positive integer, got {args.workers}")
+def build(args: argparse.Namespace) -> tuple[PholdConfig, RunSpec, str]:
+    """The config and spec of ``args`` (every value checked) and the checked output path."""
+    from atleus_dist.api import _out_dir
+    from atleus_dist.config.load import load_section
+    from atleus_dist.config.run_config import ExecutionConfig
+
+    names = ("lps", "objects", "events_per_object", "mean_ps", "lookahead_ps", "remote", "end_ps", "seed", "trace")
+    cfg = load_section(PholdConfig, None, {n: (n, getattr(args, n)) for n in names})
+    ex = load_section(ExecutionConfig, None, {n: (n, getattr(args, n))
+                                              for n in ("backend", "workers", "address", "placement")})
+    out = _out_dir(args.out)
     spec = RunSpec(n_lps=cfg.lps, channels=cfg.channels(), end_ps=cfg.end_ps,
-                   lp_factory=LPFactory(PholdLP, (cfg,)), groups=contiguous_groups(cfg.lps, args.workers),
-                   sink_factory=SinkFactory(str(args.out)))
-    return cfg, spec
+                   lp_factory=LPFactory(PholdLP, (cfg,)), groups=contiguous_groups(cfg.lps, ex.workers),
+                   sink_factory=SinkFactory(out))
+    return cfg, spec, out
 
 
 def main(args: argparse.Namespace) -> int:
-    cfg, spec = build(args)
-    out = prepare_out_dir(args.out)
+    cfg, spec, out = build(args)
+    out = prepare_out_dir(out)
+    options = {"address": args.address, "placement": args.placement} if args.backend == "ray" else {}
     stats, _manifest = execute("phold", cfg.to_dict(), spec, args.backend, out,
-                               progress=not args.quiet, **backend_options(args))
+                               progress=not args.quiet, **options)
     fig = stats.figures()
     fig["out"] = str(out)
     emit(args, fig, [

@@ -1,56 +1,41 @@
 """``atleus-dist run [SCENARIO]``: one fine-tuning step (or inference pass) of a real model on a
-configured Atleus, simulated in parallel, results as Arrow tables plus a summary."""
+configured Atleus, simulated in parallel, results as Arrow tables plus a summary. Only argument
+handling and output live here (:func:`atleus_dist.api.simulate` does the work)."""
 
 from __future__ import annotations
 
 import argparse
 
-from atleus_dist.commands.common import add_backend_flags, backend_options, emit
-from atleus_dist.kernel import ConfigError
-from atleus_dist.results import SinkFactory
-from atleus_dist.results.summary import summary_figures, write_summary
-from atleus_dist.run import execute, prepare_out_dir
-from atleus_dist.run.scenario_run import TRANSPORTS, build
+from atleus_dist.commands.common import add_backend_flags, emit, run_lines
+from atleus_dist.config.run_config import TRANSPORTS
+
+
+def add_config_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--arch", default=None, help="architecture YAML (chip fields, noc section; any config path)")
+    p.add_argument("--set", action="append", default=[], metavar="PATH=VALUE",
+                   help="override any config path (atleus-dist components): scenario.seq=256, reram_tiers=4, "
+                        "reram.xbar_rows=64, noc.mesh=4x4, noc.router.num_vcs=2, stub.latency_ps=20000")
 
 
 def register(subs) -> None:
     p = subs.add_parser("run", help="simulate one step of a scenario on Atleus")
     p.add_argument("scenario", nargs="?", default=None,
                    help="scenario name (workloads/scenarios) or YAML file; default: GPT-2 Medium LoRA r32, seq 128")
-    p.add_argument("--arch", default=None, help="architecture YAML (fields of AtleusArchConfig)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override: reram.xbar_rows=64, reram_tiers=4, scenario.seq=256, noc.*, stub.latency_ps")
+    add_config_flags(p)
     p.add_argument("--transport", choices=TRANSPORTS, default="noc",
                    help="how results move between cores: noc (flit-level 3D NoC, default) or stub "
                         "(a fixed latency, for quick estimates)")
     p.add_argument("--partition", default=None,
-                   help="LPs: single, by-tier, blocks:AxB, map:l0,l1,... (noc; default single) or by-tier (stub)")
+                   help="LPs: single, by-tier, blocks:AxB, map:l0,l1,..., auto (noc; default single) or by-tier (stub)")
     add_backend_flags(p)
     p.set_defaults(func=main)
 
 
 def main(args: argparse.Namespace) -> int:
-    if args.workers <= 0:
-        raise ConfigError("workers", f"must be a positive integer, got {args.workers}")
-    # validate everything before the output directory exists, so bad input leaves nothing behind
-    built = build(args.scenario, args.arch, args.set, args.transport, args.workers, args.partition,
-                  SinkFactory(str(args.out)))
-    out = prepare_out_dir(args.out)
+    from atleus_dist import api
 
-    def finalize(run_dir, manifest, _figures):
-        fig = summary_figures(run_dir, dict(manifest, config=built.config))
-        write_summary(run_dir, fig)
-        fig.pop("absent_tables", None)
-        return fig
-
-    stats, manifest = execute("run", built.config, built.spec, args.backend, out,
-                              progress=not args.quiet, finalize=finalize, **backend_options(args))
-    fig = dict(manifest["figures"], out=str(out))
-    emit(args, fig, [
-        f"{built.scenario.name}: step latency {fig.get('step_latency_ps', 0) / 1e9:,.3f} ms, "
-        f"energy {fig.get('energy_pj', 0) / 1e12:,.4f} J",
-        f"{stats.backend} x{stats.groups}: {stats.events:,} events in {stats.rounds:,} rounds, "
-        f"{stats.run_s:.2f} s (sync share {stats.sync_share:.1%})",
-        f"results in {out}  (atleus-dist report {out})",
-    ])
+    r = api.simulate(args.scenario, sets=args.set, arch=args.arch, out=args.out, transport=args.transport,
+                     backend=args.backend, workers=args.workers, partition=args.partition,
+                     address=args.address, placement=args.placement, progress=not args.quiet)
+    emit(args, r.figures, run_lines(r.figures, r.stats, r.figures["scenario"]))
     return 0

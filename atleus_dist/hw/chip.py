@@ -7,24 +7,36 @@ in :mod:`atleus_dist.hw.chip_program`. Knows nothing of processes, Ray or files.
 from __future__ import annotations
 
 import dataclasses
-import math
 
 from atleus_dist.hw.chip_lp import ChipLP, ChipLPFactory
 from atleus_dist.hw.chip_program import ACT_BYTES, LAYOUTS, ChipProgram, TierLayout
 from atleus_dist.hw.compute import lower_bound_ps
-from atleus_dist.hw.noc.config import NocConfig, PhaseConfig, TrafficConfig
+from atleus_dist.hw.noc.config import ChipNocConfig, ChipPhases, NocConfig, TrafficConfig
 from atleus_dist.hw.noc.partition import channels, partition_map
 from atleus_dist.hw.noc.topology import build_topology
-from atleus_dist.hw.tier import TierProgram
+from atleus_dist.hw.tier import OpTable
+from atleus_dist.hw.units import describe
 from atleus_dist.kernel import ConfigError, RunSpec, contiguous_groups
 
 __all__ = ["ACT_BYTES", "LAYOUTS", "ChipLP", "ChipLPFactory", "ChipProgram", "TierLayout", "chip_noc_config",
            "chip_run_spec", "expected_packets"]
 
 
-def chip_noc_config(mapping, sets: dict[str, str], partition: str,
+def _chip_noc(mapping, noc) -> ChipNocConfig:
+    """The chip's NoC section: ``noc`` if given (a :class:`ChipNocConfig`, or a mapping of its
+    fields checked like ``--set noc.*``), else the one in the mapped architecture."""
+    if noc is None:
+        return mapping.arch.noc
+    if isinstance(noc, ChipNocConfig):
+        return noc
+    from atleus_dist.config.tree import build
+
+    return build(ChipNocConfig, dict(noc), ("noc",), base=mapping.arch.noc)
+
+
+def chip_noc_config(mapping, noc: ChipNocConfig | dict | None, partition: str,
                     layout: str = "3d") -> tuple[NocConfig, TierLayout, list[int]]:
-    """The NoC of the chip: an X x Y mesh per tier (from ``noc.mesh``, default the squarest grid
+    """The NoC of the chip: an X x Y mesh per tier (``noc.mesh``, default the squarest grid
     holding the cores of a tier), as many tiers as the chip, no synthetic traffic; and the routers
     of the HBM ports: ``noc.hbm_ports`` of them from ``noc.hbm_router`` on (default the first
     router of the first systolic tier, which holds the memory controller). One port by default:
@@ -33,75 +45,47 @@ def chip_noc_config(mapping, sets: dict[str, str], partition: str,
     port (one flit a cycle) is the bottleneck either way, and 16 sources converging on it congest
     the mesh for everyone else - and doubled the simulation's wall time."""
     arch = mapping.arch
-    sets = dict(sets)
-    per_tier = max(arch.reram_cores_per_tier, arch.systolic_cores_per_tier)
-    if "mesh" in sets:
-        try:
-            x, y = (int(v) for v in sets.pop("mesh").lower().split("x"))
-        except ValueError:
-            raise ConfigError("noc.mesh", "must look like 4x4") from None
-    else:
-        x = int(math.isqrt(per_tier))
-        while per_tier % x:
-            x -= 1
-        x, y = per_tier // x, x
+    chip = _chip_noc(mapping, noc)
+    arch = dataclasses.replace(arch, noc=chip) if chip is not arch.noc else arch
+    x, y = arch.mesh_xy
     if layout not in LAYOUTS:
         raise ConfigError("layout", f"unknown chip layout {layout!r}", allowed=", ".join(LAYOUTS))
     lay = TierLayout(x, y, arch.tiers, layout)
-    hbm = _int_set(sets, "hbm_router", lay.router(arch.reram_tiers, 0))
-    n_ports = _int_set(sets, "hbm_ports", 1)
-    sets.pop("packet_rows", None)
-    data: dict = {"topology": lay.topology(), "partition": partition}
-    for key, value in sets.items():
-        part, dot, name = key.partition(".")
-        if not dot:
-            raise ConfigError(f"noc.{key}", "expected noc.PART.FIELD, e.g. noc.router.num_vcs=2")
-        data.setdefault(part, {})[name] = _number(value)
-    cfg = NocConfig.from_dict(data)
+    hbm = lay.router(arch.reram_tiers, 0) if chip.hbm_router is None else chip.hbm_router
+    n_ports = chip.hbm_ports
+    cfg = NocConfig(topology=lay.topology(), partition=partition, router=chip.router, planar=chip.planar,
+                    tsv=chip.tsv, interface=chip.interface)
     n, mesh = lay.n_routers, lay.topology()[5:]
     if not 0 <= hbm < n:
-        raise ConfigError("noc.hbm_router", f"router {hbm} is not in the {mesh} mesh")
+        raise ConfigError("noc.hbm_router", f"router {hbm} is not in the {mesh} mesh", allowed=f"0..{n - 1}")
     if not 1 <= n_ports <= n - hbm:
         raise ConfigError("noc.hbm_ports", f"{n_ports} ports from router {hbm} do not fit the {mesh} mesh",
                           allowed=f"1..{n - hbm}")
     return cfg, lay, list(range(hbm, hbm + n_ports))
 
 
-def _int_set(sets: dict[str, str], key: str, default: int) -> int:
-    if key not in sets:
-        return default
-    try:
-        return int(sets.pop(key))
-    except ValueError:
-        raise ConfigError(f"noc.{key}", "must be an integer") from None
-
-
-def _number(text: str):
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return text
-
-
 PACKET_ROWS = 200_000  # packets recorded per run (about): above it, one in k is kept
 
 
-def chip_run_spec(mapping, sets: dict[str, str], partition: str, workers: int, sink_factory,
-                  base: TierProgram | None = None, layout: str = "3d"):
-    cfg, lay, hbm = chip_noc_config(mapping, sets, partition, layout)
+def chip_run_spec(mapping, noc: ChipNocConfig | dict | None, partition: str, workers: int, sink_factory,
+                  base: OpTable | None = None, layout: str = "3d", packet_rows: int | None = None):
+    """``noc``: the chip's NoC section (None: the mapped architecture's); ``packet_rows``: about
+    how many packets the ``packets`` table keeps (default :data:`PACKET_ROWS`)."""
+    if isinstance(noc, dict) and "packet_rows" in noc:  # the old flat ``noc.*`` keys
+        noc = dict(noc)
+        packet_rows = noc.pop("packet_rows")
+    cfg, lay, hbm = chip_noc_config(mapping, noc, partition, layout)
     program = ChipProgram.from_mapping(mapping, lay, hbm, base)
-    rows = int(sets.get("packet_rows", PACKET_ROWS))
-    if rows <= 0:
-        raise ConfigError("noc.packet_rows", f"must be a positive number of packets, got {rows}")
+    rows = PACKET_ROWS if packet_rows is None else packet_rows
+    if isinstance(rows, bool) or not isinstance(rows, int) or rows <= 0:
+        raise ConfigError("noc.packet_rows", f"must be a positive number of packets, got {rows!r}")
     every = max(1, -(-expected_packets(program, cfg) // rows))
     bound_ps = sum(program.ops.latency_ps) + 1
     clk = cfg.router.clock_period_ps
     # the whole step is one measurement phase; no synthetic traffic
     horizon_cycles = bound_ps // clk + 10 ** 9
     cfg = dataclasses.replace(cfg, traffic=TrafficConfig(rate=0.0),
-                              phases=PhaseConfig(warmup_cycles=0, measure_cycles=horizon_cycles, drain_cycles=0))
+                              phases=ChipPhases(warmup_cycles=0, measure_cycles=horizon_cycles, drain_cycles=0))
     topo = build_topology(cfg)
     lp_of_router = partition_map(partition, topo)
     n_lps = int(lp_of_router.max()) + 1
@@ -112,7 +96,7 @@ def chip_run_spec(mapping, sets: dict[str, str], partition: str, workers: int, s
         lps_of_unit.setdefault(unit, set()).add(int(lp_of_router[router]))
     split = [u for u, lps in lps_of_unit.items() if len(lps) > 1]
     if split:
-        raise ConfigError("partition", f"{partition!r} splits the ops of serial unit {split[0]} over LPs")
+        raise ConfigError("partition", f"{partition!r} splits the ops of {describe(split[0])} over LPs")
     # rounds of at most 1/200 of the estimated step, so even a single-LP run reports progress
     expected = lower_bound_ps(program.ops)
     spec = RunSpec(n_lps=n_lps, channels=channels(topo, lp_of_router, clk), end_ps=horizon_cycles * clk,

@@ -13,10 +13,11 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from atleus_dist.hw.tier import TierProgram
+from atleus_dist.hw.params import ACT_BYTES
+from atleus_dist.hw.units import hbm_port_core, hbm_port_unit
+from atleus_dist.hw.tier import OpTable
 from atleus_dist.kernel import ConfigError
 
-ACT_BYTES = 2  # 16-bit activations (ISAAC: 16-bit inputs, 1-bit DACs)
 
 
 LAYOUTS = ("3d", "planar")
@@ -70,20 +71,17 @@ class TierLayout:
         return (router // w) // self.y * gx + (router % w) // self.x
 
 
-HBM_UNIT0 = -(1 << 40)  # serial unit of HBM port k: HBM_UNIT0 - k (clear of cores and weight blocks)
-
-
 @dataclasses.dataclass(frozen=True)
 class ChipProgram:
     """The step as the chip runs it. HBM ops are striped over the memory's ports: an ``hbm_read``
     or ``hbm_write`` of B bytes becomes one op per port (port k at router ``hbm_routers[k]``,
-    serial unit ``HBM_UNIT0 - k``, ``core = -1 - k`` in the ops table) moving its share of the
+    serial unit ``hbm_port_unit(k)``, core ``hbm_port_core(k)`` - see :mod:`atleus_dist.hw.units`) moving its share of the
     bytes, as HBM interleaves addresses over its (pseudo-)channels. Each stripe takes the whole
     op's latency - the channels work in parallel, each at 1/ports of the stack's bandwidth - and
     its share of the energy. A consumer waits for every stripe; a producer feeding a write sends
     each port only its share. Op ids are the program's (``origin`` maps them to graph ops)."""
 
-    ops: TierProgram
+    ops: OpTable
     router: list[int]  # per op: the router of its core
     out_bytes: list[int]  # per op: size of its result
     n_routers: int
@@ -95,10 +93,10 @@ class ChipProgram:
 
     @classmethod
     def from_mapping(cls, mapping, layout: "TierLayout | tuple[int, int]", hbm_router: int | list[int],
-                     base: TierProgram | None = None) -> "ChipProgram":
-        """``base``: the program of ops as the tiers run them (default ``TierProgram.from_mapping``;
+                     base: OpTable | None = None) -> "ChipProgram":
+        """``base``: the program of ops as the tiers run them (default ``OpTable.from_mapping``;
         the 3D-TPU baseline passes its own, having no crossbars)."""
-        base = base or TierProgram.from_mapping(mapping)
+        base = base or OpTable.from_mapping(mapping)
         arch = mapping.arch
         if not isinstance(layout, TierLayout):
             layout = TierLayout(layout[0], layout[1], arch.tiers)
@@ -121,7 +119,7 @@ class ChipProgram:
             for k in range(parts):
                 nbytes = _share(base.nbytes[i], parts, k)
                 if hbm:
-                    router, unit, core_k = ports[k], HBM_UNIT0 - k, -1 - k
+                    router, unit, core_k = ports[k], hbm_port_unit(k), hbm_port_core(k)
                     energy = base.energy_pj[i] * nbytes / base.nbytes[i] if base.nbytes[i] else 0.0
                     if op.kind == "hbm_write":
                         share_of[len(origin)] = k
@@ -136,7 +134,7 @@ class ChipProgram:
                 routers.append(router)
                 origin.append(i)
                 out.append(cls._result_bytes(op, nbytes))
-        prog = TierProgram(base.n_tiers, stub=base.stub, **cols)
+        prog = OpTable(base.n_tiers, stub=base.stub, **cols)
         n = len(ports)
         need: dict[tuple[int, int], int] = {}
         dests: dict[int, set[int]] = {}

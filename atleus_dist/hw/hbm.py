@@ -15,22 +15,22 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from atleus_dist.hw.params import check_choice, check_int, validate_numeric_fields
+from atleus_dist.hw.params import check_choice, check_int, param, validate_fields
 from atleus_dist.kernel.errors import ConfigError
 
 
 @dataclass(frozen=True)
 class Hbm2Config:
-    stacks: int = 1  # Atleus: HBM2 off-chip (one stack assumed; confirm)
-    channels_per_stack: int = 8  # JEDEC JESD235 HBM2: 8 channels per stack (16 pseudo-channels)
-    channel_width_bits: int = 128  # JESD235: 1024-bit interface per stack / 8 channels
-    pin_rate_mbps: int = 2000  # JESD235A HBM2: 2 Gb/s per pin -> 256 GB/s per stack
-    access_latency_ps: int = 45_000  # ~tRCD + tCL + burst for HBM2 (~45 ns; confirm per device)
-    read_bit_pj: float = 3.9  # O'Connor et al., MICRO 2017: HBM2 ~3.9 pJ/bit
-    write_bit_pj: float = 3.9  # O'Connor et al., MICRO 2017: HBM2 ~3.9 pJ/bit (same as read)
+    stacks: int = param(1, 1, 16, "Atleus: HBM2 off-chip (one stack assumed; confirm)")
+    channels_per_stack: int = param(8, 1, 64, "JEDEC JESD235 HBM2: 8 channels per stack (16 pseudo-channels)")
+    channel_width_bits: int = param(128, 1, 4096, "JESD235: 1024-bit interface per stack / 8 channels")
+    pin_rate_mbps: int = param(2000, 1, 100_000, "JESD235A HBM2: 2 Gb/s per pin -> 256 GB/s per stack")
+    access_latency_ps: int = param(45_000, 0, 10**9, "~tRCD + tCL + burst for HBM2 (~45 ns; confirm per device)")
+    read_bit_pj: float = param(3.9, 0.0, 1e4, "O'Connor et al., MICRO 2017: HBM2 ~3.9 pJ/bit")
+    write_bit_pj: float = param(3.9, 0.0, 1e4, "O'Connor et al., MICRO 2017: HBM2 ~3.9 pJ/bit (same as read)")
 
     def __post_init__(self) -> None:
-        validate_numeric_fields(self)
+        validate_fields(self)
 
     @property
     def channels(self) -> int:

@@ -29,39 +29,38 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from atleus_dist.hw.params import check_int, validate_numeric_fields
+from atleus_dist.hw.params import check_int, param, validate_fields
 from atleus_dist.kernel.errors import ConfigError
 
 
 @dataclass(frozen=True)
 class ReramCoreConfig:
-    xbar_rows: int = 128  # Atleus / ISAAC: 128x128 crossbars
-    xbar_cols: int = 128  # Atleus / ISAAC: 128x128 crossbars
-    bits_per_cell: int = 2  # Atleus / ISAAC: 2 bits per cell
-    dac_bits: int = 1  # Atleus / ISAAC: 1-bit DACs, bit-serial inputs
-    adc_bits: int = 8  # Atleus / ISAAC: 8-bit ADCs
-    input_bits: int = 16  # ISAAC: 16-bit inputs streamed 1 bit per cycle
-    adcs_per_xbar: int = 1  # ISAAC: 8 ADCs per IMA of 8 crossbars, shared across 128 columns
-    adc_msps: int = 1280  # ISAAC: 1.28 GS/s ADC
-    xbar_read_ps: int = 100_000  # ISAAC: 100 ns crossbar read cycle
-    pipeline_fill_cycles: int = 3  # ISAAC pipeline: eDRAM->IR, shift-and-add, OR->eDRAM (confirm)
-    xbars_per_tile: int = 96  # Atleus: 96 crossbars per tile
-    tiles_per_core: int = 16  # Atleus: 16 tiles per core
-    tile_buffer_bytes: int = 65_536  # ISAAC: 64 KB eDRAM buffer per tile
-    xbar_read_pj: float = 30.0  # ISAAC: 8 crossbars 2.4 mW -> 0.3 mW x 100 ns
-    dac_pj: float = 0.390625  # ISAAC: 8x128 1-bit DACs 4 mW -> per DAC per 100 ns cycle
-    adc_sample_pj: float = 1.5625  # ISAAC: 8 ADCs 16 mW at 1.28 GS/s -> 2 mW / 1.28 GS/s
-    shift_add_pj: float = 2.5  # ISAAC: shift-and-add 0.2 mW per IMA of 8 crossbars x 100 ns
-    dequant_mult_pj: float = 0.2  # Horowitz ISSCC 2014: 8-bit multiply 0.2 pJ (block-scale multiply)
-    psum_add_pj: float = 0.03  # Horowitz ISSCC 2014: 8-bit add 0.03 pJ (confirm width)
-    block_scale_bits: int = 16  # one fp16 scale per crossbar block (Atleus crossbar-wise quantisation)
-    write_row_ps: int = 50_880  # PRIME (Chi et al., ISCA 2016): ReRAM write latency 50.88 ns
-    write_cell_pj: float = 7.64  # PRIME: 3.91 nJ per 512-bit write -> per cell (confirm)
-    parallel_write_xbars: int = 16  # one programming driver per tile, 16 tiles per core (assumed)
-    endurance_writes: int = 1_000_000  # ReRAM cell endurance ~1e6 writes (conservative; confirm)
+    xbar_rows: int = param(128, 8, 4096, "Atleus / ISAAC: 128x128 crossbars")
+    xbar_cols: int = param(128, 8, 4096, "Atleus / ISAAC: 128x128 crossbars")
+    bits_per_cell: int = param(2, 1, 8, "Atleus / ISAAC: 2 bits per cell")
+    dac_bits: int = param(1, 1, 16, "Atleus / ISAAC: 1-bit DACs, bit-serial inputs")
+    adc_bits: int = param(8, 1, 16, "Atleus / ISAAC: 8-bit ADCs")
+    input_bits: int = param(16, 1, 32, "ISAAC: 16-bit inputs streamed 1 bit per cycle")
+    adcs_per_xbar: int = param(1, 1, 4096, "ISAAC: 8 ADCs per IMA of 8 crossbars, shared across 128 columns")
+    adc_msps: int = param(1280, 1, 1_000_000, "ISAAC: 1.28 GS/s ADC")
+    xbar_read_ps: int = param(100_000, 1, 10**9, "ISAAC: 100 ns crossbar read cycle")
+    pipeline_fill_cycles: int = param(3, 0, 1000, "ISAAC pipeline: eDRAM->IR, shift-and-add, OR->eDRAM (confirm)")
+    xbars_per_tile: int = param(96, 1, 4096, "Atleus: 96 crossbars per tile")
+    tiles_per_core: int = param(16, 1, 1024, "Atleus: 16 tiles per core")
+    xbar_read_pj: float = param(30.0, 0.0, 1e6, "ISAAC: 8 crossbars 2.4 mW -> 0.3 mW x 100 ns")
+    dac_pj: float = param(0.390625, 0.0, 1e6, "ISAAC: 8x128 1-bit DACs 4 mW -> per DAC per 100 ns cycle")
+    adc_sample_pj: float = param(1.5625, 0.0, 1e6, "ISAAC: 8 ADCs 16 mW at 1.28 GS/s -> 2 mW / 1.28 GS/s")
+    shift_add_pj: float = param(2.5, 0.0, 1e6, "ISAAC: shift-and-add 0.2 mW per IMA of 8 crossbars x 100 ns")
+    dequant_mult_pj: float = param(0.2, 0.0, 1e6, "Horowitz ISSCC 2014: 8-bit multiply 0.2 pJ (block-scale multiply)")
+    psum_add_pj: float = param(0.03, 0.0, 1e6, "Horowitz ISSCC 2014: 8-bit add 0.03 pJ (confirm width)")
+    block_scale_bits: int = param(16, 1, 64, "one fp16 scale per crossbar block (Atleus crossbar-wise quantisation)")
+    write_row_ps: int = param(50_880, 1, 10**9, "PRIME (Chi et al., ISCA 2016): ReRAM write latency 50.88 ns")
+    write_cell_pj: float = param(7.64, 0.0, 1e6, "PRIME: 3.91 nJ per 512-bit write -> per cell (confirm)")
+    parallel_write_xbars: int = param(16, 1, 4096, "one programming driver per tile, 16 tiles per core (assumed)")
+    endurance_writes: int = param(1_000_000, 1, 10**15, "ReRAM cell endurance ~1e6 writes (conservative; confirm)")
 
     def __post_init__(self) -> None:
-        validate_numeric_fields(self)
+        validate_fields(self)
         if self.adc_bits < self.bits_per_cell:
             raise ConfigError("adc_bits", f"must be >= bits_per_cell ({self.bits_per_cell})")
         if self.adcs_per_xbar > self.xbar_cols:

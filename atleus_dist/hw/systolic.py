@@ -18,8 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from atleus_dist.hw.params import check_choice, validate_numeric_fields
-from atleus_dist.kernel.errors import ConfigError
+from atleus_dist.hw.params import ACT_BYTES, check_choice, check_int, param, validate_fields
 
 DATAFLOWS = ("ws", "os", "is")
 VECTOR_KINDS = ("softmax", "layernorm", "rmsnorm", "gelu", "relu", "swiglu", "add", "loss", "adam", "sgd")
@@ -27,33 +26,30 @@ VECTOR_KINDS = ("softmax", "layernorm", "rmsnorm", "gelu", "relu", "swiglu", "ad
 
 @dataclass(frozen=True)
 class SystolicCoreConfig:
-    rows: int = 128  # Atleus (Dhingra et al., TCAD 2025): 128x32 PEs per systolic core
-    cols: int = 32  # Atleus: 128x32 PEs per systolic core
-    dataflow: str = "ws"  # SCALE-Sim default dataflow family; Atleus keeps weights/adapters stationary
-    clock_ps: int = 1000  # 1 GHz PE clock (assumed; SCALE-Sim counts cycles only - confirm vs paper)
-    operand_bytes: int = 2  # 16-bit operands for fine-tuning activations/gradients (assumed, bf16)
-    ifmap_sram_bytes: int = 1 << 20  # SCALE-Sim example config scale (ifmap 1 MB per core, assumed)
-    filter_sram_bytes: int = 1 << 20  # SCALE-Sim example config scale (filter 1 MB per core, assumed)
-    ofmap_sram_bytes: int = 1 << 20  # SCALE-Sim example config scale (ofmap 1 MB per core, assumed)
-    mac_pj: float = 1.5  # Horowitz ISSCC 2014, 45 nm: fp16 mult 1.1 pJ + add 0.4 pJ (not scaled to 10 nm)
-    sram_read_byte_pj: float = 1.25  # Horowitz ISSCC 2014: 64-bit read from 8 KB SRAM ~10 pJ
-    sram_write_byte_pj: float = 1.25  # Horowitz ISSCC 2014: same order as the read (assumed equal)
-    vector_lanes: int = 32  # one vector lane per PE column (assumed)
-    vector_op_pj: float = 0.4  # Horowitz ISSCC 2014: fp16 add 0.4 pJ per element-op
-    softmax_ops_per_elem: int = 5  # max, sub, exp, sum, divide (standard 3-pass softmax)
-    layernorm_ops_per_elem: int = 5  # mean, sub, square, sum, scale (standard LayerNorm)
-    rmsnorm_ops_per_elem: int = 3  # square, sum, scale (Zhang & Sennrich 2019)
-    gelu_ops_per_elem: int = 8  # tanh approximation: ~8 element ops (Hendrycks & Gimpel 2016)
-    relu_ops_per_elem: int = 1  # one compare
-    swiglu_ops_per_elem: int = 6  # sigmoid (~4) + 2 multiplies (Shazeer 2020)
-    add_ops_per_elem: int = 1  # residual add
-    loss_ops_per_elem: int = 5  # softmax cross-entropy over the vocabulary, like softmax
-    adam_ops_per_elem: int = 12  # Adam: two moments, bias correction, sqrt, divide, update (Kingma & Ba 2015)
-    sgd_ops_per_elem: int = 2  # multiply-add
+    rows: int = param(128, 1, 4096, "Atleus (Dhingra et al., TCAD 2025): 128x32 PEs per systolic core")
+    cols: int = param(32, 1, 4096, "Atleus: 128x32 PEs per systolic core")
+    dataflow: str = param("ws", source="SCALE-Sim default dataflow family; Atleus keeps weights/adapters "
+                          "stationary", choices=DATAFLOWS)
+    clock_ps: int = param(1000, 1, 10**6, "1 GHz PE clock (assumed; SCALE-Sim counts cycles only - confirm vs paper)")
+    operand_bytes: int = param(ACT_BYTES, 1, 8, "16-bit operands for activations/gradients (bf16; ACT_BYTES)")
+    mac_pj: float = param(1.5, 0.0, 1e6, "Horowitz ISSCC 2014, 45 nm: fp16 mult 1.1 pJ + add 0.4 pJ (not scaled)")
+    sram_read_byte_pj: float = param(1.25, 0.0, 1e6, "Horowitz ISSCC 2014: 64-bit read from 8 KB SRAM ~10 pJ")
+    sram_write_byte_pj: float = param(1.25, 0.0, 1e6, "Horowitz ISSCC 2014: same order as the read (assumed equal)")
+    vector_lanes: int = param(32, 1, 65536, "one vector lane per PE column (assumed)")
+    vector_op_pj: float = param(0.4, 0.0, 1e6, "Horowitz ISSCC 2014: fp16 add 0.4 pJ per element-op")
+    softmax_ops_per_elem: int = param(5, 1, 1000, "max, sub, exp, sum, divide (standard 3-pass softmax)")
+    layernorm_ops_per_elem: int = param(5, 1, 1000, "mean, sub, square, sum, scale (standard LayerNorm)")
+    rmsnorm_ops_per_elem: int = param(3, 1, 1000, "square, sum, scale (Zhang & Sennrich 2019)")
+    gelu_ops_per_elem: int = param(8, 1, 1000, "tanh approximation: ~8 element ops (Hendrycks & Gimpel 2016)")
+    relu_ops_per_elem: int = param(1, 1, 1000, "one compare")
+    swiglu_ops_per_elem: int = param(6, 1, 1000, "sigmoid (~4) + 2 multiplies (Shazeer 2020)")
+    add_ops_per_elem: int = param(1, 1, 1000, "residual add")
+    loss_ops_per_elem: int = param(5, 1, 1000, "softmax cross-entropy over the vocabulary, like softmax")
+    adam_ops_per_elem: int = param(12, 1, 1000, "Adam: two moments, bias correction, sqrt, divide, update (Kingma & Ba 2015)")
+    sgd_ops_per_elem: int = param(2, 1, 1000, "multiply-add")
 
     def __post_init__(self) -> None:
-        validate_numeric_fields(self)
-        check_choice("dataflow", self.dataflow, DATAFLOWS)
+        validate_fields(self)
 
     @property
     def pes(self) -> int:
@@ -97,8 +93,7 @@ class SystolicCore:
     def gemm(self, m: int, n: int, k: int, count: int = 1, dataflow: str | None = None) -> SystolicCost:
         """``count`` independent (m x k) x (k x n) GEMMs, run one after another on this core."""
         for name, v in (("M", m), ("N", n), ("K", k), ("count", count)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ConfigError(name, f"must be a positive integer, got {v!r}")
+            check_int(name, v)
         c = self.cfg
         df = dataflow or c.dataflow
         cycles = scalesim_compute_cycles(m, n, k, c.rows, c.cols, df) * count

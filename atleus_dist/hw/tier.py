@@ -20,7 +20,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from atleus_dist.hw.compute import CoreScheduler
-from atleus_dist.kernel import Block, LogicalProcess, LPFactory, RunSpec, check_time_ps, message_dtype
+from atleus_dist.hw.params import param, validate_fields
+from atleus_dist.hw.units import weight_block_unit
+from atleus_dist.kernel import Block, LogicalProcess, LPFactory, RunSpec, message_dtype
 from atleus_dist.kernel.errors import ConfigError
 
 DEP_DTYPE = message_dtype([("op", "<i8")])
@@ -32,15 +34,18 @@ PHASE_CODES = {"fwd": 0, "bwd": 1, "update": 2}
 class FixedLatencyTransferStub:
     """Stand-in for the NoC between tiers: every inter-tier transfer takes the same time."""
 
-    latency_ps: int = 10_000  # placeholder: ~10 hops x 1 ns until the NoC is coupled (not a model)
+    latency_ps: int = param(10_000, 1, 10**12, "placeholder: ~10 hops x 1 ns (a stand-in, not a model)")
 
     def __post_init__(self) -> None:
-        check_time_ps("transfer_stub.latency_ps", self.latency_ps, positive=True)
+        validate_fields(self)
 
 
 @dataclass(frozen=True)
-class TierProgram:
-    """Everything tier LPs need, as plain picklable lists indexed by op id."""
+class OpTable:
+    """The chip's op table: per op (by id) its tier, core, serial unit, latency, energy, deps,
+    layer, kind, phase, MACs and bytes, as plain picklable lists - what the tier LPs run and what
+    :class:`~atleus_dist.hw.chip_program.ChipProgram` extends with routers for the NoC.
+    (Formerly ``TierProgram``; that name stays as an alias.)"""
 
     n_tiers: int
     tier: list[int]
@@ -54,8 +59,8 @@ class TierProgram:
     macs: list[int]
     nbytes: list[int]
     stub: FixedLatencyTransferStub = field(default_factory=FixedLatencyTransferStub)
-    # the serial resource an op occupies: its core, except that a ReRAM weight block (ISAAC:
-    # independent tiles/IMAs) serves one op at a time on its own, so blocks of one core overlap
+    # the serial resource an op occupies (hw.units): its core, except that a ReRAM weight block
+    # (ISAAC: independent tiles/IMAs) serves one op at a time on its own, so blocks of one core overlap
     unit: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -72,9 +77,9 @@ class TierProgram:
                 raise ConfigError("deps", f"op {i} depends on a later op (graph not topological)")
 
     @classmethod
-    def from_mapping(cls, mapping, stub: FixedLatencyTransferStub | None = None) -> "TierProgram":
+    def from_mapping(cls, mapping, stub: FixedLatencyTransferStub | None = None) -> "OpTable":
         g = mapping.graph
-        unit = [-(mapping.placements[op.weight].first_xbar + 2) if op.kind in ("static_mm", "program")
+        unit = [weight_block_unit(mapping.placements[op.weight].first_xbar) if op.kind in ("static_mm", "program")
                 else mapping.core[i] for i, op in enumerate(g)]
         return cls(mapping.arch.tiers, [mapping.tier_of_op(i) for i in range(len(g))], list(mapping.core),
                    [int(x) for x in mapping.latency_ps], [float(x) for x in mapping.energy_pj],
@@ -90,10 +95,13 @@ class TierProgram:
         return sorted((a, b, self.stub.latency_ps) for a, b in pairs if a != b)
 
 
+TierProgram = OpTable  # the old name
+
+
 class TierLP(LogicalProcess):
     """One tier: a :class:`CoreScheduler` for its ops, the transfer stub towards other tiers."""
 
-    def __init__(self, lp_id: int, program: TierProgram, sink=None) -> None:
+    def __init__(self, lp_id: int, program: OpTable, sink=None) -> None:
         super().__init__(lp_id)
         self.p = program
         self.sink = sink
@@ -142,7 +150,7 @@ class TierLP(LogicalProcess):
                         meta={"kind_codes": KIND_CODES, "phase_codes": PHASE_CODES})
 
 
-def tier_run_spec(program: TierProgram, groups: list[list[int]], sink_factory=None, meta: dict | None = None):
+def tier_run_spec(program: OpTable, groups: list[list[int]], sink_factory=None, meta: dict | None = None):
     """A :class:`~atleus_dist.kernel.RunSpec` with one LP per tier; ``end_ps`` bounds every schedule
     (all ops one after another, each followed by a transfer)."""
     end = sum(program.latency_ps) + (len(program.tier) + 1) * program.stub.latency_ps + 1

@@ -18,34 +18,36 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from atleus_dist.kernel import Block, ConfigError, LogicalProcess, NEVER_PS, check_time_ps
+from atleus_dist.hw.params import param, validate_fields
+from atleus_dist.kernel import Block, ConfigError, LogicalProcess, NEVER_PS
 from atleus_dist.kernel.messages import HEADER_DTYPE
 from atleus_dist.kernel.rng import mix64, unit
 
+MAX_EVENTS = 10**11
+
+
 @dataclass(frozen=True)
 class PholdConfig:
-    lps: int = 8
-    objects: int = 64  # per LP
-    events_per_object: int = 1
-    mean_ps: int = 1000  # mean of the exponential part of every increment
-    lookahead_ps: int = 1000  # the minimum increment, and every channel's lookahead
-    remote: float = 0.5
-    seed: int = 1
-    end_ps: int = 1_000_000
-    trace: bool = False  # also write every committed event (small runs, strongest check)
+    lps: int = param(8, 1, 4096, "Fujimoto's PHOLD: a few LPs per core")
+    objects: int = param(64, 1, 1_000_000, "objects per LP")
+    events_per_object: int = param(1, 1, 1000, "initial events per object (PHOLD's population)")
+    mean_ps: int = param(1000, 0, 10**15, "mean of the exponential part of every increment")
+    lookahead_ps: int = param(1000, 1, 10**15, "the minimum increment, and every channel's lookahead")
+    remote: float = param(0.5, 0.0, 1.0, "fraction of events sent to another LP")
+    seed: int = param(1, 0, 2**63 - 1, "any fixed seed (64-bit: the counter-based RNG's key)")
+    end_ps: int = param(1_000_000, 1, 2**62, "simulated end time (int64 ps)")
+    trace: bool = param(False, source="also write every committed event (small runs, strongest check)")
 
     def __post_init__(self) -> None:
-        for name in ("lps", "objects", "events_per_object"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ConfigError(name, f"must be a positive integer, got {value!r}")
-        check_time_ps("lookahead_ps", self.lookahead_ps, positive=True)
-        check_time_ps("mean_ps", self.mean_ps)
-        check_time_ps("end_ps", self.end_ps, positive=True)
-        if not 0.0 <= float(self.remote) <= 1.0:
-            raise ConfigError("remote", f"must be a fraction in [0, 1], got {self.remote!r}")
-        if not isinstance(self.seed, int) or self.seed < 0:
-            raise ConfigError("seed", f"must be a non-negative integer, got {self.seed!r}")
+        validate_fields(self)
+        population = self.lps * self.objects * self.events_per_object
+        if population > 100_000_000:
+            raise ConfigError("objects", f"{self.lps} LPs x {self.objects} objects x {self.events_per_object} "
+                              "events is too many to hold", allowed="lps x objects x events <= 1e8")
+        events = population * self.end_ps // (self.lookahead_ps + self.mean_ps)
+        if events > MAX_EVENTS:  # about a day at this machine's ~1e6 events/s: a typo, not a run
+            raise ConfigError("end_ps", f"{self.end_ps:,} ps means about {events:,} events",
+                              allowed=f"at most ~{MAX_EVENTS:.0e} events (population x end_ps / increment)")
 
     def channels(self) -> list[tuple[int, int, int]]:
         if self.remote > 0 and self.lps > 1:

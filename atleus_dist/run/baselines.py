@@ -46,7 +46,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from atleus_dist.hw.params import with_overrides
+from atleus_dist.hw.params import ACT_BYTES, param, validate_fields, with_overrides
 from atleus_dist.hw.tier import KIND_CODES, PHASE_CODES
 from atleus_dist.kernel.errors import ConfigError
 from atleus_dist.results import finish_manifest, start_manifest
@@ -67,37 +67,23 @@ VECTOR_TRAFFIC_BWD = {"add": 3, "softmax": 3, "layernorm": 3, "rmsnorm": 3, "gel
 class GpuConfig:
     """An A100-class GPU (NVIDIA A100 Tensor Core GPU datasheet, SXM4 80 GB column)."""
 
-    name: str = "A100-SXM4-80GB"
-    peak_flops_per_s: float = 312e12  # datasheet: 312 TFLOPS dense FP16/BF16 Tensor Core (624 is with sparsity)
-    hbm_bytes_per_s: float = 2.039e12  # datasheet: 2,039 GB/s HBM2e (80 GB SXM; the 40 GB part has 1,555 GB/s)
-    board_power_w: float = 400.0  # datasheet: max TDP 400 W (SXM); energy = power x time
-    compute_efficiency: float = 1.0  # fraction of peak a matmul reaches; 1.0 = ideal roofline (GPU's best case)
-    memory_efficiency: float = 1.0  # fraction of peak bandwidth reached; 1.0 = ideal roofline
-    launch_overhead_ps: int = 0  # per kernel; 0 = ideal; a few us (3_000_000-5_000_000) is typical without CUDA graphs
-    dtype_bytes: int = 2  # FP16/BF16 operands, the precision of the peak above
-    dynamic_pj_per_flop: float = 0.0  # optional energy on top of board power x time (0: power covers it)
-    dynamic_pj_per_byte: float = 0.0
-    hbm_ops: str = "update"  # which of the graph's HBM transfers are GPU traffic: all, update (optimizer state), none
+    name: str = param("A100-SXM4-80GB", source="NVIDIA A100 datasheet, SXM4 80 GB")
+    peak_flops_per_s: float = param(312e12, 1e9, 1e18, "datasheet: 312 TFLOPS dense FP16/BF16 Tensor Core "
+                                    "(624 is with sparsity)")
+    hbm_bytes_per_s: float = param(2.039e12, 1e9, 1e15, "datasheet: 2,039 GB/s HBM2e (80 GB SXM; the 40 GB part "
+                                   "has 1,555 GB/s)")
+    board_power_w: float = param(400.0, 1.0, 1e5, "datasheet: max TDP 400 W (SXM); energy = power x time")
+    compute_efficiency: float = param(1.0, 1e-6, 1.0, "fraction of peak a matmul reaches; 1.0 = ideal roofline")
+    memory_efficiency: float = param(1.0, 1e-6, 1.0, "fraction of peak bandwidth reached; 1.0 = ideal roofline")
+    launch_overhead_ps: int = param(0, 0, 10**12, "per kernel; 0 = ideal; 3-5 us is typical without CUDA graphs")
+    dtype_bytes: int = param(ACT_BYTES, 1, 8, "FP16/BF16 operands, the precision of the peak above (ACT_BYTES)")
+    dynamic_pj_per_flop: float = param(0.0, 0.0, 1e6, "optional energy on top of board power x time (0: power covers it)")
+    dynamic_pj_per_byte: float = param(0.0, 0.0, 1e6, "optional energy per byte on top of board power x time")
+    hbm_ops: str = param("update", source="which HBM transfers are GPU traffic: all, update (optimizer state), none",
+                         choices=HBM_OPS)
 
     def __post_init__(self) -> None:
-        for f in ("peak_flops_per_s", "hbm_bytes_per_s", "board_power_w"):
-            v = getattr(self, f)
-            if not isinstance(v, (int, float)) or isinstance(v, bool) or not v > 0:
-                raise ConfigError(f, f"must be a positive number, got {v!r}")
-        for f in ("compute_efficiency", "memory_efficiency"):
-            v = getattr(self, f)
-            if not isinstance(v, (int, float)) or not 0 < v <= 1:
-                raise ConfigError(f, f"must be in (0, 1], got {v!r}")
-        for f in ("dynamic_pj_per_flop", "dynamic_pj_per_byte"):
-            v = getattr(self, f)
-            if not isinstance(v, (int, float)) or v < 0:
-                raise ConfigError(f, f"must be >= 0, got {v!r}")
-        if not isinstance(self.launch_overhead_ps, int) or self.launch_overhead_ps < 0:
-            raise ConfigError("launch_overhead_ps", f"must be an integer >= 0, got {self.launch_overhead_ps!r}")
-        if not isinstance(self.dtype_bytes, int) or self.dtype_bytes < 1:
-            raise ConfigError("dtype_bytes", f"must be a positive integer, got {self.dtype_bytes!r}")
-        if self.hbm_ops not in HBM_OPS:
-            raise ConfigError("hbm_ops", f"unknown value {self.hbm_ops!r}", allowed=", ".join(HBM_OPS))
+        validate_fields(self)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

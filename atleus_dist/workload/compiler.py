@@ -9,10 +9,10 @@ Shapes only: knows nothing of hardware timing, mapping, LPs, files or Ray.
 
 from __future__ import annotations
 
+from atleus_dist.hw.params import ACT_BYTES
 from atleus_dist.workload.graph import OpGraph
 from atleus_dist.workload.scenario import Scenario
 
-ACT_BYTES = 2  # 16-bit activations and gradients
 # Korthikanti et al. 2022 ("Reducing Activation Recomputation"): a layer saves 34*s*b*h + 5*a*s^2*b
 # bytes of 16-bit activations for backward.
 SAVED_PER_TOKEN_D = 34

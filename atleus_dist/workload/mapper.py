@@ -35,11 +35,10 @@ from atleus_dist.hw.arch import AtleusArchConfig
 from atleus_dist.hw.hbm import Hbm2
 from atleus_dist.hw.reram import ReramCore, WeightBlock, WriteCounters
 from atleus_dist.hw.systolic import SystolicCore
+from atleus_dist.hw.units import HBM_CORE  # the op table's id of the HBM (hw.units)
 from atleus_dist.kernel.errors import ConfigError
 from atleus_dist.workload.graph import Op, OpGraph
 from atleus_dist.workload.scenario import Scenario
-
-HBM_CORE = -1
 
 
 @dataclass(frozen=True)

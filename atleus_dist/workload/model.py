@@ -15,6 +15,7 @@ from pathlib import Path
 
 import yaml
 
+from atleus_dist.hw.params import check_int, param, validate_fields
 from atleus_dist.kernel.errors import ConfigError
 
 ACTIVATIONS = ("gelu", "relu", "swiglu")
@@ -26,57 +27,53 @@ INPUTS = ("tokens", "patches")
 
 
 def workloads_dir() -> Path:
-    """``$ATLEUS_WORKLOADS`` or the repository's top-level ``workloads/``."""
+    """``$ATLEUS_WORKLOADS`` or the package's ``atleus_dist/workloads/`` (models, scenarios, arch
+    files: shipped in the wheel; the repository's top-level ``workloads`` is a symlink to it)."""
     env = os.environ.get("ATLEUS_WORKLOADS")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "workloads"
+    return Path(env) if env else Path(__file__).resolve().parents[1] / "workloads"
+
+
+CARD = "the model's YAML, from its public model card"
+REQUIRED = dataclasses.MISSING
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    name: str
-    layers: int
-    d_model: int
-    heads: int
-    kv_heads: int
-    d_ff: int
-    activation: str
-    vocab: int
-    positions: int
+    name: str = param(REQUIRED, source=CARD)
+    layers: int = param(REQUIRED, 1, 1024, CARD)
+    d_model: int = param(REQUIRED, 1, 1 << 17, CARD)
+    heads: int = param(REQUIRED, 1, 1024, CARD)
+    kv_heads: int = param(REQUIRED, 1, 1024, CARD)
+    d_ff: int = param(REQUIRED, 1, 1 << 20, CARD)
+    activation: str = param(REQUIRED, source=CARD, choices=ACTIVATIONS)
+    vocab: int = param(REQUIRED, 0, 10**7, CARD)
+    positions: int = param(REQUIRED, 0, 10**7, CARD)
     # True for decoder (GPT-2, BLOOM, OPT, Llama): token t attends to tokens <= t only, so a pipeline
     # chunk needs the keys/values of itself and earlier chunks; False for encoders (BERT, RoBERTa,
     # ViT), where every chunk needs every chunk's keys/values. Required: it decides dependencies.
-    causal: bool
-    position_kind: str = "learned"
-    position_offset: int = 0
-    token_types: int = 0
-    norm: str = "layernorm"
-    norm_position: str = "pre"
-    embedding_norm: bool = False
-    final_norm: bool = True
-    bias: bool = True
-    tied_embeddings: bool = True
-    pooler: bool = False
-    head: str = "lm"
-    classes: int = 0
-    input: str = "tokens"
-    patch_size: int = 0
-    image_size: int = 0
-    image_channels: int = 0
-    cls_token: bool = False
-    published_params: int = 0
+    causal: bool = param(REQUIRED, source=CARD)
+    position_kind: str = param("learned", source="GPT-2/BERT-style learned positions", choices=POSITION_KINDS)
+    position_offset: int = param(0, 0, 10_000, "OPT/RoBERTa reserve the first positions (padding offset)")
+    token_types: int = param(0, 0, 1000, "BERT: 2 segment embeddings; others none")
+    norm: str = param("layernorm", source="most models (Llama: rmsnorm)", choices=NORMS)
+    norm_position: str = param("pre", source="GPT-2 and later (BERT: post)", choices=NORM_POSITIONS)
+    embedding_norm: bool = param(False, source="BLOOM/BERT normalise embeddings; GPT-2 does not")
+    final_norm: bool = param(True, source="pre-norm models end with a norm")
+    bias: bool = param(True, source="most models (Llama: no biases)")
+    tied_embeddings: bool = param(True, source="GPT-2 ties the LM head to the embedding")
+    pooler: bool = param(False, source="BERT's pooler; others none")
+    head: str = param("lm", source="language models", choices=HEADS)
+    classes: int = param(0, 0, 10**6, "classifier heads only (ViT: 1000 ImageNet classes)")
+    input: str = param("tokens", source="text models (ViT: patches)", choices=INPUTS)
+    patch_size: int = param(0, 0, 4096, "ViT only")
+    image_size: int = param(0, 0, 65536, "ViT only")
+    image_channels: int = param(0, 0, 64, "ViT only")
+    cls_token: bool = param(False, source="ViT prepends a learned class token; text models do not")
+    published_params: int = param(0, 0, 10**14, "the parameter count the model card publishes")
     published_precision: object = "exact"  # "exact" or a number of significant digits
 
     def __post_init__(self) -> None:
-        for f in ("layers", "d_model", "heads", "kv_heads", "d_ff"):
-            _positive(f, getattr(self, f))
-        for f in ("vocab", "positions", "position_offset", "token_types", "classes", "published_params"):
-            _positive(f, getattr(self, f), minimum=0)
-        for f, allowed in (("activation", ACTIVATIONS), ("norm", NORMS), ("norm_position", NORM_POSITIONS),
-                           ("position_kind", POSITION_KINDS), ("head", HEADS), ("input", INPUTS)):
-            if getattr(self, f) not in allowed:
-                raise ConfigError(f, f"unknown value {getattr(self, f)!r}", allowed=", ".join(allowed))
-        if not isinstance(self.causal, bool):
-            raise ConfigError("causal", f"must be true or false, got {self.causal!r}")
+        validate_fields(self)
         if self.d_model % self.heads:
             raise ConfigError("heads", f"{self.heads} heads do not divide d_model {self.d_model}")
         if self.heads % self.kv_heads:
@@ -85,7 +82,7 @@ class ModelSpec:
             raise ConfigError("vocab", "a token model needs vocab >= 1")
         if self.input == "patches":
             for f in ("patch_size", "image_size", "image_channels"):
-                _positive(f, getattr(self, f))
+                check_int(f, getattr(self, f))
             if self.image_size % self.patch_size:
                 raise ConfigError("patch_size", f"{self.patch_size} does not divide image_size {self.image_size}")
         if self.head == "lm" and self.input != "tokens":
@@ -168,11 +165,6 @@ class ModelSpec:
             return n == self.published_params
         digits = int(self.published_precision)
         return float(f"{n:.{digits}g}") == float(f"{self.published_params:.{digits}g}")
-
-
-def _positive(field: str, value: object, minimum: int = 1) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(field, f"must be an integer >= {minimum}, got {value!r}")
 
 
 def available_models(root: Path | None = None) -> list[str]:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import yaml
 
+from atleus_dist.hw.params import check_leaf, hints, param, validate_fields
 from atleus_dist.kernel.errors import ConfigError
 from atleus_dist.workload.model import ModelSpec, load_model, workloads_dir
 
@@ -51,11 +52,49 @@ def parse_quant(text: str) -> Quant:
     return Quant(a, f)
 
 
+MAX_CHUNKS = 512  # pipeline chunks per step: more makes op graphs of millions of ops (refused up front)
+
+
+@dataclass(frozen=True)
+class ScenarioConfig:
+    """A scenario as the user gives it (names and numbers); :meth:`resolve` loads the model and
+    checks the fields against it. The defaults are the built-in default scenario."""
+
+    name: str = param("default-gpt2-medium-lora32-s128", source="the README's main job")
+    model: str = param("gpt2-medium", source="Atleus evaluates LoRA fine-tuning of GPT-2 Medium")
+    mode: str = param("finetune", source="Atleus: fine-tuning", choices=MODES)
+    seq: int = param(128, 1, 65536, "simulates in about a minute on 2 cores (the paper's runs use 1024)")
+    batch: int = param(1, 1, 1024, "one sequence per step")
+    finetune: str = param("lora", source="Atleus: LoRA", choices=FINETUNE_KINDS)
+    lora_rank: int = param(32, 1, 65536, "Atleus: LoRA rank 32")
+    lora_targets: tuple[str, ...] = param(("q", "v"), source="Atleus: LoRA on W_Q and W_V", length=(1, 16))
+    quant: str = param("M8F8", source="8-bit weights unless the scenario says (M<attn bits>F<FFN bits>)")
+    policy: str = param("stream", source="stream weights that do not fit the ReRAM tiers", choices=POLICIES)
+    optimizer: str = param("adam", source="Adam (Kingma & Ba 2015), as in LoRA fine-tuning", choices=OPTIMIZERS)
+    pipeline_chunk_tokens: int = param(32, 1, 2**31 - 1, "32-token chunks: the pipeline fills in a few % of a "
+                                       "step, ~40k ops for GPT-2 Medium at seq 1024 (Scenario)")
+
+    def __post_init__(self) -> None:
+        validate_fields(self)
+        parse_quant(self.quant)
+
+    def resolve(self, root: Path | None = None) -> "Scenario":
+        """The :class:`Scenario`: the model loaded, every field checked against it."""
+        data = dataclasses.asdict(self)
+        return scenario_from_dict(data, root)
+
+    @classmethod
+    def of(cls, sc: "Scenario") -> "ScenarioConfig":
+        return cls(name=sc.name or sc.model.name, model=sc.model.name, mode=sc.mode, seq=sc.seq, batch=sc.batch,
+                   finetune=sc.finetune, lora_rank=sc.lora_rank, lora_targets=sc.lora_targets, quant=sc.quant.name,
+                   policy=sc.policy, optimizer=sc.optimizer, pipeline_chunk_tokens=sc.pipeline_chunk_tokens)
+
+
 @dataclass(frozen=True)
 class Scenario:
     model: ModelSpec
     mode: str = "finetune"
-    seq: int = 1024
+    seq: int = 128  # the default scenario's (ScenarioConfig)
     batch: int = 1
     finetune: str = "lora"
     lora_rank: int = 32  # Atleus: LoRA rank 32
@@ -80,10 +119,12 @@ class Scenario:
         for f, allowed in (("policy", POLICIES), ("optimizer", OPTIMIZERS)):
             if getattr(self, f) not in allowed:
                 raise ConfigError(f, f"unknown value {getattr(self, f)!r}", allowed=", ".join(allowed))
+        declared = {f.name: f for f in dataclasses.fields(ScenarioConfig)}
         for f in ("seq", "batch", "lora_rank", "pipeline_chunk_tokens"):
-            v = getattr(self, f)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ConfigError(f, f"must be a positive integer, got {v!r}")
+            check_leaf(declared[f], int, getattr(self, f), f)
+        if len(self.chunks()) > MAX_CHUNKS:
+            raise ConfigError("pipeline_chunk_tokens", f"{self.pipeline_chunk_tokens} cuts seq {self.seq} into "
+                              f"{len(self.chunks())} chunks", allowed=f"at least {-(-self.seq // MAX_CHUNKS)}")
         fixed = self.model.tokens_per_sample()
         if fixed is not None and self.seq != fixed:
             raise ConfigError("seq", f"{self.model.name} always has {fixed} tokens per sample", allowed=fixed)
@@ -150,12 +191,13 @@ def scenario_from_dict(data: dict, root: Path | None = None) -> Scenario:
     if "model" not in data:
         raise ConfigError("model", "missing from the scenario")
     kw = dict(data)
+    declared = {f.name: f for f in dataclasses.fields(ScenarioConfig)}
+    th = hints(ScenarioConfig)
+    for key in kw:
+        kw[key] = check_leaf(declared[key], th[key], kw[key], key)
     kw["model"] = load_model(kw["model"], root)
     if "quant" in kw:
         kw["quant"] = parse_quant(kw["quant"])
-    if "lora_targets" in kw:
-        targets = kw["lora_targets"]
-        kw["lora_targets"] = tuple(targets.split(",") if isinstance(targets, str) else targets)
     return Scenario(**kw)
 
 
@@ -163,11 +205,16 @@ def available_scenarios(root: Path | None = None) -> list[str]:
     return sorted(p.stem for p in ((root or workloads_dir()) / "scenarios").glob("*.yaml"))
 
 
-def load_scenario(name: str, root: Path | None = None) -> Scenario:
+def scenario_file(name: str, root: Path | None = None) -> Path:
+    """The file of a named scenario (``workloads/scenarios/<name>.yaml``); unknown names list them."""
     path = (root or workloads_dir()) / "scenarios" / f"{name}.yaml"
     if not isinstance(name, str) or "/" in name or not path.is_file():
         raise ConfigError("scenario", f"unknown scenario {name!r}", allowed=", ".join(available_scenarios(root)))
-    with open(path) as fh:
+    return path
+
+
+def load_scenario(name: str, root: Path | None = None) -> Scenario:
+    with open(scenario_file(name, root)) as fh:
         data = yaml.safe_load(fh)
     data.setdefault("name", name)
     return scenario_from_dict(data, root)

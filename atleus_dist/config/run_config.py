@@ -1,0 +1,79 @@
+"""The tree of one run: :class:`RunConfig` and the two sections that belong to no component
+(:class:`ExecutionConfig`: where LPs run; :class:`ResultsConfig`: what the tables keep). Every
+other section is declared where its component lives. Knows nothing of files or processes.
+
+Adding a field anywhere in the tree is one line in its dataclass (``name: int = param(...)``):
+the loader, ``--set``, ``atleus-dist components`` and docs/configuration.md pick it up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from atleus_dist.hw.arch import AtleusArchConfig
+from atleus_dist.hw.noc.config import PARTITION, PARTITIONS_TEXT
+from atleus_dist.hw.params import param, validate_fields
+from atleus_dist.hw.tier import FixedLatencyTransferStub
+from atleus_dist.kernel.errors import ConfigError
+from atleus_dist.workload.scenario import ScenarioConfig
+
+BACKEND_NAMES = ("inline", "local", "ray")  # atleus_dist.backends.BACKENDS (not imported: no backend code here)
+TRANSPORTS = ("stub", "noc")
+KINDS = ("atleus", "3d-tpu", "2d-planar")
+PLACEMENTS = ("spread", "pack")
+
+
+@dataclass(frozen=True)
+class ExecutionConfig:
+    """Where and how the LPs run; none of it changes the result tables."""
+
+    backend: str = param("local", source="local processes: no cluster needed", choices=BACKEND_NAMES)
+    workers: int = param(2, 1, 1024, "the machine's 2 cores; more than LPs run one LP each")
+    partition: str | None = param(None, source="None: the transport's default (noc: single, stub: by-tier)")
+    address: str | None = param(None, source="None: start Ray locally (ray backend only)")
+    placement: str = param("spread", source="Ray actors spread over nodes", choices=PLACEMENTS)
+
+    def __post_init__(self) -> None:
+        validate_fields(self)
+        if self.partition is not None and not PARTITION.fullmatch(self.partition):
+            raise ConfigError("partition", f"unknown partition {self.partition[:60]!r}", allowed=PARTITIONS_TEXT)
+        if self.address is not None and self.backend != "ray":
+            raise ConfigError("address", f"only the ray backend takes an address (backend is {self.backend})")
+
+
+@dataclass(frozen=True)
+class ResultsConfig:
+    """What the result tables keep."""
+
+    packet_rows: int = param(200_000, 1, 100_000_000, "about 200k packets: the packets table stays ~10 MB; "
+                             "above it one packet in k is kept")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything one ``run`` (or simulated baseline) needs, resolved."""
+
+    scenario: ScenarioConfig = field(default_factory=ScenarioConfig)
+    chip: AtleusArchConfig = field(default_factory=AtleusArchConfig)
+    kind: str = param("atleus", source="the chip itself; 3d-tpu and 2d-planar are the baselines", choices=KINDS)
+    transport: str = param("noc", source="the flit-level 3D NoC carries results between cores", choices=TRANSPORTS)
+    stub: FixedLatencyTransferStub = field(default_factory=FixedLatencyTransferStub)
+    execution: ExecutionConfig = field(default_factory=ExecutionConfig)
+    results: ResultsConfig = field(default_factory=ResultsConfig)
+
+    def __post_init__(self) -> None:
+        validate_fields(self)
+        p = self.execution.partition
+        if self.transport == "stub" and p not in (None, "by-tier", "auto"):
+            raise ConfigError("execution.partition", f"the stub transport runs one LP per tier, got {p!r}",
+                              allowed="by-tier")
+
+    @property
+    def partition(self) -> str:
+        """The partition to use: the given one, else the transport's default."""
+        return self.execution.partition or DEFAULT_PARTITION[self.transport]
+
+
+# the flit-level NoC as one LP (its regions' lookahead is a link, 2 cycles: cut into LPs it runs a
+# round every 2 ns, far slower than one process); one LP per tier for the stub
+DEFAULT_PARTITION = {"noc": "single", "stub": "by-tier"}
