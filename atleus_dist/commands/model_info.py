@@ -8,6 +8,7 @@ import argparse
 from atleus_dist.commands.common import emit
 from atleus_dist.hw.arch import arch_with_sets
 from atleus_dist.hw.params import parse_sets
+from atleus_dist.workload.accounting import reram_op_share, step_flops
 from atleus_dist.workload.compiler import compile_step
 from atleus_dist.workload.mapper import Mapper
 from atleus_dist.workload.model import load_model
@@ -40,8 +41,8 @@ def model_info(sc: Scenario, arch) -> dict:
     g = compile_step(sc)
     mapping = Mapper(arch).map(sc, g)
     m = sc.model
-    flops = g.flops_by_phase()
-    flops["total"] = sum(flops.values())
+    counted = step_flops(g, arch.systolic)  # matmul + vector: the update is vector work
+    flops = counted["total"]
     macs = g.macs_by_tier()
     in_layers = {"reram": 0, "systolic": 0}
     fwd = {"reram": 0, "systolic": 0}
@@ -60,8 +61,10 @@ def model_info(sc: Scenario, arch) -> dict:
         "lora_targets": list(sc.lora_targets) if sc.uses_lora else None,
         "params": m.param_count(), "published_params": m.published_params,
         "params_match_published": m.matches_published(), "trainable_params": sc.trainable_params(),
-        "flops": flops, "macs_by_tier": macs,
+        "flops": flops, "flops_matmul": counted["matmul"], "flops_vector": counted["vector"],
+        "macs_by_tier": macs,
         "reram_op_share": _share(macs["reram"], macs["systolic"]),
+        "reram_op_share_paper": reram_op_share(sc, g)["paper"],
         "reram_op_share_layers_only": _share(in_layers["reram"], in_layers["systolic"]),
         "reram_op_share_forward_only": _share(fwd["reram"], fwd["systolic"]),
         "vector_elements": vector_ops,
@@ -91,9 +94,11 @@ def run(args: argparse.Namespace) -> int:
         f"{info['model']}: {info['params']:,} parameters (published {info['published_params']:,}, "
         f"match={info['params_match_published']}); trainable {info['trainable_params']:,}",
         f"scenario: {sc.mode} {info['finetune'] or ''} seq={sc.seq} batch={sc.batch} quant={sc.quant.name}",
-        f"FLOPs: fwd {f['fwd']:.4e}  bwd {f['bwd']:.4e}  update {f['update']:.4e}  total {f['total']:.4e}",
+        f"FLOPs (matmul + vector): fwd {f['fwd']:.4e}  bwd {f['bwd']:.4e}  update {f['update']:.4e}  "
+        f"total {f['total']:.4e}",
         f"MACs on ReRAM {info['macs_by_tier']['reram']:.4e}, systolic {info['macs_by_tier']['systolic']:.4e}: "
-        f"reram_op_share {info['reram_op_share']:.1%} (layers only {info['reram_op_share_layers_only']:.1%}, "
+        f"ReRAM op share, whole step {info['reram_op_share']:.1%}; paper's convention (forward, causal "
+        f"attention skipped) {info['reram_op_share_paper']:.1%} (layers only {info['reram_op_share_layers_only']:.1%}, "
         f"forward only {info['reram_op_share_forward_only']:.1%})",
         f"crossbars needed {x['needed']:,} of {x['capacity']:,} (fits={x['fits']}, streamed weights "
         f"{x['streamed_weights']}); systolic cores {info['systolic_cores']}",

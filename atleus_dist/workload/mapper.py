@@ -9,6 +9,8 @@
   fit, policy ``fit`` refuses with an error; policy ``stream`` keeps the first weights resident and
   reserves a region into which every other weight is programmed from HBM before each use (an
   ``hbm_read`` + ``program`` op pair inserted into the graph), counting writes per crossbar.
+  A weight whose block alone exceeds the chip (Llama-3-8B's LM head) is first split by output
+  columns into slices no larger than the largest block that fits, each streamed as its own weight.
 - Per-layer pipeline: the layer's forward ReRAM matmuls are split into ``reram_stages_per_layer``
   contiguous stages minimising the slowest, next to one systolic stage; spare crossbars then
   replicate the bottleneck stage's weights (ISAAC-style) while they last, which divides its vectors.
@@ -91,14 +93,71 @@ class Mapping:
         return out
 
 
+SLICE_SEP = "/"  # "head/3": column slice 3 of a weight too large for the chip (see _split_oversized)
+
+
+def weight_name(key: str) -> str:
+    """The model's name of a weight key: "L3.q" -> "q", "head/2" -> "head" (slices share their bits)."""
+    base = key.split(SLICE_SEP, 1)[0]
+    return base.split(".", 1)[1] if "." in base else base
+
+
 def _weight_shapes(sc: Scenario, graph: OpGraph) -> dict[str, tuple[int, int, int]]:
     """Static weights in order of first use: key -> (K, N, bits)."""
     out: dict[str, tuple[int, int, int]] = {}
     for op in graph:
         if op.kind == "static_mm" and op.weight not in out:
             k, n = (op.n, op.k) if op.transposed else (op.k, op.n)
-            name = op.weight.split(".", 1)[1] if op.weight != "head" else "head"
-            out[op.weight] = (k, n, sc.quant.bits_for(name))
+            out[op.weight] = (k, n, sc.quant.bits_for(weight_name(op.weight)))
+    return out
+
+
+def _slice_widths(shapes, rc: ReramCore, cap: int) -> dict[str, list[int]]:
+    """Output-column widths of the slices of every weight whose block alone exceeds the chip's
+    ``cap`` crossbars (Llama-3-8B's LM head: 128256 crossbars at 8 bits, 98304 on the chip). Slices
+    are no larger than the largest block that does fit, so the stream region (sized by the largest
+    block) does not grow and the resident weights keep their room; near-equal widths so no slice
+    is a straggler. Splitting by output columns keeps the forward a plain concatenation."""
+    blocks = {w: rc.block(k, n, bits) for w, (k, n, bits) in shapes.items()}
+    fitting = [b.crossbars for b in blocks.values() if b.crossbars <= cap]
+    limit = max(fitting) if fitting else cap
+    out: dict[str, list[int]] = {}
+    for w, b in blocks.items():
+        if b.crossbars <= cap:
+            continue
+        col_tiles = limit // b.row_tiles
+        if col_tiles < 1:
+            raise ConfigError("quant", f"weight {w} has {b.k} inputs: one column of it needs {b.row_tiles} "
+                              f"crossbars, more than the {limit} a slice may use")
+        per_slice = col_tiles * rc.cfg.xbar_cols // b.cells_per_weight
+        parts = -(-b.n // per_slice)
+        q, r = divmod(b.n, parts)
+        out[w] = [q + (i < r) for i in range(parts)]
+    return out
+
+
+def _split_oversized(graph: OpGraph, widths: dict[str, list[int]]) -> OpGraph:
+    """Replace every use of a weight in ``widths`` by one op per column slice (weight key
+    ``w/i``). Forward slices produce disjoint output columns, so consumers wait for all of them;
+    a transposed read (dX = dY W^T) sums over the output columns, so its slices give partial dX
+    that one vector add reduces; a rewrite (full fine-tuning) programs each slice. Ids stay
+    topological (one linear pass)."""
+    out, new_ids = OpGraph(), {}
+    for op in graph:
+        ds = [d for old in op.deps for d in new_ids[old]]
+        fields = dict(m=op.m, n=op.n, k=op.k, count=op.count, weight=op.weight, transposed=op.transposed,
+                      vector_kind=op.vector_kind, elements=op.elements, nbytes=op.nbytes, chunk=op.chunk)
+        ws = widths.get(op.weight) if op.kind in ("static_mm", "program") else None
+        if ws is None:
+            new_ids[op.id] = [out.add(op.name, op.kind, op.phase, op.layer, ds, **fields)]
+            continue
+        dim = "k" if op.transposed else "n"
+        parts = [out.add(f"{op.name}{SLICE_SEP}{i}", op.kind, op.phase, op.layer, ds,
+                         **{**fields, dim: w, "weight": f"{op.weight}{SLICE_SEP}{i}"}) for i, w in enumerate(ws)]
+        if op.transposed:
+            parts = [out.add(f"{op.name}.slice_sum", "vector", op.phase, op.layer, parts, vector_kind="add",
+                             elements=op.m * op.n * op.count * (len(ws) - 1), chunk=op.chunk)]
+        new_ids[op.id] = parts
     return out
 
 
@@ -293,6 +352,10 @@ class Mapper:
             return self._map_systolic(sc, graph)
         arch, rc = self.arch, self.rc
         shapes = _weight_shapes(sc, graph)
+        widths = _slice_widths(shapes, rc, arch.crossbar_capacity) if sc.policy == "stream" else {}
+        if widths:
+            graph = _split_oversized(graph, widths)
+            shapes = _weight_shapes(sc, graph)
         placements, needed, resident, region = _place(sc, arch, shapes, rc)
         g = _insert_streaming(graph, placements, {w: s[2] for w, s in shapes.items()}) if region else graph
         writes = WriteCounters(arch.crossbar_capacity, arch.reram.endurance_writes)
@@ -389,7 +452,7 @@ class Mapper:
         if not by_w or not all(placements[w].resident for w in by_w):
             return placements
         ws = list(by_w)
-        names = [w.split(".", 1)[1] for w in ws]
+        names = [weight_name(w) for w in ws]
         reps = {n: 1 for n in names}
         while True:
             lat = [self._weight_latency(placements[w].block, by_w[w], reps[nm]) for w, nm in zip(ws, names)]
@@ -399,11 +462,11 @@ class Mapper:
             if cost > spare or any(min(o.m * o.count for o in by_w[ws[i]]) <= reps[names[i]] for i in worst):
                 break
             spare -= cost
-            for i in worst:
-                reps[names[i]] += 1
+            for nm in {names[i] for i in worst}:  # slices of one weight share its replica count
+                reps[nm] += 1
         out = dict(placements)
         for w, p in placements.items():
-            name = w.split(".", 1)[1] if "." in w else w
+            name = weight_name(w)
             if p.resident and name in reps and reps[name] > 1:
                 out[w] = Placement(w, p.block, p.first_xbar, True, reps[name])
         return out
@@ -423,7 +486,7 @@ class Mapper:
                     w = m.graph.ops[i].weight
                     per_w[w] = per_w.get(w, 0) + m.latency_ps[i]
             sys_ids = [i for i in ids if m.graph.ops[i].tier == "systolic"]
-            names, lat = [w.split(".", 1)[1] for w in per_w], list(per_w.values())
+            names, lat = [weight_name(w) for w in per_w], list(per_w.values())
             groups = _partition(lat, self.arch.reram_stages_per_layer) if lat else []
             reram = [sum(lat[j] for j in grp) for grp in groups]
             systolic = sum(m.latency_ps[i] for i in sys_ids)
