@@ -25,7 +25,8 @@ def register(subs) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from atleus_dist.results.report import build_report, format_report
+    from atleus_dist.run.run_graph import op_deps_of_run
 
-    rep = build_report(args.run_dir, args.allow_incomplete, plots=args.plots)
+    rep = build_report(args.run_dir, args.allow_incomplete, plots=args.plots, deps_of=op_deps_of_run)
     emit(args, rep, format_report(rep))
     return 0

@@ -15,26 +15,91 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from atleus_dist.results.summary import (breakdowns, clock_ps_of, load_manifest, summary_figures,
-                                         tables_of)
+from atleus_dist.results.critical import step_bounds
+from atleus_dist.results.summary import (breakdowns, clock_ps_of, code_names, load_manifest, summary_figures,
+                                         tables_of, tier_names)
 
 
 def build_report(run_dir: str | os.PathLike, allow_incomplete: bool = False, plots: bool = False,
-                 field: str = "run_dir") -> dict:
-    """Everything ``report`` prints; ``field`` names the argument in errors."""
+                 field: str = "run_dir", deps_of=None) -> dict:
+    """Everything ``report`` prints; ``field`` names the argument in errors. ``deps_of(manifest)``
+    (e.g. :func:`atleus_dist.run.run_graph.op_deps_of_run`) gives the op graph's dependencies so
+    the critical path follows real data edges; without it the path is inferred from the timeline."""
     manifest = load_manifest(run_dir, allow_incomplete, field)
     tables = tables_of(run_dir)
     fig = summary_figures(run_dir, manifest, tables)
     ops = tables.get("ops")
     bd = breakdowns(ops, manifest) if ops is not None and ops.num_rows else None
+    bounds = None
+    if ops is not None and ops.num_rows:
+        links = tables.get("links")
+        bounds = step_bounds(tables, manifest, deps_of(manifest) if deps_of else None,
+                             code_names(ops, "kind_codes", "kind"), code_names(ops, "phase_codes", "phase"),
+                             tier_names(ops, manifest),
+                             code_names(links, "link_classes", "class") if links is not None else {},
+                             clock_ps_of(manifest))
     rep = {"run_dir": str(Path(run_dir)), "status": manifest.get("status"), "command": manifest.get("command"),
            "baseline": manifest.get("baseline"), "scenario": (manifest.get("config") or {}).get("scenario"),
-           "summary": fig, "breakdown": bd}
+           "summary": fig, "breakdown": bd, "bounds": bounds}
     if plots:
         from atleus_dist.results.plots import write_plots
 
-        rep["plots"] = write_plots(run_dir, manifest, tables, bd, clock_ps_of(manifest))
+        rep["plots"] = write_plots(run_dir, manifest, tables, bd, clock_ps_of(manifest), bounds)
     return rep
+
+
+def _ms(ps) -> str:
+    return f"{ps / 1e9:.4g} ms"
+
+
+def format_bounds(b: dict | None) -> list[str]:
+    """What bounds the step, in words: the critical path's split, busiest units, packet split."""
+    if not b:
+        return []
+    cp, lines = b["critical_path"], []
+    step = cp["step_ps"] or 1
+    how = "through the op graph" if cp["exact"] else "inferred from the timeline (no op graph)"
+    label = {"reram": "ReRAM compute", "systolic": "systolic compute", "vector": "vector compute",
+             "hbm": "HBM access", "other": "other"}
+    parts = [(label.get(k, k), v) for k, v in cp["compute_ps"].items()]
+    parts += [(f"{cp['transfer']} transfer", cp["transfer_ps"]), ("idle before the first op", cp["idle_before_first_op_ps"])]
+    lines.append(f"what bounds the step: critical path {how}, {cp['ops']:,} ops, {_ms(cp['path_ps'])}:")
+    lines.append("    " + "; ".join(f"{n} {_ms(v)} ({v / step:.1%})" for n, v in parts if v or "idle" not in n))
+    name = cp["bound"]
+    lines.append(f"    bound: {name} ({'data movement' if name in ('noc', 'stub', 'transfer') else 'compute'} "
+                 f"dominates the path; {cp['waits_for_a_busy_unit']:,} of its ops waited for a busy unit)")
+    units = b.get("busiest_units") or {}
+    if units:
+        lines.append("busiest unit of each kind (occupied share of the step; mean over units that ran):")
+        lines += [f"    {k:<14} {u['unit']:<22} {u['utilisation']:7.1%}  (mean {u['mean_utilisation']:.1%} over "
+                  f"{u['units']} units)" for k, u in units.items()]
+    pk = b.get("packets") or {}
+    if "source_queue_mean_ps" in pk:
+        lines.append(f"packet latency = source queueing {pk['source_queue_mean_ps'] / 1e6:.4g} us + network "
+                     f"{pk['network_mean_ps'] / 1e6:.4g} us (mean; queueing {pk['source_queue_share']:.1%} of the total)")
+        lines.append(f"    bottleneck: router {pk['bottleneck_source_router']}'s injection queue holds "
+                     f"{pk['bottleneck_source_queue_share']:.1%} of all queueing time "
+                     f"({pk['bottleneck_source_packets_share']:.1%} of the packets)")
+    if "busiest_link" in pk:
+        bl = pk["busiest_link"]
+        lines.append(f"    busiest link: router {bl['router']} port {bl['port']} ({bl['class']}), "
+                     f"{bl['utilisation']:.1%} of the step's cycles carry a flit")
+    layers = b.get("layers") or {}
+    if layers:
+        seen = {k for row in layers.values() for k in row if k.endswith("_span_ps")}
+        phases = [f"{p}_span_ps" for p in ("fwd", "bwd", "update") if f"{p}_span_ps" in seen]
+        phases += sorted(seen - set(phases))
+        lines.append("per layer, compute spans (ms; HBM prefetches excluded): "
+                     + "  ".join(f"{p[:-8]:>9}" for p in phases) + "  busy* (all ops)")
+        lines += [f"    {name:<6}{'':<46} " + "  ".join(f"{row[p] / 1e9:>9.4g}" if p in row else f"{'-':>9}"
+                                                    for p in phases)
+                  + f"  {row['busy_ps_summed_over_cores'] / 1e9:>9.4g}" for name, row in layers.items()]
+    kinds = b.get("kinds_explained") or {}
+    if kinds:
+        lines.append("op kinds:")
+        lines += [f"    {k:<10} {v}" for k, v in kinds.items()]
+    lines.append(b["busy_explained"])
+    return lines
 
 
 def _fmt(v, unit: str = "", digits: int = 4) -> str:
@@ -71,7 +136,7 @@ def format_report(rep: dict) -> list[str]:
     if "ops" in s:
         lines.append(f"ops            {_fmt(s['ops'])}, MACs {_fmt(s.get('macs'))}, busy {_fmt(s.get('ops_busy_ps'), ' ps')}")
     for by, groups in (rep.get("breakdown") or {}).items():
-        lines.append(f"by {by}:  {'':<12} {'ops':>8} {'span ms':>10} {'busy ms':>10} {'energy J':>10} {'share':>6}")
+        lines.append(f"by {by}:  {'':<12} {'ops':>8} {'span ms':>10} {'busy ms*':>10} {'energy J':>10} {'share':>6}")
         lines += [f"    {name:<18} {g['ops']:>8,} {g['span_ps'] / 1e9:>10.4g} {g['busy_ps'] / 1e9:>10.4g} "
                   f"{g['energy_pj'] / 1e12:>10.4g} {100 * g['energy_share']:>5.1f}%" for name, g in groups.items()]
     if "reram_write_ops" in s:
@@ -95,6 +160,7 @@ def format_report(rep: dict) -> list[str]:
     if "rounds" in s:
         lines.append(f"execution      {s['rounds']:,} rounds, {s['events']:,} events, {s['messages']:,} messages, "
                      f"sync share {100 * s['sync_share']:.1f}%")
+    lines += format_bounds(rep.get("bounds"))
     if rep.get("plots"):
         p = rep["plots"]
         lines.append(f"plots          {', '.join(p['written']) or 'none'} in {p['dir']}")
