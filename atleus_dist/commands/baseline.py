@@ -19,7 +19,7 @@ from atleus_dist.backends import BACKENDS
 from atleus_dist.commands.common import emit
 from atleus_dist.kernel.errors import ConfigError
 
-KINDS = ("gpu", "3d-tpu", "2d-planar")
+KINDS = ("gpu", "jetson-orin", "3d-tpu", "2d-planar")
 
 
 def register(subs) -> None:
@@ -91,18 +91,18 @@ def simulated(args: argparse.Namespace) -> int:
 
 
 def main(args: argparse.Namespace) -> int:
-    if args.kind != "gpu":
+    if args.kind not in ("gpu", "jetson-orin"):
         return simulated(args)
     from atleus_dist.run.baselines import gpu_config, write_gpu_baseline
     from atleus_dist.workload import load_scenario
 
-    cfg = gpu_config(_sets(args.set))
+    cfg = gpu_config(_sets(args.set), device="a100" if args.kind == "gpu" else args.kind)
     sc = load_scenario(args.scenario)
     changes = {k: getattr(args, k) for k in ("seq", "batch") if getattr(args, k) is not None}
     if changes:
         sc = dataclasses.replace(sc, **changes)
-    manifest = write_gpu_baseline(sc, args.out, cfg)
-    fig = dict(manifest["figures"], out=str(args.out), baseline="gpu", gpu=cfg.name)
+    manifest = write_gpu_baseline(sc, args.out, cfg, label=args.kind)
+    fig = dict(manifest["figures"], out=str(args.out), baseline=args.kind, gpu=cfg.name)
     emit(args, fig, [
         f"{sc.name or sc.model.name} on {cfg.name} roofline: step {fig['step_latency_ps'] / 1e9:.4g} ms, "
         f"{fig.get('tokens_per_s', 0):,.0f} tokens/s, energy {fig['energy_j']:.4g} J "

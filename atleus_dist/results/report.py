@@ -41,11 +41,45 @@ def build_report(run_dir: str | os.PathLike, allow_incomplete: bool = False, plo
     rep = {"run_dir": str(Path(run_dir)), "status": manifest.get("status"), "command": manifest.get("command"),
            "baseline": manifest.get("baseline"), "scenario": (manifest.get("config") or {}).get("scenario"),
            "summary": fig, "breakdown": bd, "bounds": bounds}
+    gpu = (manifest.get("config") or {}).get("gpu")
+    if isinstance(gpu, dict) and ops is not None and ops.num_rows:
+        rep["roofline"] = roofline_split(ops, gpu)
     if plots:
         from atleus_dist.results.plots import write_plots
 
         rep["plots"] = write_plots(run_dir, manifest, tables, bd, clock_ps_of(manifest), bounds)
     return rep
+
+
+def roofline_split(ops, gpu: dict) -> dict:
+    """A GPU baseline's time split by which roof bounds each op (compute: FLOPs at the achieved
+    peak; memory: bytes at the achieved bandwidth; launch: ops with neither) - from its config."""
+    import numpy as np
+
+    macs = ops.column("macs").to_numpy().astype(np.float64)
+    nbytes = ops.column("bytes").to_numpy().astype(np.float64)
+    dur = (ops.column("end_ps").to_numpy() - ops.column("start_ps").to_numpy()).astype(np.float64)
+    compute = 2 * macs / (gpu["peak_flops_per_s"] * gpu.get("compute_efficiency", 1.0))
+    memory = nbytes / (gpu["hbm_bytes_per_s"] * gpu.get("memory_efficiency", 1.0))
+    total = float(dur.sum()) or 1.0
+    out = {"device": gpu.get("name"), "compute_bound_share": float(dur[(compute >= memory) & (macs > 0)].sum() / total),
+           "memory_bound_share": float(dur[(memory > compute)].sum() / total)}
+    out["other_share"] = max(0.0, 1.0 - out["compute_bound_share"] - out["memory_bound_share"])
+    return out
+
+
+def what_bounds(rep: dict) -> str:
+    """One phrase: what bounds this run's step."""
+    if rep.get("roofline"):
+        r = rep["roofline"]
+        return (f"{r['device']} roofline, ops in series: {r['memory_bound_share']:.0%} of its time in memory-bound "
+                f"ops, {r['compute_bound_share']:.0%} in compute-bound ones")
+    cp = (rep.get("bounds") or {}).get("critical_path")
+    if not cp:
+        return "no ops to tell"
+    top = max([(("HBM access" if k == "hbm" else f"{k} compute"), v) for k, v in cp["compute_ps"].items()]
+              + [(f"{cp['transfer']} transfer", cp["transfer_ps"])], key=lambda kv: kv[1])
+    return f"critical path {top[1] / (cp['step_ps'] or 1):.0%} {top[0]}" + ("" if cp["exact"] else " (inferred)")
 
 
 def _ms(ps) -> str:
@@ -232,7 +266,22 @@ def compare_runs(dir_a: str | os.PathLike, dir_b: str | os.PathLike, allow_incom
         "kind": _group_ratios(ba.get("kind"), bb.get("kind"), "busy_ps"),
         "tier": _group_ratios(ba.get("tier"), bb.get("tier"), "busy_ps"),
         "warnings": warnings,
+        "explanation": _explain(ra, rb, speedup, eff),
     }
+
+
+def _explain(ra: dict, rb: dict, speedup, eff) -> list[str]:
+    """The ratios in words: which side is faster and more efficient, and what bounds each."""
+    out = []
+    if speedup is not None:
+        faster, slower, r = ("A", "B", speedup) if speedup >= 1 else ("B", "A", 1 / speedup)
+        out.append(f"{faster} is {r:.3g}x faster than {slower} (ratio > 1 means A wins).")
+    if eff is not None:
+        better, worse, r = ("A", "B", eff) if eff >= 1 else ("B", "A", 1 / eff)
+        out.append(f"{better} uses {r:.3g}x less energy per token than {worse}.")
+    out.append(f"A is bound by: {what_bounds(ra)}.")
+    out.append(f"B is bound by: {what_bounds(rb)}.")
+    return out
 
 
 def format_compare(c: dict) -> list[str]:
@@ -254,5 +303,6 @@ def format_compare(c: dict) -> list[str]:
                                                      for k, r in g["ratios"].items()))
         if g["only_in_a"] or g["only_in_b"]:
             lines.append(f"    only in A: {', '.join(g['only_in_a']) or '-'}; only in B: {', '.join(g['only_in_b']) or '-'}")
+    lines += c.get("explanation", [])
     lines += [f"warning: {w}" for w in c["warnings"]]
     return lines

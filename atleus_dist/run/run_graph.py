@@ -34,7 +34,7 @@ def op_graph_of_run(manifest: dict):
         return None
     try:
         sc = scenario_from_dict(dict(data))
-        if manifest.get("baseline") == "gpu" or cfg.get("baseline") == "gpu":
+        if "gpu" in cfg:  # a GPU roofline baseline (A100 or Jetson): the unpipelined graph
             return compile_step(sc.unpipelined())
         arch = arch_with_sets(_flat_arch(cfg.get("arch") or {}))
         static_on = "systolic" if cfg.get("baseline") == "3d-tpu" else "reram"
