@@ -106,6 +106,6 @@ def run(args: argparse.Namespace) -> int:
     if info["stage_layer0"]:
         s = info["stage_layer0"]
         lines.append(f"layer pipeline: ReRAM stages {s['reram_stages']} {s['reram_stage_ps']} ps, "
-                     f"systolic {s['systolic_stage_ps']} ps, balance {s['balance']:.2f}")
+                     f"systolic {s['systolic_stage_ps']} ps, balance {s['balance']:.2f} (slowest stage / mean stage; 1 = even)")
     emit(args, info, lines)
     return 0
