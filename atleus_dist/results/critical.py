@@ -11,6 +11,11 @@ back from the op that ends last, each op's predecessor on the path is
 3. the op that ended last at or before its start anywhere on the chip (*inferred*: the gap is
    labelled transfer/wait, and the path may pass through an unrelated op that ended in time).
 
+The ops table names cores, not units: a ReRAM core holds several weights' crossbars that run at
+once, so an op of one weight starting exactly when another weight's op on its core ends is taken
+as a wait for the unit (rule 1) - the time on the path is the same either way, only which op it
+passes through may differ.
+
 The path's time splits exactly into compute by unit class (ReRAM: ``static_mm`` and ``program``;
 systolic: ``dynamic_mm``; vector: ``vector`` ops on the systolic cores' vector units; HBM:
 ``hbm_read``/``hbm_write``), transfer gaps, and the idle time before its first op; the parts sum to
