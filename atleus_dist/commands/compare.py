@@ -22,7 +22,8 @@ def register(subs) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from atleus_dist.results.report import compare_runs, format_compare
+    from atleus_dist.run.run_graph import op_deps_of_run
 
-    c = compare_runs(args.dir_a, args.dir_b, args.allow_incomplete)
+    c = compare_runs(args.dir_a, args.dir_b, args.allow_incomplete, deps_of=op_deps_of_run)
     emit(args, c, format_compare(c))
     return 0

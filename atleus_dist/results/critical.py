@@ -62,10 +62,20 @@ def critical_path(ops: pa.Table, kind_names: dict[int, str], deps: list | None =
     ids, start, end = c["op"], c["start_ps"], c["end_ps"]
     row_of = {int(o): i for i, o in enumerate(ids)}
     exact = deps is not None and all(int(o) < len(deps) for o in ids)
-    # same-core op ending at a time t: the latest-id such op (ops on one core end one by one)
-    ended_at: dict[tuple[int, int, int], int] = {}
+    # same-core ops ending at a time t, in id order (zero-length ops may share an end time)
+    ended_at: dict[tuple[int, int, int], list[int]] = {}
     for i in range(len(ids)):
-        ended_at[(int(c["tier"][i]), int(c["core"][i]), int(end[i]))] = i
+        ended_at.setdefault((int(c["tier"][i]), int(c["core"][i]), int(end[i])), []).append(i)
+
+    def unit_prev(i: int, s: int) -> int | None:
+        """The op its core ran just before ``i``: one ending at ``s``, the latest in op order
+        before ``i`` (a serial unit runs its queue in op order), else any that took time."""
+        rows = [r for r in ended_at.get((int(c["tier"][i]), int(c["core"][i]), s), ()) if r != i]
+        before = [r for r in rows if ids[r] < ids[i]]
+        if before:
+            return before[-1]
+        timed = [r for r in rows if end[r] > start[r]]
+        return timed[-1] if timed else None
     by_end = np.lexsort((ids, end))  # for the inferred rule: latest end <= t
     ends_sorted = end[by_end]
     rank = np.empty(len(ids), dtype=np.int64)
@@ -81,8 +91,8 @@ def critical_path(ops: pa.Table, kind_names: dict[int, str], deps: list | None =
         ops_on_path += 1
         parts[str(c["class"][i])] += int(end[i] - start[i])
         s = int(start[i])
-        prev = ended_at.get((int(c["tier"][i]), int(c["core"][i]), s))
-        if prev is not None and prev != i:
+        prev = unit_prev(i, s)
+        if prev is not None and prev not in visited:
             unit_waits += 1
         elif exact:
             ds = [row_of[d] for d in deps[int(ids[i])] if d in row_of]
@@ -220,7 +230,7 @@ def step_bounds(tables: dict[str, pa.Table], manifest: dict, deps: list | None, 
     if ops is None or ops.num_rows == 0:
         return {}
     cfg = manifest.get("config") or {}
-    transport = cfg.get("transport") or ("noc" if "packets" in tables else "transfer")
+    transport = cfg.get("transport") or ("noc" if "packets" in tables else "gap")
     path = critical_path(ops, kind_names, deps, transport)
     step = path["step_ps"]
     return {"critical_path": path, "busiest_units": busiest_units(ops, kind_names, tier_names),

@@ -29,7 +29,8 @@ def critical_path_plot(ops: pa.Table, bounds: dict, manifest: dict, unit: tuple[
     plt = _pyplot()
     name, scale = unit
     parts = [(k, v, COLORS.get(k, "tab:gray")) for k, v in cp["compute_ps"].items() if v]
-    parts.append((f"{cp['transfer']} transfer", cp["transfer_ps"], COLORS["transfer"]))
+    parts.append(("gaps between ops" if cp["transfer"] == "gap" else f"{cp['transfer']} transfer", cp["transfer_ps"],
+                  COLORS["transfer"]))
     if cp["idle_before_first_op_ps"]:
         parts.append(("idle", cp["idle_before_first_op_ps"], COLORS["idle"]))
     fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(12, 4.2), gridspec_kw={"width_ratios": [1, 1.6]})

@@ -78,8 +78,13 @@ def what_bounds(rep: dict) -> str:
     if not cp:
         return "no ops to tell"
     top = max([(("HBM access" if k == "hbm" else f"{k} compute"), v) for k, v in cp["compute_ps"].items()]
-              + [(f"{cp['transfer']} transfer", cp["transfer_ps"])], key=lambda kv: kv[1])
+              + [(_transfer_label(cp), cp["transfer_ps"])], key=lambda kv: kv[1])
     return f"critical path {top[1] / (cp['step_ps'] or 1):.0%} {top[0]}" + ("" if cp["exact"] else " (inferred)")
+
+
+def _transfer_label(cp: dict) -> str:
+    """What the path's gaps are: NoC or stub transfers, or (no transport) waits between ops."""
+    return "gaps between ops" if cp["transfer"] == "gap" else f"{cp['transfer']} transfer"
 
 
 def _ms(ps) -> str:
@@ -92,11 +97,15 @@ def format_bounds(b: dict | None) -> list[str]:
         return []
     cp, lines = b["critical_path"], []
     step = cp["step_ps"] or 1
-    how = "through the op graph" if cp["exact"] else "inferred from the timeline (no op graph)"
+    how = "through the op graph" if cp["exact"] else ("inferred from the timeline (no op graph: it may pass "
+                                                      "through ops that only ended in time)")
     label = {"reram": "ReRAM compute", "systolic": "systolic compute", "vector": "vector compute",
              "hbm": "HBM access", "other": "other"}
+    if cp["transfer"] == "gap":  # a GPU baseline: one device, the classes are op kinds
+        label = {"reram": "static-weight matmuls", "systolic": "dynamic matmuls", "vector": "vector ops",
+                 "hbm": "memory ops", "other": "other"}
     parts = [(label.get(k, k), v) for k, v in cp["compute_ps"].items()]
-    parts += [(f"{cp['transfer']} transfer", cp["transfer_ps"]), ("idle before the first op", cp["idle_before_first_op_ps"])]
+    parts += [(_transfer_label(cp), cp["transfer_ps"]), ("idle before the first op", cp["idle_before_first_op_ps"])]
     lines.append(f"what bounds the step: critical path {how}, {cp['ops']:,} ops, {_ms(cp['path_ps'])}:")
     lines.append("    " + "; ".join(f"{n} {_ms(v)} ({v / step:.1%})" for n, v in parts if v or "idle" not in n))
     name = cp["bound"]
@@ -226,12 +235,14 @@ def _workload(rep: dict) -> tuple | None:
     return tuple(sc.get(k) for k in ("model", "mode", "seq", "batch", "finetune", "lora_rank"))
 
 
-def compare_runs(dir_a: str | os.PathLike, dir_b: str | os.PathLike, allow_incomplete: bool = False) -> dict:
-    """A's advantage over B (ratios > 1 mean A is faster / more efficient)."""
+def compare_runs(dir_a: str | os.PathLike, dir_b: str | os.PathLike, allow_incomplete: bool = False,
+                 deps_of=None) -> dict:
+    """A's advantage over B (ratios > 1 mean A is faster / more efficient); ``deps_of`` as for
+    :func:`build_report`, so each side's bound follows its op graph."""
     from atleus_dist.kernel.errors import ConfigError
 
-    ra = build_report(dir_a, allow_incomplete, field="dir_a")
-    rb = build_report(dir_b, allow_incomplete, field="dir_b")
+    ra = build_report(dir_a, allow_incomplete, field="dir_a", deps_of=deps_of)
+    rb = build_report(dir_b, allow_incomplete, field="dir_b", deps_of=deps_of)
     sa, sb = ra["summary"], rb["summary"]
     for name, s in (("dir_a", sa), ("dir_b", sb)):
         if "step_latency_ps" not in s:
