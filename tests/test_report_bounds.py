@@ -84,3 +84,16 @@ def test_report_of_a_stub_run_explains_the_step(tmp_path, cli):
     assert {"critical_path.png", "energy_breakdown.png", "timeline.png"} <= set(rep["plots"]["written"])
     code, _, err = cli("report", str(out), "--no-plots")
     assert code == 0
+
+
+def test_gpu_baseline_path_is_its_ops_in_series(tmp_path, cli):
+    """Ops in series on one device (zero-length ones included): the path is every op, no gaps."""
+    out = tmp_path / "gpu"
+    code, _, err = cli("baseline", "gpu", "gpt2-medium-lora32-s1024", "--seq", "64", "--out", str(out), "--json")
+    assert code == 0, err
+    code, rep, err = cli("report", str(out), "--json", "--no-plots")
+    assert code == 0, err
+    cp = rep["bounds"]["critical_path"]
+    assert cp["exact"] and cp["transfer_ps"] == 0 and cp["ops"] == rep["summary"]["ops"]
+    assert cp["waits_for_a_busy_unit"] == cp["ops"] - 1
+    assert rep["roofline"]["memory_bound_share"] + rep["roofline"]["compute_bound_share"] <= 1 + 1e-9
