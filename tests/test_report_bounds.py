@@ -40,7 +40,7 @@ def test_chain_with_transfers_and_a_unit_wait():
 
 def test_inferred_path_without_deps_still_sums_to_the_step():
     rng = np.random.default_rng(3)
-    rows, t = [], 0
+    rows = []
     for i in range(200):
         start = int(rng.integers(0, 5000))
         rows.append((i, int(rng.integers(0, 5)), int(rng.integers(0, 8)), int(rng.integers(0, 6)), start,

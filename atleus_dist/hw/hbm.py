@@ -43,9 +43,9 @@ class Hbm2Config:
     access_latency_ps: int = 45_000  # ~tRCD + tCL + burst for HBM2 (~45 ns; confirm per device)
     read_bit_pj: float = 3.9  # O'Connor et al., MICRO 2017: HBM2 ~3.9 pJ/bit
     write_bit_pj: float = 3.9  # O'Connor et al., MICRO 2017: HBM2 ~3.9 pJ/bit (same as read)
-    pseudo_channels: bool = False  # JESD235A pseudo-channel mode: each channel as two 64-bit halves (same total bandwidth)
-    burst_bytes: int = 32  # JESD235: BL2 x 128 bits (legacy) = BL4 x 64 bits (pseudo-channel) = 32 B per access; >= 1
-    interleave_bytes: int = 256  # address block per channel before the next (assumed: a common controller choice); multiple of burst_bytes
+    pseudo_channels: bool = False  # JESD235A pseudo-channel mode: two 64-bit halves per channel, same bandwidth
+    burst_bytes: int = 32  # JESD235: BL2 x 128 bits (legacy) = BL4 x 64 bits (pseudo-channel) = 32 B; >= 1
+    interleave_bytes: int = 256  # block per channel before the next (assumed, common); a multiple of burst_bytes
 
     def __post_init__(self) -> None:
         validate_numeric_fields(self)

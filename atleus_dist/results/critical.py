@@ -16,10 +16,11 @@ once, so an op of one weight starting exactly when another weight's op on its co
 as a wait for the unit (rule 1) - the time on the path is the same either way, only which op it
 passes through may differ.
 
-The path's time splits exactly into compute by unit class (ReRAM: ``static_mm`` and ``program``;
+The path's time splits exactly into compute by unit class (ReRAM: ``static_mm``;
 systolic: ``dynamic_mm``; vector: ``vector`` ops on the systolic cores' vector units; HBM:
-``hbm_read``/``hbm_write``), transfer gaps, and the idle time before its first op; the parts sum to
-the step latency (a test checks it).
+``hbm_read``/``hbm_write``; ReRAM programming, ``program`` - streamed or rewritten weights -
+apart), transfer gaps, and the idle time before its first op; the parts sum to the step latency
+(a test checks it).
 
 Knows the table schemas only (op kinds by name); nothing of hardware models, LPs or backends.
 """
@@ -29,9 +30,10 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-CLASS_OF_KIND = {"static_mm": "reram", "program": "reram", "dynamic_mm": "systolic", "vector": "vector",
+CLASS_OF_KIND = {"static_mm": "reram", "program": "program", "dynamic_mm": "systolic", "vector": "vector",
                  "hbm_read": "hbm", "hbm_write": "hbm"}
-UNIT_OF_CLASS = {"reram": "reram core", "systolic": "systolic core", "vector": "systolic core", "hbm": "hbm"}
+UNIT_OF_CLASS = {"reram": "reram core", "program": "reram core", "systolic": "systolic core",
+                 "vector": "systolic core", "hbm": "hbm"}
 KIND_MEANING = {
     "static_mm": "matmul with a frozen weight held in ReRAM crossbars (forward, or transposed for dX)",
     "dynamic_mm": "matmul of two computed operands on a systolic array (QK^T, AV, LoRA, gradients)",
@@ -80,7 +82,7 @@ def critical_path(ops: pa.Table, kind_names: dict[int, str], deps: list | None =
     ends_sorted = end[by_end]
     rank = np.empty(len(ids), dtype=np.int64)
     rank[by_end] = np.arange(len(ids))
-    parts = {k: 0 for k in ("reram", "systolic", "vector", "hbm", "other")}
+    parts = {k: 0 for k in ("reram", "program", "systolic", "vector", "hbm", "other")}
     gap_ps, ops_on_path, unit_waits = 0, 0, 0
     i = int(by_end[-1])
     step_ps = int(end.max() - start.min())
@@ -108,8 +110,9 @@ def critical_path(ops: pa.Table, kind_names: dict[int, str], deps: list | None =
         i = prev
     total = sum(parts.values()) + gap_ps + idle
     return {"step_ps": step_ps, "path_ps": total, "ops": ops_on_path, "exact": exact,
-            "compute_ps": {k: v for k, v in parts.items() if v or k != "other"},
-            "transfer": transfer, "transfer_ps": gap_ps, "idle_before_first_op_ps": idle, "waits_for_a_busy_unit": unit_waits,
+            "compute_ps": {k: v for k, v in parts.items() if v or k not in ("other", "program")},
+            "transfer": transfer, "transfer_ps": gap_ps, "idle_before_first_op_ps": idle,
+            "waits_for_a_busy_unit": unit_waits,
             "bound": _bound(parts, gap_ps, transfer)}
 
 

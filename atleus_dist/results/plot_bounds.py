@@ -15,7 +15,7 @@ import pyarrow as pa
 from atleus_dist.results.critical import unit_occupancy
 from atleus_dist.results.summary import code_names, tier_names
 
-COLORS = {"reram": "tab:blue", "systolic": "tab:orange", "vector": "tab:olive", "hbm": "tab:red",
+COLORS = {"reram": "tab:blue", "program": "tab:cyan", "systolic": "tab:orange", "vector": "tab:olive", "hbm": "tab:red",
           "other": "tab:gray", "transfer": "tab:purple", "idle": "lightgray"}
 UNIT_COLORS = {"reram core": "tab:blue", "systolic core": "tab:orange", "hbm": "tab:red", "other": "tab:gray"}
 

@@ -77,7 +77,8 @@ def what_bounds(rep: dict) -> str:
     cp = (rep.get("bounds") or {}).get("critical_path")
     if not cp:
         return "no ops to tell"
-    top = max([(("HBM access" if k == "hbm" else f"{k} compute"), v) for k, v in cp["compute_ps"].items()]
+    names = {"hbm": "HBM access", "program": "ReRAM programming"}
+    top = max([(names.get(k, f"{k} compute"), v) for k, v in cp["compute_ps"].items()]
               + [(_transfer_label(cp), cp["transfer_ps"])], key=lambda kv: kv[1])
     return f"critical path {top[1] / (cp['step_ps'] or 1):.0%} {top[0]}" + ("" if cp["exact"] else " (inferred)")
 
@@ -99,11 +100,11 @@ def format_bounds(b: dict | None) -> list[str]:
     step = cp["step_ps"] or 1
     how = "through the op graph" if cp["exact"] else ("inferred from the timeline (no op graph: it may pass "
                                                       "through ops that only ended in time)")
-    label = {"reram": "ReRAM compute", "systolic": "systolic compute", "vector": "vector compute",
-             "hbm": "HBM access", "other": "other"}
+    label = {"reram": "ReRAM compute", "program": "ReRAM programming", "systolic": "systolic compute",
+             "vector": "vector compute", "hbm": "HBM access", "other": "other"}
     if cp["transfer"] == "gap":  # a GPU baseline: one device, the classes are op kinds
-        label = {"reram": "static-weight matmuls", "systolic": "dynamic matmuls", "vector": "vector ops",
-                 "hbm": "memory ops", "other": "other"}
+        label = {"reram": "static-weight matmuls", "program": "weight writes", "systolic": "dynamic matmuls",
+                 "vector": "vector ops", "hbm": "memory ops", "other": "other"}
     parts = [(label.get(k, k), v) for k, v in cp["compute_ps"].items()]
     parts += [(_transfer_label(cp), cp["transfer_ps"]), ("idle before the first op", cp["idle_before_first_op_ps"])]
     lines.append(f"what bounds the step: critical path {how}, {cp['ops']:,} ops, {_ms(cp['path_ps'])}:")
@@ -119,7 +120,8 @@ def format_bounds(b: dict | None) -> list[str]:
     pk = b.get("packets") or {}
     if "source_queue_mean_ps" in pk:
         lines.append(f"packet latency = source queueing {pk['source_queue_mean_ps'] / 1e6:.4g} us + network "
-                     f"{pk['network_mean_ps'] / 1e6:.4g} us (mean; queueing {pk['source_queue_share']:.1%} of the total)")
+                     f"{pk['network_mean_ps'] / 1e6:.4g} us (mean; queueing {pk['source_queue_share']:.1%} "
+                     "of the total)")
         lines.append(f"    bottleneck: router {pk['bottleneck_source_router']}'s injection queue holds "
                      f"{pk['bottleneck_source_queue_share']:.1%} of all queueing time "
                      f"({pk['bottleneck_source_packets_share']:.1%} of the packets)")
