@@ -97,3 +97,20 @@ def test_gpu_baseline_path_is_its_ops_in_series(tmp_path, cli):
     assert cp["exact"] and cp["transfer_ps"] == 0 and cp["ops"] == rep["summary"]["ops"]
     assert cp["waits_for_a_busy_unit"] == cp["ops"] - 1
     assert rep["roofline"]["memory_bound_share"] + rep["roofline"]["compute_bound_share"] <= 1 + 1e-9
+
+
+def test_report_of_a_noc_run_splits_packet_latency(tmp_path, cli):
+    out = tmp_path / "noc"
+    code, _, err = cli("run", "--set", "scenario.seq=32", "--backend", "inline", "--workers", "1", "--quiet",
+                       "--out", str(out), "--json")
+    assert code == 0, err
+    code, rep, err = cli("report", str(out), "--json", "--no-plots")
+    assert code == 0, err
+    b, s = rep["bounds"], rep["summary"]
+    cp, pk = b["critical_path"], b["packets"]
+    assert cp["exact"] and cp["transfer"] == "noc" and cp["path_ps"] == cp["step_ps"] == s["step_latency_ps"]
+    assert cp["transfer_ps"] > 0
+    # queueing + network is the whole packet latency (created -> tail arrived)
+    assert pk["source_queue_mean_ps"] + pk["network_mean_ps"] == pytest.approx(s["packet_latency_mean_ps"], rel=1e-9)
+    assert pk["bottleneck_source_is_hbm_port"]  # today's one HBM port (issue 13)
+    assert 0 < pk["busiest_link"]["utilisation"] <= 1

@@ -236,8 +236,13 @@ def step_bounds(tables: dict[str, pa.Table], manifest: dict, deps: list | None, 
     transport = cfg.get("transport") or ("noc" if "packets" in tables else "gap")
     path = critical_path(ops, kind_names, deps, transport)
     step = path["step_ps"]
+    pk = packet_split(tables.get("packets"), tables.get("links"), clock_ps, step, link_names)
+    hbm_routers = (cfg.get("noc") or {}).get("hbm_routers") or []
+    for key in ("bottleneck_source_router", "slowest_destination_router"):
+        if key in pk:  # say which routers are the HBM's ports: the usual suspects
+            pk[key.replace("router", "is_hbm_port")] = pk[key] in hbm_routers
     return {"critical_path": path, "busiest_units": busiest_units(ops, kind_names, tier_names),
-            "packets": packet_split(tables.get("packets"), tables.get("links"), clock_ps, step, link_names),
+            "packets": pk,
             "layers": layer_phase_spans(ops, phase_names, kind_names),
             "kinds_explained": {k: KIND_MEANING[k] for k in sorted(set(kind_names.values())) if k in KIND_MEANING},
             "balance_explained": BALANCE_MEANING,

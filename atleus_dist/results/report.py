@@ -122,7 +122,8 @@ def format_bounds(b: dict | None) -> list[str]:
         lines.append(f"packet latency = source queueing {pk['source_queue_mean_ps'] / 1e6:.4g} us + network "
                      f"{pk['network_mean_ps'] / 1e6:.4g} us (mean; queueing {pk['source_queue_share']:.1%} "
                      "of the total)")
-        lines.append(f"    bottleneck: router {pk['bottleneck_source_router']}'s injection queue holds "
+        port = " (an HBM port)" if pk.get("bottleneck_source_is_hbm_port") else ""
+        lines.append(f"    bottleneck: router {pk['bottleneck_source_router']}{port}'s injection queue holds "
                      f"{pk['bottleneck_source_queue_share']:.1%} of all queueing time "
                      f"({pk['bottleneck_source_packets_share']:.1%} of the packets)")
     if "busiest_link" in pk:
