@@ -23,8 +23,10 @@ def register(subs) -> None:
 def main(args: argparse.Namespace) -> int:
     from atleus_dist.results.report import compare_runs, format_compare
     from atleus_dist.results.sweep_report import resolve_point
+    from atleus_dist.run.run_graph import op_deps_of_run
 
     # a point of a sweep may be named SWEEP_DIR@key=value,... (or by its directory, SWEEP_DIR/points/<id>)
-    c = compare_runs(resolve_point(args.dir_a, "dir_a"), resolve_point(args.dir_b, "dir_b"), args.allow_incomplete)
+    c = compare_runs(resolve_point(args.dir_a, "dir_a"), resolve_point(args.dir_b, "dir_b"), args.allow_incomplete,
+                     deps_of=op_deps_of_run)
     emit(args, c, format_compare(c))
     return 0

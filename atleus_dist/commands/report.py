@@ -26,11 +26,13 @@ def register(subs) -> None:
 def main(args: argparse.Namespace) -> int:
     from atleus_dist.results.report import build_report, format_report
     from atleus_dist.results.sweep_report import build_sweep_report, format_sweep_report, is_sweep, resolve_point
+    from atleus_dist.run.run_graph import op_deps_of_run
 
     if is_sweep(args.run_dir):  # a sweep directory: its table and plots
         rep = build_sweep_report(args.run_dir, plots=args.plots)
         emit(args, rep, format_sweep_report(rep))
         return 0
-    rep = build_report(resolve_point(args.run_dir, "run_dir"), args.allow_incomplete, plots=args.plots)
+    rep = build_report(resolve_point(args.run_dir, "run_dir"), args.allow_incomplete, plots=args.plots,
+                       deps_of=op_deps_of_run)
     emit(args, rep, format_report(rep))
     return 0
