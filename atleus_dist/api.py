@@ -17,16 +17,16 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from atleus_dist.config.load import Labels, load_run_config, load_section, resolve_scenario
+from atleus_dist.config.load import Labels, load_run_config, resolve_scenario
 from atleus_dist.config.run_config import RunConfig
 from atleus_dist.config.tree import build as build_tree
 from atleus_dist.config.tree import to_data
 from atleus_dist.kernel.errors import ConfigError
 
 __all__ = ["ConfigError", "Run", "RunConfig", "baseline", "compare", "load_config", "model_info", "noc",
-           "open_run", "simulate"]
+           "open_run", "simulate", "sweep"]
 
-BASELINE_KINDS = ("gpu", "3d-tpu", "2d-planar")
+BASELINE_KINDS = ("gpu", "jetson-orin", "3d-tpu", "2d-planar")
 
 
 @dataclasses.dataclass
@@ -145,34 +145,36 @@ def baseline(kind: str, scenario: str | None = None, *, seq: int | None = None, 
              sets: Any = None, arch: str | None = None, out: str | os.PathLike | None = None,
              transport: str | None = None, backend: str | None = None, workers: int | None = None,
              partition: str | None = None, progress: bool = False) -> Run:
-    """The scenario (None: the default) on a baseline: ``gpu`` (roofline; ``sets`` are GpuConfig
-    fields, ``scenario.*`` the scenario's), ``3d-tpu`` or ``2d-planar`` (simulated like
+    """The scenario (None: the default) on a baseline: ``gpu`` / ``jetson-orin`` (rooflines;
+    ``sets`` are GpuConfig fields plus ``profile=ideal|realistic`` and, for Jetson, ``mode=``;
+    ``scenario.*`` the scenario's), ``3d-tpu`` or ``2d-planar`` (simulated like
     :func:`simulate`; transport default ``stub``, backend default ``inline``)."""
     if kind not in BASELINE_KINDS:
         raise ConfigError("kind", f"unknown baseline {kind!r}", allowed=", ".join(BASELINE_KINDS))
     out = _out_dir(out)
     scenario_sets = {f"scenario.{k}": v for k, v in (("seq", seq), ("batch", batch)) if v is not None}
-    if kind != "gpu":
+    gpu_kind = kind in ("gpu", "jetson-orin")
+    if not gpu_kind:
         merged = _set_dict(sets)
         merged.update(scenario_sets)
         flags = dict(transport=transport or "stub", backend=backend or "inline", workers=workers,
                      partition=partition, kind=kind)
         built = _built(scenario, merged, arch, out, flags)
         return _finish(built, f"baseline {kind}", out, progress, baseline_kind=kind)
-    from atleus_dist.run.baselines import GpuConfig, write_gpu_baseline
+    from atleus_dist.run.baselines import gpu_config, write_gpu_baseline
 
     for name, value in (("transport", transport), ("backend", backend), ("workers", workers),
                         ("partition", partition)):
         if value is not None:
-            raise ConfigError(name, "the gpu baseline is a roofline model: it runs no LPs")
+            raise ConfigError(name, f"the {kind} baseline is a roofline model: it runs no LPs")
     gpu_sets, sc_sets = {}, dict(scenario_sets)
     for key, value in _set_dict(sets).items():
         (sc_sets if key.startswith("scenario.") else gpu_sets)[key.removeprefix("gpu.")] = value
-    gpu = load_section(GpuConfig, gpu_sets)
+    gpu = gpu_config(gpu_sets, device="a100" if kind == "gpu" else kind)
     cfg, sc_labels = load_run_config(_scenario_name(scenario), arch, sc_sets)
     sc = resolve_scenario(cfg, sc_labels)
-    manifest = write_gpu_baseline(sc, out, gpu)
-    fig = dict(manifest["figures"], out=str(out), baseline="gpu", gpu=gpu.name, scenario=sc.name,
+    manifest = write_gpu_baseline(sc, out, gpu, label=kind)
+    fig = dict(manifest["figures"], out=str(out), baseline=kind, gpu=gpu.name, scenario=sc.name,
                model=sc.model.name, mode=sc.mode, seq=sc.seq, batch=sc.batch)
     return Run(Path(out), manifest, fig)
 
@@ -277,6 +279,19 @@ def compare(a: str | os.PathLike | Run, b: str | os.PathLike | Run, allow_incomp
     from atleus_dist.results.report import compare_runs
 
     return compare_runs(_path(a), _path(b), allow_incomplete)
+
+
+def sweep(out: str | os.PathLike, scenario: str | None = None, *, grid: Any = (), zips: Any = (),
+          arch: str | None = None, transport: str = "noc", sets: Any = (), backend: str = "local",
+          workers: int | None = None, point_workers: int = 1, address: str | None = None,
+          ray_results: str = "auto", progress: bool = False):
+    """A design-space sweep (``atleus-dist sweep``): every point of ``grid`` (["PATH=V1,V2", ...],
+    crossed; ``zips`` vary keys together) as a complete run in ``out/points/<id>/``, complete
+    points skipped on a rerun. Returns the sweep table (``out/sweep.parquet``) as a pyarrow Table."""
+    from atleus_dist.run.sweep import run_sweep
+
+    return run_sweep(out, scenario, list(grid), list(zips), arch, transport, list(sets), backend, workers,
+                     point_workers, address, ray_results, progress)
 
 
 def open_run(path: str | os.PathLike, allow_incomplete: bool = False) -> Run:

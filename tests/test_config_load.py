@@ -66,3 +66,14 @@ def test_file_errors_name_the_file(tmp_path):
     with pytest.raises(ConfigError) as e:
         load_run_config(None, str(f))
     assert e.value.field == "arch" and "UTF-8" in str(e.value)
+
+
+def test_a_scenario_name_follows_a_changed_model_and_seq():
+    from atleus_dist.config.load import load_run_config
+
+    cfg, _ = load_run_config(None, None, ["scenario.model=bert-large-uncased", "scenario.seq=64"])
+    assert cfg.scenario.name == "default-bert-large-uncased-lora32-s64"
+    cfg, _ = load_run_config("gpt2-medium-lora32-s1024", None, ["scenario.model=bloom-560m"])
+    assert cfg.scenario.name == "bloom-560m-lora32-s1024"
+    cfg, _ = load_run_config(None, None, ["scenario.model=bloom-560m", "scenario.name=mine"])
+    assert cfg.scenario.name == "mine"  # a name the user gave is kept

@@ -39,3 +39,58 @@ def test_overrides():
     with pytest.raises(ConfigError) as e:
         parse_sets(["stacks"])
     assert e.value.field == "--set"
+
+
+# --- channels: closed forms and the JEDEC figures ----------------------------------------------
+from atleus_dist.hw.hbm import HbmChannels  # noqa: E402
+
+
+def test_channel_burst_time_is_jedec_pin_rate():
+    cfg = Hbm2Config()
+    # 32 B = 256 bits over 128 pins at 2 Gb/s: 2 bit-times of 0.5 ns = 1 ns per burst
+    assert cfg.burst_ps == 1000 and cfg.channels == 8
+    pc = Hbm2Config(pseudo_channels=True)  # 16 x 64-bit pseudo-channels: half the width, same stack total
+    assert pc.channels == 16 and pc.burst_ps == 2000 and pc.bandwidth_bytes_per_s == 256e9
+
+
+def test_channel_time_closed_form_and_bulk_formula_agree():
+    h, cfg = Hbm2(), Hbm2Config()
+    for k in (1, 2, 8):
+        nbytes = 64 * cfg.interleave_bytes * k  # spreads evenly: B / k bytes per channel
+        expected = cfg.access_latency_ps + nbytes // k // cfg.burst_bytes * 1000
+        assert h.channel_time_ps(nbytes, k) == expected == h.transfer(nbytes, channels=k).latency_ps
+    # 1 MB over all 8: 256 GB/s -> 4096 ns of data after the access latency
+    assert h.channel_time_ps(1 << 20) == 45_000 + 4_096_000
+
+
+def test_interleaving_uneven_and_unaligned():
+    h, g = Hbm2(), 256
+    assert h.channel_bytes(3 * g, 2) == [2 * g, g]  # blocks 0, 2 on channel 0; block 1 on channel 1
+    assert h.channel_bytes(g, 8, address=g // 2) == [g // 2, g // 2] + [0] * 6  # straddles two blocks
+    assert sum(h.channel_bytes(12345, 8, address=777)) == 12345
+    # a 1-byte access still moves one 32 B burst
+    assert h.channel_time_ps(1) == 45_000 + 1000
+
+
+def test_channels_are_serial_pipelined_servers():
+    ch = HbmChannels()
+    g = ch.cfg.interleave_bytes
+    # two 256 B requests to channel 0 issued together: the second's access overlaps the first's
+    # data, its data waits for the bus: L + 8 bursts, then L + 16 bursts
+    assert ch.request(0, g, 0) == 45_000 + 8_000
+    assert ch.request(0, g, 8 * g) == 45_000 + 16_000
+    # another channel is independent
+    assert ch.request(0, g, g) == 45_000 + 8_000
+    # N back-to-back requests stream at the channel's full rate: L + N x bus time
+    ch = HbmChannels()
+    ends = [ch.request(0, g, 8 * g * i) for i in range(10)]
+    assert ends[-1] == 45_000 + 10 * 8_000
+
+
+def test_channel_fields_validate():
+    with pytest.raises(ConfigError) as e:
+        Hbm2Config(interleave_bytes=100)
+    assert e.value.field == "interleave_bytes"
+    with pytest.raises(ConfigError) as e:
+        Hbm2().channel_time_ps(10, channels=9)
+    assert e.value.field == "channels"

@@ -100,7 +100,7 @@ def test_report_cli_json_and_plots(tier_run, cli):
     code, data, err = cli("report", str(out), "--json")
     assert code == 0, err
     assert data["summary"]["ops"] > 0 and data["status"] == "complete"
-    assert sorted(data["plots"]["written"]) == ["energy_breakdown.png", "timeline.png"]
+    assert sorted(data["plots"]["written"]) == ["critical_path.png", "energy_breakdown.png", "timeline.png"]
     for name in data["plots"]["written"]:
         assert (out / "plots" / name).read_bytes()[:8] == PNG_MAGIC
     assert set(data["plots"]["skipped"]) == {"noc_latency_hist.png", "link_utilisation.png"}

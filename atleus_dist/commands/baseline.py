@@ -17,7 +17,7 @@ import argparse
 from atleus_dist.commands.common import add_backend_flags, emit, run_lines
 from atleus_dist.commands.run import add_config_flags
 
-KINDS = ("gpu", "3d-tpu", "2d-planar")
+KINDS = ("gpu", "jetson-orin", "3d-tpu", "2d-planar")
 
 
 def register(subs) -> None:
@@ -39,7 +39,7 @@ def register(subs) -> None:
 def main(args: argparse.Namespace) -> int:
     from atleus_dist import api
 
-    gpu = args.kind == "gpu"
+    gpu = args.kind in ("gpu", "jetson-orin")
     r = api.baseline(args.kind, args.scenario, seq=args.seq, batch=args.batch, sets=args.set, arch=args.arch,
                      out=args.out, transport=None if gpu else args.transport,
                      backend=None if gpu else args.backend, workers=None if gpu else args.workers,

@@ -25,11 +25,12 @@ def main(args: argparse.Namespace) -> int:
     from atleus_dist.results.report import compare_runs, format_compare
     from atleus_dist.results.sweep_report import resolve_point
     from atleus_dist.results.verify import check_run
+    from atleus_dist.run.run_graph import op_deps_of_run
 
     # a point of a sweep may be named SWEEP_DIR@key=value,... (or by its directory, SWEEP_DIR/points/<id>)
     dirs = {field: resolve_point(getattr(args, field), field) for field in ("dir_a", "dir_b")}
     for field, path in dirs.items():  # a bad manifest or file: one line naming it and the argument
         check_run(path, field)
-    c = compare_runs(dirs["dir_a"], dirs["dir_b"], args.allow_incomplete)
+    c = compare_runs(dirs["dir_a"], dirs["dir_b"], args.allow_incomplete, deps_of=op_deps_of_run)
     emit(args, c, format_compare(c))
     return 0

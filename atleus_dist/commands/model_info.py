@@ -39,9 +39,11 @@ def run(args: argparse.Namespace) -> int:
         f"match={info['params_match_published']}); trainable {info['trainable_params']:,}",
         f"scenario: {info['mode']} {info['finetune'] or ''} seq={info['seq']} batch={info['batch']} "
         f"quant={info['quant']}",
-        f"FLOPs: fwd {f['fwd']:.4e}  bwd {f['bwd']:.4e}  update {f['update']:.4e}  total {f['total']:.4e}",
+        f"FLOPs (matmul + vector): fwd {f['fwd']:.4e}  bwd {f['bwd']:.4e}  update {f['update']:.4e}  "
+        f"total {f['total']:.4e}",
         f"MACs on ReRAM {info['macs_by_tier']['reram']:.4e}, systolic {info['macs_by_tier']['systolic']:.4e}: "
-        f"reram_op_share {info['reram_op_share']:.1%} (layers only {info['reram_op_share_layers_only']:.1%}, "
+        f"ReRAM op share, whole step {info['reram_op_share']:.1%}; paper's convention (forward, causal "
+        f"attention skipped) {info['reram_op_share_paper']:.1%} (layers only {info['reram_op_share_layers_only']:.1%}, "
         f"forward only {info['reram_op_share_forward_only']:.1%})",
         f"crossbars needed {x['needed']:,} of {x['capacity']:,} (fits={x['fits']}, streamed weights "
         f"{x['streamed_weights']}); systolic cores {info['systolic_cores']}",
@@ -49,6 +51,6 @@ def run(args: argparse.Namespace) -> int:
     if info["stage_layer0"]:
         s = info["stage_layer0"]
         lines.append(f"layer pipeline: ReRAM stages {s['reram_stages']} {s['reram_stage_ps']} ps, "
-                     f"systolic {s['systolic_stage_ps']} ps, balance {s['balance']:.2f}")
+                     f"systolic {s['systolic_stage_ps']} ps, balance {s['balance']:.2f} (slowest stage / mean stage; 1 = even)")
     emit(args, info, lines)
     return 0

@@ -28,6 +28,7 @@ def main(args: argparse.Namespace) -> int:
     from atleus_dist.results import read_manifest
     from atleus_dist.results.report import build_report, format_report
     from atleus_dist.results.sweep_report import build_sweep_report, format_sweep_report, is_sweep, resolve_point
+    from atleus_dist.run.run_graph import op_deps_of_run
 
     if is_sweep(args.run_dir):  # a sweep directory: its table and plots
         rep = build_sweep_report(args.run_dir, plots=args.plots)
@@ -35,6 +36,6 @@ def main(args: argparse.Namespace) -> int:
         return 0
     run_dir = resolve_point(args.run_dir, "run_dir")
     read_manifest(run_dir, "run_dir")  # a malformed manifest: one line naming it
-    rep = build_report(run_dir, args.allow_incomplete, plots=args.plots)
+    rep = build_report(run_dir, args.allow_incomplete, plots=args.plots, deps_of=op_deps_of_run)
     emit(args, rep, format_report(rep))
     return 0

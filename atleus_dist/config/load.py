@@ -143,9 +143,18 @@ def load_run_config(scenario: str | None = None, arch: str | None = None, sets: 
             raise TypeError(f"unknown flag {name!r}")
         if value is not None:
             tree.set(FLAGS[name], value, "--" + name, ())
+    sc0 = tree.data.get("scenario")
+    model0 = sc0.get("model") if isinstance(sc0, dict) and "model" in sc0 else ScenarioConfig().model
     for key, value in set_items(sets):
         tree.set(tuple(key.split(".")), value, "--set")
     sc = tree.data.get("scenario")
+    if isinstance(sc, dict) and tree.labels.names.get(("scenario", "name"), ("",))[0] != "--set":
+        model = sc.get("model", model0)
+        if isinstance(model, str) and isinstance(model0, str) and model != model0:
+            # keep a name like default-gpt2-medium-lora32-s128 true when the model changed
+            name = sc.get("name", ScenarioConfig().name if not named_by_file else None)
+            if isinstance(name, str) and model0 in name:
+                sc["name"] = name.replace(model0, model)
     seq_by = tree.labels.names.get(("scenario", "seq"), ("",))[0]
     if isinstance(sc, dict) and isinstance(sc.get("seq"), int) and seq_by.startswith("--"):
         # keep a name like gpt2-medium-lora32-s1024 true when seq changed (unless named too)

@@ -29,6 +29,17 @@ def _pyplot():
     return plt
 
 
+def time_unit(span_ps: float) -> tuple[str, float]:
+    """The one time unit of every plot of a run, chosen from its step latency (ps per unit)."""
+    return next(((u, f) for u, f in (("s", 1e12), ("ms", 1e9), ("us", 1e6), ("ns", 1e3))
+                 if span_ps >= 10 * f), ("ps", 1.0))
+
+
+def _spans_decades(values) -> bool:
+    v = np.asarray([x for x in values if x > 0], dtype=np.float64)
+    return v.size >= 2 and v.max() / v.min() >= 100
+
+
 def timeline(ops: pa.Table, manifest: dict, path: Path) -> None:
     """One row per (tier, core), one rectangle per op coloured by op kind."""
     plt = _pyplot()
@@ -40,8 +51,7 @@ def timeline(ops: pa.Table, manifest: dict, path: Path) -> None:
     start = ops.column("start_ps").to_numpy().astype(np.float64)
     end = ops.column("end_ps").to_numpy().astype(np.float64)
     span = float(end.max()) if len(end) else 0.0
-    unit, scale = next(((u, f) for u, f in (("s", 1e12), ("ms", 1e9), ("us", 1e6), ("ns", 1e3))
-                        if span >= 10 * f), ("ps", 1.0))
+    unit, scale = time_unit(span)
     start, end = start / scale, end / scale
     kind = ops.column("kind").to_numpy().astype(np.int64)
     if len(start) > MAX_TIMELINE_OPS:
@@ -75,42 +85,76 @@ def timeline(ops: pa.Table, manifest: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def energy_breakdown(breakdowns: dict[str, dict], path: Path) -> None:
-    """Energy by tier, by op kind and by phase, side by side (J)."""
+ENERGY_PARTS = (("ReRAM", ("static_mm", "program")), ("systolic", ("dynamic_mm",)), ("vector", ("vector",)),
+                ("HBM", ("hbm_read", "hbm_write")))
+
+
+def energy_parts(breakdowns: dict[str, dict], noc_energy_pj: float | None) -> dict[str, float]:
+    """Energy (pJ) by unit class - ReRAM, systolic arrays, vector units, HBM - plus the NoC links
+    and the total (the run's ``energy_pj``: ops + NoC)."""
+    kinds = breakdowns.get("kind", {})
+    out = {name: float(sum(kinds[k]["energy_pj"] for k in ks if k in kinds)) for name, ks in ENERGY_PARTS}
+    if noc_energy_pj is not None:
+        out["NoC"] = float(noc_energy_pj)
+    out["total"] = float(sum(out.values()))
+    return out
+
+
+def energy_breakdown(breakdowns: dict[str, dict], path: Path, noc_energy_pj: float | None = None) -> None:
+    """Energy by unit class with the NoC, HBM and the total (left), and by phase (right), in J;
+    a log axis when the bars span two decades or more."""
     plt = _pyplot()
-    fig, axes = plt.subplots(1, len(breakdowns), figsize=(4 * len(breakdowns), 3.5))
-    for ax, (by, groups) in zip(np.atleast_1d(axes), breakdowns.items()):
-        names = list(groups)
-        energy = np.array([groups[n]["energy_pj"] for n in names]) / 1e12
-        ax.bar(np.arange(len(names)), energy, color="tab:blue")
+    parts = energy_parts(breakdowns, noc_energy_pj)
+    phases = {k: v["energy_pj"] for k, v in breakdowns.get("phase", {}).items()}
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), gridspec_kw={"width_ratios": [len(parts), max(2, len(phases))]})
+    for ax, (title, d) in zip(axes, (("energy by unit (NoC = links)", parts), ("energy by phase", phases))):
+        names = list(d)
+        vals = np.array([d[n] for n in names]) / 1e12
+        colors = ["tab:gray" if n == "total" else "tab:blue" for n in names]
+        ax.bar(np.arange(len(names)), vals, color=colors)
+        for x, v in enumerate(vals):
+            ax.annotate(f"{v:.3g}", (x, v), ha="center", va="bottom", fontsize=7)
         ax.set_xticks(np.arange(len(names)))
-        ax.set_xticklabels(names, rotation=45, ha="right", fontsize=8)
-        ax.set_title(f"energy by {by}")
-        ax.set_ylabel("J")
+        ax.set_xticklabels(names, rotation=30, ha="right", fontsize=8)
+        if _spans_decades(vals):
+            ax.set_yscale("log")
+        ax.set_title(title)
+        ax.set_ylabel("energy (J)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
-def latency_histogram(packets: pa.Table, clock_ps: int | None, path: Path) -> bool:
+def latency_histogram(packets: pa.Table, clock_ps: int | None, path: Path, unit_scale: tuple[str, float]) -> bool:
+    """Packet latency in the run's time unit: total, and its source-queueing and network parts
+    (log-spaced bins and a log axis when latencies span decades, as queueing makes them)."""
     plt = _pyplot()
     lat = packet_latency_ps(packets, clock_ps)
-    unit, scale = "ns", 1e-3
-    if lat is None:
-        if "latency_cycle" not in packets.column_names:
-            return False
-        lat, unit, scale = packets.column("latency_cycle").to_numpy().astype(np.float64), "cycles", 1.0
-    if lat.size == 0:
+    if lat is None or lat.size == 0:
         return False
-    counts, edges = np.histogram(lat * scale, bins=min(60, max(5, int(np.sqrt(lat.size)))))
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.stairs(counts, edges, fill=True)
-    p50, p99 = np.percentile(lat * scale, [50, 99])
-    ax.axvline(p50, color="k", linestyle="--", label=f"p50 {p50:.3g}")
-    ax.axvline(p99, color="r", linestyle=":", label=f"p99 {p99:.3g}")
+    unit, scale = unit_scale
+    series = {"total": lat / scale}
+    if clock_ps and {"ctime_cycle", "itime_cycle", "atime_cycle"} <= set(packets.column_names):
+        ct, it, at = (packets.column(n).to_numpy().astype(np.float64) for n in ("ctime_cycle", "itime_cycle",
+                                                                                   "atime_cycle"))
+        series["source queueing"] = (it - ct) * clock_ps / scale
+        series["network"] = (at - it) * clock_ps / scale
+    pos = np.concatenate([v[v > 0] for v in series.values()])
+    log = pos.size > 1 and pos.max() / pos.min() >= 100
+    bins = (np.geomspace(pos.min(), pos.max(), 50) if log else
+            np.linspace(0, float(lat.max() / scale) or 1.0, 50))
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    for (name, v), color in zip(series.items(), ("tab:blue", "tab:orange", "tab:green")):
+        ax.hist(v[v > 0] if log else v, bins=bins, histtype="step", linewidth=2.5 if name == "total" else 1.2,
+                linestyle="--" if name == "total" else "-", label=name, color=color)
+    p50, p99 = np.percentile(lat / scale, [50, 99])
+    ax.axvline(p50, color="k", linestyle="--", label=f"total p50 {p50:.3g} {unit}")
+    ax.axvline(p99, color="r", linestyle=":", label=f"total p99 {p99:.3g} {unit}")
+    if log:
+        ax.set_xscale("log")
     ax.set_xlabel(f"packet latency ({unit})")
-    ax.set_ylabel("packets")
-    ax.legend(fontsize=8)
+    ax.set_ylabel("packets (sampled)")
+    ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -155,6 +199,8 @@ def link_heatmap(links: pa.Table, manifest: dict, path: Path) -> bool:
     for z, ax in enumerate(axes[0]):
         im = ax.imshow(grid[z], origin="lower", vmin=0, vmax=vmax, cmap="viridis")
         ax.set_title(f"tier {z}")
+        ax.set_xticks(np.arange(X))
+        ax.set_yticks(np.arange(Y))
         ax.set_xlabel("x")
         ax.set_ylabel("y")
     fig.colorbar(im, ax=axes[0].tolist(), label="mean link utilisation")
@@ -164,19 +210,29 @@ def link_heatmap(links: pa.Table, manifest: dict, path: Path) -> bool:
 
 
 def write_plots(run_dir: str | os.PathLike, manifest: dict, tables: dict[str, pa.Table],
-                breakdowns: dict | None, clock_ps: int | None) -> dict:
+                breakdowns: dict | None, clock_ps: int | None, bounds: dict | None = None) -> dict:
     """Write every plot the run's tables allow into ``run_dir/plots``; returns written and skipped."""
+    from atleus_dist.results.plot_bounds import critical_path_plot
+
     out = Path(run_dir) / "plots"
     out.mkdir(exist_ok=True)
     written, skipped = [], {}
     ops, packets, links = tables.get("ops"), tables.get("packets"), tables.get("links")
+    step = float(ops.column("end_ps").to_numpy().max()) if ops is not None and ops.num_rows else \
+        float((manifest.get("figures") or {}).get("step_latency_ps") or 1.0)
+    unit = time_unit(step)
     if ops is not None and ops.num_rows:
         timeline(ops, manifest, out / "timeline.png")
-        energy_breakdown(breakdowns, out / "energy_breakdown.png")
+        noc_pj = float(links.column("energy_pj").to_numpy().sum()) if links is not None and links.num_rows else None
+        energy_breakdown(breakdowns, out / "energy_breakdown.png", noc_pj)
         written += ["timeline.png", "energy_breakdown.png"]
     else:
         skipped["timeline.png"] = skipped["energy_breakdown.png"] = "no ops table"
-    if packets is not None and latency_histogram(packets, clock_ps, out / "noc_latency_hist.png"):
+    if bounds and ops is not None and critical_path_plot(ops, bounds, manifest, unit, out / "critical_path.png"):
+        written.append("critical_path.png")
+    else:
+        skipped["critical_path.png"] = "no ops table"
+    if packets is not None and latency_histogram(packets, clock_ps, out / "noc_latency_hist.png", unit):
         written.append("noc_latency_hist.png")
     else:
         skipped["noc_latency_hist.png"] = "no packets with latencies"

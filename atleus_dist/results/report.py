@@ -15,26 +15,137 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from atleus_dist.results.summary import (breakdowns, clock_ps_of, load_manifest, summary_figures,
-                                         tables_of)
+from atleus_dist.results.critical import step_bounds
+from atleus_dist.results.summary import (breakdowns, clock_ps_of, code_names, load_manifest, summary_figures,
+                                         tables_of, tier_names)
 
 
 def build_report(run_dir: str | os.PathLike, allow_incomplete: bool = False, plots: bool = False,
-                 field: str = "run_dir") -> dict:
-    """Everything ``report`` prints; ``field`` names the argument in errors."""
+                 field: str = "run_dir", deps_of=None) -> dict:
+    """Everything ``report`` prints; ``field`` names the argument in errors. ``deps_of(manifest)``
+    (e.g. :func:`atleus_dist.run.run_graph.op_deps_of_run`) gives the op graph's dependencies so
+    the critical path follows real data edges; without it the path is inferred from the timeline."""
     manifest = load_manifest(run_dir, allow_incomplete, field)
     tables = tables_of(run_dir)
     fig = summary_figures(run_dir, manifest, tables)
     ops = tables.get("ops")
     bd = breakdowns(ops, manifest) if ops is not None and ops.num_rows else None
+    bounds = None
+    if ops is not None and ops.num_rows:
+        links = tables.get("links")
+        bounds = step_bounds(tables, manifest, deps_of(manifest) if deps_of else None,
+                             code_names(ops, "kind_codes", "kind"), code_names(ops, "phase_codes", "phase"),
+                             tier_names(ops, manifest),
+                             code_names(links, "link_classes", "class") if links is not None else {},
+                             clock_ps_of(manifest))
     rep = {"run_dir": str(Path(run_dir)), "status": manifest.get("status"), "command": manifest.get("command"),
            "baseline": manifest.get("baseline"), "scenario": (manifest.get("config") or {}).get("scenario"),
-           "summary": fig, "breakdown": bd}
+           "summary": fig, "breakdown": bd, "bounds": bounds}
+    gpu = (manifest.get("config") or {}).get("gpu")
+    if isinstance(gpu, dict) and ops is not None and ops.num_rows:
+        rep["roofline"] = roofline_split(ops, gpu)
     if plots:
         from atleus_dist.results.plots import write_plots
 
-        rep["plots"] = write_plots(run_dir, manifest, tables, bd, clock_ps_of(manifest))
+        rep["plots"] = write_plots(run_dir, manifest, tables, bd, clock_ps_of(manifest), bounds)
     return rep
+
+
+def roofline_split(ops, gpu: dict) -> dict:
+    """A GPU baseline's time split by which roof bounds each op (compute: FLOPs at the achieved
+    peak; memory: bytes at the achieved bandwidth; launch: ops with neither) - from its config."""
+    import numpy as np
+
+    macs = ops.column("macs").to_numpy().astype(np.float64)
+    nbytes = ops.column("bytes").to_numpy().astype(np.float64)
+    dur = (ops.column("end_ps").to_numpy() - ops.column("start_ps").to_numpy()).astype(np.float64)
+    compute = 2 * macs / (gpu["peak_flops_per_s"] * gpu.get("compute_efficiency", 1.0))
+    memory = nbytes / (gpu["hbm_bytes_per_s"] * gpu.get("memory_efficiency", 1.0))
+    total = float(dur.sum()) or 1.0
+    out = {"device": gpu.get("name"), "compute_bound_share": float(dur[(compute >= memory) & (macs > 0)].sum() / total),
+           "memory_bound_share": float(dur[(memory > compute)].sum() / total)}
+    out["other_share"] = max(0.0, 1.0 - out["compute_bound_share"] - out["memory_bound_share"])
+    return out
+
+
+def what_bounds(rep: dict) -> str:
+    """One phrase: what bounds this run's step."""
+    if rep.get("roofline"):
+        r = rep["roofline"]
+        return (f"{r['device']} roofline, ops in series: {r['memory_bound_share']:.0%} of its time in memory-bound "
+                f"ops, {r['compute_bound_share']:.0%} in compute-bound ones")
+    cp = (rep.get("bounds") or {}).get("critical_path")
+    if not cp:
+        return "no ops to tell"
+    names = {"hbm": "HBM access", "program": "ReRAM programming"}
+    top = max([(names.get(k, f"{k} compute"), v) for k, v in cp["compute_ps"].items()]
+              + [(_transfer_label(cp), cp["transfer_ps"])], key=lambda kv: kv[1])
+    return f"critical path {top[1] / (cp['step_ps'] or 1):.0%} {top[0]}" + ("" if cp["exact"] else " (inferred)")
+
+
+def _transfer_label(cp: dict) -> str:
+    """What the path's gaps are: NoC or stub transfers, or (no transport) waits between ops."""
+    return "gaps between ops" if cp["transfer"] == "gap" else f"{cp['transfer']} transfer"
+
+
+def _ms(ps) -> str:
+    return f"{ps / 1e9:.4g} ms"
+
+
+def format_bounds(b: dict | None) -> list[str]:
+    """What bounds the step, in words: the critical path's split, busiest units, packet split."""
+    if not b:
+        return []
+    cp, lines = b["critical_path"], []
+    step = cp["step_ps"] or 1
+    how = "through the op graph" if cp["exact"] else ("inferred from the timeline (no op graph: it may pass "
+                                                      "through ops that only ended in time)")
+    label = {"reram": "ReRAM compute", "program": "ReRAM programming", "systolic": "systolic compute",
+             "vector": "vector compute", "hbm": "HBM access", "other": "other"}
+    if cp["transfer"] == "gap":  # a GPU baseline: one device, the classes are op kinds
+        label = {"reram": "static-weight matmuls", "program": "weight writes", "systolic": "dynamic matmuls",
+                 "vector": "vector ops", "hbm": "memory ops", "other": "other"}
+    parts = [(label.get(k, k), v) for k, v in cp["compute_ps"].items()]
+    parts += [(_transfer_label(cp), cp["transfer_ps"]), ("idle before the first op", cp["idle_before_first_op_ps"])]
+    lines.append(f"what bounds the step: critical path {how}, {cp['ops']:,} ops, {_ms(cp['path_ps'])}:")
+    lines.append("    " + "; ".join(f"{n} {_ms(v)} ({v / step:.1%})" for n, v in parts if v or "idle" not in n))
+    name = cp["bound"]
+    lines.append(f"    bound: {name} ({'data movement' if name in ('noc', 'stub', 'transfer') else 'compute'} "
+                 f"dominates the path; {cp['waits_for_a_busy_unit']:,} of its ops waited for a busy unit)")
+    units = b.get("busiest_units") or {}
+    if units:
+        lines.append("busiest unit of each kind (occupied share of the step; mean over units that ran):")
+        lines += [f"    {k:<14} {u['unit']:<22} {u['utilisation']:7.1%}  (mean {u['mean_utilisation']:.1%} over "
+                  f"{u['units']} units)" for k, u in units.items()]
+    pk = b.get("packets") or {}
+    if "source_queue_mean_ps" in pk:
+        lines.append(f"packet latency = source queueing {pk['source_queue_mean_ps'] / 1e6:.4g} us + network "
+                     f"{pk['network_mean_ps'] / 1e6:.4g} us (mean; queueing {pk['source_queue_share']:.1%} "
+                     "of the total)")
+        port = " (an HBM port)" if pk.get("bottleneck_source_is_hbm_port") else ""
+        lines.append(f"    bottleneck: router {pk['bottleneck_source_router']}{port}'s injection queue holds "
+                     f"{pk['bottleneck_source_queue_share']:.1%} of all queueing time "
+                     f"({pk['bottleneck_source_packets_share']:.1%} of the packets)")
+    if "busiest_link" in pk:
+        bl = pk["busiest_link"]
+        lines.append(f"    busiest link: router {bl['router']} port {bl['port']} ({bl['class']}), "
+                     f"{bl['utilisation']:.1%} of the step's cycles carry a flit")
+    layers = b.get("layers") or {}
+    if layers:
+        seen = {k for row in layers.values() for k in row if k.endswith("_span_ps")}
+        phases = [f"{p}_span_ps" for p in ("fwd", "bwd", "update") if f"{p}_span_ps" in seen]
+        phases += sorted(seen - set(phases))
+        lines.append("per layer, compute spans (ms; HBM prefetches excluded): "
+                     + "  ".join(f"{p[:-8]:>9}" for p in phases) + "  busy* (all ops)")
+        lines += [f"    {name:<6}{'':<46} " + "  ".join(f"{row[p] / 1e9:>9.4g}" if p in row else f"{'-':>9}"
+                                                    for p in phases)
+                  + f"  {row['busy_ps_summed_over_cores'] / 1e9:>9.4g}" for name, row in layers.items()]
+    kinds = b.get("kinds_explained") or {}
+    if kinds:
+        lines.append("op kinds:")
+        lines += [f"    {k:<10} {v}" for k, v in kinds.items()]
+    lines.append(b["busy_explained"])
+    return lines
 
 
 def _fmt(v, unit: str = "", digits: int = 4) -> str:
@@ -71,7 +182,7 @@ def format_report(rep: dict) -> list[str]:
     if "ops" in s:
         lines.append(f"ops            {_fmt(s['ops'])}, MACs {_fmt(s.get('macs'))}, busy {_fmt(s.get('ops_busy_ps'), ' ps')}")
     for by, groups in (rep.get("breakdown") or {}).items():
-        lines.append(f"by {by}:  {'':<12} {'ops':>8} {'span ms':>10} {'busy ms':>10} {'energy J':>10} {'share':>6}")
+        lines.append(f"by {by}:  {'':<12} {'ops':>8} {'span ms':>10} {'busy ms*':>10} {'energy J':>10} {'share':>6}")
         lines += [f"    {name:<18} {g['ops']:>8,} {g['span_ps'] / 1e9:>10.4g} {g['busy_ps'] / 1e9:>10.4g} "
                   f"{g['energy_pj'] / 1e12:>10.4g} {100 * g['energy_share']:>5.1f}%" for name, g in groups.items()]
     if "reram_write_ops" in s:
@@ -95,6 +206,7 @@ def format_report(rep: dict) -> list[str]:
     if "rounds" in s:
         lines.append(f"execution      {s['rounds']:,} rounds, {s['events']:,} events, {s['messages']:,} messages, "
                      f"sync share {100 * s['sync_share']:.1f}%")
+    lines += format_bounds(rep.get("bounds"))
     if rep.get("plots"):
         p = rep["plots"]
         lines.append(f"plots          {', '.join(p['written']) or 'none'} in {p['dir']}")
@@ -126,12 +238,14 @@ def _workload(rep: dict) -> tuple | None:
     return tuple(sc.get(k) for k in ("model", "mode", "seq", "batch", "finetune", "lora_rank"))
 
 
-def compare_runs(dir_a: str | os.PathLike, dir_b: str | os.PathLike, allow_incomplete: bool = False) -> dict:
-    """A's advantage over B (ratios > 1 mean A is faster / more efficient)."""
+def compare_runs(dir_a: str | os.PathLike, dir_b: str | os.PathLike, allow_incomplete: bool = False,
+                 deps_of=None) -> dict:
+    """A's advantage over B (ratios > 1 mean A is faster / more efficient); ``deps_of`` as for
+    :func:`build_report`, so each side's bound follows its op graph."""
     from atleus_dist.kernel.errors import ConfigError
 
-    ra = build_report(dir_a, allow_incomplete, field="dir_a")
-    rb = build_report(dir_b, allow_incomplete, field="dir_b")
+    ra = build_report(dir_a, allow_incomplete, field="dir_a", deps_of=deps_of)
+    rb = build_report(dir_b, allow_incomplete, field="dir_b", deps_of=deps_of)
     sa, sb = ra["summary"], rb["summary"]
     for name, s in (("dir_a", sa), ("dir_b", sb)):
         if "step_latency_ps" not in s:
@@ -166,7 +280,22 @@ def compare_runs(dir_a: str | os.PathLike, dir_b: str | os.PathLike, allow_incom
         "kind": _group_ratios(ba.get("kind"), bb.get("kind"), "busy_ps"),
         "tier": _group_ratios(ba.get("tier"), bb.get("tier"), "busy_ps"),
         "warnings": warnings,
+        "explanation": _explain(ra, rb, speedup, eff),
     }
+
+
+def _explain(ra: dict, rb: dict, speedup, eff) -> list[str]:
+    """The ratios in words: which side is faster and more efficient, and what bounds each."""
+    out = []
+    if speedup is not None:
+        faster, slower, r = ("A", "B", speedup) if speedup >= 1 else ("B", "A", 1 / speedup)
+        out.append(f"{faster} is {r:.3g}x faster than {slower} (ratio > 1 means A wins).")
+    if eff is not None:
+        better, worse, r = ("A", "B", eff) if eff >= 1 else ("B", "A", 1 / eff)
+        out.append(f"{better} uses {r:.3g}x less energy per token than {worse}.")
+    out.append(f"A is bound by: {what_bounds(ra)}.")
+    out.append(f"B is bound by: {what_bounds(rb)}.")
+    return out
 
 
 def format_compare(c: dict) -> list[str]:
@@ -188,5 +317,6 @@ def format_compare(c: dict) -> list[str]:
                                                      for k, r in g["ratios"].items()))
         if g["only_in_a"] or g["only_in_b"]:
             lines.append(f"    only in A: {', '.join(g['only_in_a']) or '-'}; only in B: {', '.join(g['only_in_b']) or '-'}")
+    lines += c.get("explanation", [])
     lines += [f"warning: {w}" for w in c["warnings"]]
     return lines

@@ -79,6 +79,8 @@ class GpuConfig:
     dtype_bytes: int = param(ACT_BYTES, 1, 8, "FP16/BF16 operands, the precision of the peak above (ACT_BYTES)")
     dynamic_pj_per_flop: float = param(0.0, 0.0, 1e6, "optional energy on top of board power x time (0: power covers it)")
     dynamic_pj_per_byte: float = param(0.0, 0.0, 1e6, "optional energy per byte on top of board power x time")
+    batched_gemm_efficiency: float = param(1.0, 1e-6, 1.0, "fraction of peak for per-head batched matmuls "
+                                           "(QK^T, AV...); 1.0 = ideal roofline")
     hbm_ops: str = param("update", source="which HBM transfers are GPU traffic: all, update (optimizer state), none",
                          choices=HBM_OPS)
 
@@ -89,9 +91,59 @@ class GpuConfig:
         return dataclasses.asdict(self)
 
 
-def gpu_config(sets: dict[str, str] | None = None) -> GpuConfig:
-    """The default GPU with ``--set key=value`` overrides (unknown keys raise naming the key)."""
-    return with_overrides(GpuConfig(), sets) if sets else GpuConfig()
+# NVIDIA Jetson AGX Orin 64GB (Jetson AGX Orin Series Technical Brief v1.2; Jetson Linux developer
+# guide, "Power modes"). Peak FP16 tensor throughput is derived: the GPU's 170 sparse INT8 TOPS
+# are 85 dense (Ampere sparsity doubles the rate), and FP16 runs at half the INT8 rate: 42.5e12
+# FLOP/s at MAXN (16 SMs, 64 tensor cores, 1.3 GHz). LPDDR5 256-bit at 6400 MT/s: 204.8 GB/s.
+# A power mode caps the module's power and sets the GPU clock and active TPCs (of 8) and the
+# memory clock; peak scales with TPCs x clock (confirm the per-mode clocks against the guide).
+ORIN_PEAK_FLOPS_MAXN = 42.5e12
+ORIN_LPDDR5_BYTES_PER_S = 204.8e9
+ORIN_GPU_MHZ_MAXN = 1301.25
+JETSON_ORIN_MODES = {  # mode: (module power W, GPU TPCs of 8, GPU MHz, EMC MHz of 3199)
+    "maxn": (60.0, 8, 1301.25, 3199), "50w": (50.0, 8, 828.75, 3199),
+    "30w": (30.0, 4, 624.75, 3199), "15w": (15.0, 3, 420.75, 2133),
+}
+# Achieved fraction of peak per kernel class (assumed, not measured here; stated so a user sees a
+# realistic bound next to the ideal roofline): large FP16 cuBLAS GEMMs typically reach 60-80% of
+# tensor peak, per-head batched GEMMs with head_dim 64 far less, element-wise kernels ~80% of DRAM
+# bandwidth, and a kernel launch without CUDA graphs costs a few microseconds.
+GPU_PROFILES = {
+    "ideal": {},
+    "realistic": {"compute_efficiency": 0.7, "batched_gemm_efficiency": 0.35, "memory_efficiency": 0.8,
+                  "launch_overhead_ps": 4_000_000},
+}
+GPU_DEVICES = ("a100", "jetson-orin")
+
+
+def jetson_orin(mode: str = "maxn") -> GpuConfig:
+    """Jetson AGX Orin 64GB in power ``mode`` (energy = the mode's power budget x time)."""
+    if mode not in JETSON_ORIN_MODES:
+        raise ConfigError("mode", f"unknown Jetson AGX Orin power mode {mode!r}", allowed=", ".join(JETSON_ORIN_MODES))
+    power, tpcs, mhz, emc = JETSON_ORIN_MODES[mode]
+    return GpuConfig(name=f"Jetson-AGX-Orin-64GB-{mode}",
+                     peak_flops_per_s=ORIN_PEAK_FLOPS_MAXN * tpcs / 8 * mhz / ORIN_GPU_MHZ_MAXN,
+                     hbm_bytes_per_s=ORIN_LPDDR5_BYTES_PER_S * emc / 3199, board_power_w=power)
+
+
+def gpu_config(sets: dict[str, str] | None = None, device: str = "a100") -> GpuConfig:
+    """The ``device`` (A100, or Jetson AGX Orin with ``mode=``) with ``--set key=value``
+    overrides; ``profile=ideal|realistic`` applies a set of achieved-efficiency figures first.
+    Unknown keys raise naming the key."""
+    sets = dict(sets or {})
+    profile = sets.pop("profile", "ideal")
+    if profile not in GPU_PROFILES:
+        raise ConfigError("profile", f"unknown GPU profile {profile!r}", allowed=", ".join(GPU_PROFILES))
+    mode = sets.pop("mode", "maxn")
+    if device not in GPU_DEVICES:
+        raise ConfigError("device", f"unknown GPU {device!r}", allowed=", ".join(GPU_DEVICES))
+    if device == "a100" and mode != "maxn":
+        raise ConfigError("mode", "power modes are Jetson AGX Orin's", allowed="maxn")
+    base = jetson_orin(mode) if device == "jetson-orin" else GpuConfig()
+    if GPU_PROFILES[profile]:
+        base = dataclasses.replace(base, **GPU_PROFILES[profile],
+                                   name=f"{base.name}-{profile}")
+    return with_overrides(base, sets) if sets else base
 
 
 def op_arrays(graph) -> dict[str, np.ndarray]:
@@ -106,7 +158,8 @@ def op_arrays(graph) -> dict[str, np.ndarray]:
             "layer": np.array([o.layer for o in ops], dtype=np.int32),
             "macs": np.array([o.macs for o in ops], dtype=np.int64), "mm_elements": mm * count,
             "vector_elements": np.array([o.elements for o in ops], dtype=np.int64) * traffic,
-            "hbm_bytes": np.array([o.nbytes for o in ops], dtype=np.int64)}
+            "hbm_bytes": np.array([o.nbytes for o in ops], dtype=np.int64),
+            "batched": (kind == KIND_CODES["dynamic_mm"]) & (count > 1)}
 
 
 def gpu_bytes(cfg: GpuConfig, a: dict[str, np.ndarray]) -> np.ndarray:
@@ -122,9 +175,13 @@ def gpu_bytes(cfg: GpuConfig, a: dict[str, np.ndarray]) -> np.ndarray:
     return nbytes
 
 
-def gpu_times(cfg: GpuConfig, macs: np.ndarray, nbytes: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    """Roofline time of each op in ps (int64); ``kernel`` marks ops that pay a launch."""
-    compute_s = 2.0 * macs / (cfg.peak_flops_per_s * cfg.compute_efficiency)
+def gpu_times(cfg: GpuConfig, macs: np.ndarray, nbytes: np.ndarray, kernel: np.ndarray,
+              batched: np.ndarray | None = None) -> np.ndarray:
+    """Roofline time of each op in ps (int64); ``kernel`` marks ops that pay a launch, ``batched``
+    the per-head batched matmuls (their own efficiency)."""
+    eff = cfg.compute_efficiency if batched is None else np.where(batched, cfg.batched_gemm_efficiency,
+                                                                 cfg.compute_efficiency)
+    compute_s = 2.0 * macs / (cfg.peak_flops_per_s * eff)
     memory_s = nbytes / (cfg.hbm_bytes_per_s * cfg.memory_efficiency)
     t = np.rint(np.maximum(compute_s, memory_s) * 1e12).astype(np.int64)
     return t + np.where(kernel & (t > 0), cfg.launch_overhead_ps, 0)
@@ -138,7 +195,7 @@ def evaluate_gpu(graph, cfg: GpuConfig | None = None) -> dict[str, np.ndarray]:
     # HBM transfers of the graph are plain memory traffic on a GPU (part of the kernels that use
     # them), and ReRAM programming does not exist: neither launches a kernel
     kernel = np.isin(a["kind"], [KIND_CODES[k] for k in ("static_mm", "dynamic_mm", "vector")])
-    dur = gpu_times(cfg, a["macs"], nbytes, kernel)
+    dur = gpu_times(cfg, a["macs"], nbytes, kernel, a["batched"])
     end = np.cumsum(dur)
     energy = (cfg.board_power_w * dur  # 1 W for 1 ps is 1 pJ
               + cfg.dynamic_pj_per_flop * 2.0 * a["macs"] + cfg.dynamic_pj_per_byte * nbytes)
@@ -157,7 +214,8 @@ def scenario_config(sc) -> dict:
             "pipeline_chunk_tokens": sc.pipeline_chunk_tokens}
 
 
-def write_gpu_baseline(sc, out: str | os.PathLike, cfg: GpuConfig | None = None, graph=None) -> dict:
+def write_gpu_baseline(sc, out: str | os.PathLike, cfg: GpuConfig | None = None, graph=None,
+                       label: str = "gpu") -> dict:
     """Compile ``sc`` (unless ``graph`` is given), evaluate it on the GPU and write a complete run
     directory at ``out``. Returns the manifest."""
     from atleus_dist.results.summary import summary_figures
@@ -168,20 +226,20 @@ def write_gpu_baseline(sc, out: str | os.PathLike, cfg: GpuConfig | None = None,
     # a GPU runs each op over the whole sequence: token chunks (Atleus' layer pipeline) would only
     # make it re-read every weight once per chunk
     graph = compile_step(sc.unpipelined()) if graph is None else graph
-    config = {"baseline": "gpu", "gpu": cfg.to_dict(), "scenario": scenario_config(sc)}
-    manifest = start_manifest(path, "baseline gpu", config, {"n_lps": 0, "groups": [], "backend": "none"})
+    config = {"baseline": label, "gpu": cfg.to_dict(), "scenario": scenario_config(sc)}
+    manifest = start_manifest(path, f"baseline {label}", config, {"n_lps": 0, "groups": [], "backend": "none"})
     try:
         cols = evaluate_gpu(graph, cfg)
         sink = LPSink(str(path), 0)
         sink.write("ops", cols, meta={"kind_codes": KIND_CODES, "phase_codes": PHASE_CODES,
-                                      "tier_names": "gpu", "baseline": "gpu"})
+                                      "tier_names": "gpu", "baseline": label})
         sink.close()
         figures = summary_figures(path, manifest)
     except BaseException as exc:
         finish_manifest(path, manifest, "failed", {}, error=f"{type(exc).__name__}: {exc}")
         raise
     figures.pop("absent_tables", None)
-    return finish_manifest(path, dict(manifest, baseline="gpu"), "complete", figures)
+    return finish_manifest(path, dict(manifest, baseline=label), "complete", figures)
 
 
 # --- stub latency of a stacked vs a planar layout -------------------------------------------------

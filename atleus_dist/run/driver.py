@@ -45,26 +45,54 @@ def prepare_out_dir(out: str | os.PathLike, field: str = "out") -> Path:
     return path
 
 
-def stderr_progress(label: str, end_ps: int, expected_end_ps: int | None = None):
+def stderr_progress(label: str, end_ps: int, expected_end_ps: int | None = None, total_ops: int | None = None):
     """A progress callback printing simulated time, rounds, events/s, elapsed and ETA to stderr.
-    The fraction done is of ``expected_end_ps`` when the model can estimate where the run ends
-    (an estimate: shown up to 99%), else of the end time."""
+
+    Two measures of progress: simulated time over ``expected_end_ps`` (the model's estimate of
+    where the step ends - a lower bound, so this *over*states progress and is no guide once
+    passed) and ops done over ``total_ops`` (the callback's optional 4th argument, when the
+    backend reports it). The shown fraction is the smaller of the two that are known; past the
+    estimate with no op count, the line says so instead of sitting at 99%. The ETA is the
+    remaining fraction at the average rate so far, and never rises between two lines (a noisy
+    rate only makes it fall more slowly) unless it has run out with work left, when it is revised
+    up and marked so; without an estimate the hard end time is the target."""
     t0 = time.monotonic()
     estimate = bool(expected_end_ps)
     hard_end_ps, end_ps = end_ps, expected_end_ps or end_ps
+    last = {"eta": float("inf"), "at": t0}
 
-    def report(rounds: int, sim_ps: int, events: int) -> None:
-        elapsed = time.monotonic() - t0
+    def fraction(sim_ps: int, ops_done: int | None) -> float | None:
+        by_ops = ops_done / total_ops if ops_done is not None and total_ops else None
+        by_time = sim_ps / end_ps if end_ps else None
+        if estimate and by_time is not None and by_time >= 1:
+            by_time = None  # the lower bound is passed: simulated time says nothing more
+        known = [f for f in (by_ops, by_time) if f is not None]
+        return min(min(known), 0.999) if known else None
+
+    def report(rounds: int, sim_ps: int, events: int, ops_done: int | None = None) -> None:
+        now = time.monotonic()
+        elapsed = now - t0
+        rate = events / elapsed if elapsed > 0 else 0.0
         if estimate and sim_ps >= hard_end_ps:  # nothing left to simulate: no time to show
             sys.stderr.write(f"[{label}] done  rounds {rounds:,}  events {events:,} "
                              f"({events / max(elapsed, 1e-9):,.0f}/s)  elapsed {elapsed:,.1f}s\n")
             return
-        frac = min(sim_ps / end_ps, 0.99 if estimate else 1.0) if end_ps else 0.0
-        eta = elapsed * (1 - frac) / frac if frac > 0 else float("nan")
-        rate = events / elapsed if elapsed > 0 else 0.0
+        frac = fraction(sim_ps, ops_done)
+        ops = f"  ops {ops_done:,}/{total_ops:,}" if ops_done is not None and total_ops else ""
+        if frac is None:
+            where, eta_text = f"past the {end_ps / 1e6:,.3f} us estimate", "eta unknown"
+        else:
+            fresh = elapsed * (1 - frac) / frac if frac > 0 else float("inf")
+            held = last["eta"] - (now - last["at"])
+            # never rises between lines; only once the held ETA has run out with work left is it
+            # revised up, and the line says so (rather than showing 0 s for the rest of the run)
+            eta, revised = (fresh, held <= 0 < fresh) if held <= 0 else (min(fresh, held), False)
+            last["eta"], last["at"] = eta, now
+            where = f"{100 * frac:5.1f}%"
+            eta_text = "eta ?" if eta == float("inf") else f"eta {eta:,.1f}s" + (" (revised up)" if revised else "")
         sys.stderr.write(
-            f"[{label}] sim {sim_ps / 1e6:,.3f} us ({100 * frac:5.1f}%)  rounds {rounds:,}  "
-            f"events {events:,} ({rate:,.0f}/s)  elapsed {elapsed:,.1f}s  eta {eta:,.1f}s\n"
+            f"[{label}] sim {sim_ps / 1e6:,.3f} us ({where}){ops}  rounds {rounds:,}  "
+            f"events {events:,} ({rate:,.0f}/s)  elapsed {elapsed:,.1f}s  {eta_text}\n"
         )
         sys.stderr.flush()
 
@@ -95,10 +123,10 @@ class _SignalGuard:
         self.events = 0
 
     def progress(self, forward):
-        def report(rounds: int, sim_ps: int, events: int) -> None:
+        def report(rounds: int, sim_ps: int, events: int, *more) -> None:
             self.rounds, self.sim_ps, self.events = rounds, sim_ps, events
             if forward is not None:
-                forward(rounds, sim_ps, events)
+                forward(rounds, sim_ps, events, *more)
         return report
 
     def handler(self, signum, _frame) -> None:

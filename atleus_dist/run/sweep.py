@@ -33,7 +33,6 @@ import pyarrow as pa
 from atleus_dist.kernel import ConfigError
 from atleus_dist.results import SinkFactory, read_manifest
 from atleus_dist.results.manifest import MANIFEST, _now
-from atleus_dist.run.driver import execute, prepare_out_dir
 from atleus_dist.run.scenario_run import TRANSPORTS, build
 from atleus_dist.run.sweep_grid import Point, axes_of, expand
 from atleus_dist.run.sweep_table import (read_previous, row_figures, sweep_manifest, sweep_table, write_sweep_manifest,
@@ -45,29 +44,20 @@ SAVE_EVERY_S = 2.0  # rewrite sweep.parquet and the manifest at most this often 
 
 
 # --- one point -----------------------------------------------------------------------------------
-def summary_finalizer(config: dict):
-    """The ``finalize`` step of ``atleus-dist run``: the ``summary`` table from the run's tables."""
-    from atleus_dist.results.summary import summary_figures, write_summary
-
-    def finalize(run_dir, manifest, _figures):
-        fig = summary_figures(run_dir, dict(manifest, config=config))
-        write_summary(run_dir, fig)
-        fig.pop("absent_tables", None)
-        return fig
-
-    return finalize
-
-
 def run_point(point: Point, out_dir: Path) -> dict:
-    """One complete ``run`` of ``point`` into ``out_dir`` - the directory, manifest, tables and
-    summary ``atleus-dist run`` writes - and its figures. The only place a sweep simulates."""
-    built = build(point.scenario, point.arch, list(point.sets), point.transport, point.workers, None,
-                  SinkFactory(str(out_dir)))
-    out = prepare_out_dir(out_dir)
-    backend = "inline" if point.workers == 1 else "local"
-    _stats, manifest = execute("run", built.config, built.spec, backend, out, progress=False,
-                               finalize=summary_finalizer(built.config))
-    return manifest["figures"]
+    """One complete ``run`` of ``point`` into ``out_dir`` (:func:`atleus_dist.api.simulate`: the
+    directory, manifest, tables and summary ``atleus-dist run`` writes) and its figures. The only
+    place a sweep simulates."""
+    from atleus_dist import api
+
+    run = api.simulate(point.scenario, sets=list(point.sets), arch=point.arch, out=out_dir, **_flags(point))
+    return run.manifest["figures"]
+
+
+def _flags(point: Point) -> dict:
+    """How a point runs: in-process unless it asks for several LP groups."""
+    return {"transport": point.transport, "backend": "inline" if point.workers == 1 else "local",
+            "workers": point.workers}
 
 
 def _jsonable(config: dict) -> dict:
@@ -77,8 +67,10 @@ def _jsonable(config: dict) -> dict:
 def validate_point(point: Point, out_dir: Path) -> dict:
     """Resolve the point (nothing written); say whether ``out_dir`` already holds its complete run."""
     try:
-        built = build(point.scenario, point.arch, list(point.sets), point.transport, point.workers, None,
-                      SinkFactory(str(out_dir)))
+        from atleus_dist import api
+
+        cfg = api.load_config(point.scenario, sets=list(point.sets), arch=point.arch, **_flags(point))
+        built = build(cfg, sink_factory=SinkFactory(str(out_dir)))
     except ConfigError as exc:
         return {"error": str(exc)}
     done = None
@@ -190,8 +182,14 @@ def _run_pool(pool: ProcessPoolExecutor, jobs: list[Point], out_root: Path, on_d
     for p in jobs:
         if (out_root / POINTS / p.id).exists():
             shutil.rmtree(out_root / POINTS / p.id)
-    futures = {pool.submit(_pool_task, p, out_root / POINTS / p.id): p for p in jobs}
-    pending, broken = set(futures), []
+    futures, broken = {}, []
+    for i, p in enumerate(jobs):
+        try:
+            futures[pool.submit(_pool_task, p, out_root / POINTS / p.id)] = p
+        except BrokenProcessPool:  # a worker died while the rest were still being queued
+            broken.extend(jobs[i:])
+            break
+    pending = set(futures)
     try:
         for fut in as_completed(futures):
             pending.discard(fut)

@@ -5,6 +5,7 @@ layer pipeline's first stage. Knows nothing of LPs, files, processes or Ray.
 
 from __future__ import annotations
 
+from atleus_dist.workload.accounting import reram_op_share, step_flops
 from atleus_dist.workload.compiler import compile_step
 from atleus_dist.workload.mapper import Mapper
 from atleus_dist.workload.scenario import Scenario
@@ -19,8 +20,8 @@ def model_info(sc: Scenario, arch) -> dict:
     g = compile_step(sc)
     mapping = Mapper(arch).map(sc, g)
     m = sc.model
-    flops = g.flops_by_phase()
-    flops["total"] = sum(flops.values())
+    counted = step_flops(g, arch.systolic)  # matmul + vector: the update is vector work
+    flops = counted["total"]
     macs = g.macs_by_tier()
     in_layers = {"reram": 0, "systolic": 0}
     fwd = {"reram": 0, "systolic": 0}
@@ -39,8 +40,10 @@ def model_info(sc: Scenario, arch) -> dict:
         "lora_targets": list(sc.lora_targets) if sc.uses_lora else None,
         "params": m.param_count(), "published_params": m.published_params,
         "params_match_published": m.matches_published(), "trainable_params": sc.trainable_params(),
-        "flops": flops, "macs_by_tier": macs,
+        "flops": flops, "flops_matmul": counted["matmul"], "flops_vector": counted["vector"],
+        "macs_by_tier": macs,
         "reram_op_share": _share(macs["reram"], macs["systolic"]),
+        "reram_op_share_paper": reram_op_share(sc, g)["paper"],
         "reram_op_share_layers_only": _share(in_layers["reram"], in_layers["systolic"]),
         "reram_op_share_forward_only": _share(fwd["reram"], fwd["systolic"]),
         "vector_elements": vector_ops,

@@ -9,6 +9,8 @@
   fit, policy ``fit`` refuses with an error; policy ``stream`` keeps the first weights resident and
   reserves a region into which every other weight is programmed from HBM before each use (an
   ``hbm_read`` + ``program`` op pair inserted into the graph), counting writes per crossbar.
+  A weight whose block alone exceeds the chip (Llama-3-8B's LM head) is first split by output
+  columns into slices no larger than the largest block that fits, each streamed as its own weight.
 - Per-layer pipeline: the layer's forward ReRAM matmuls are split into ``reram_stages_per_layer``
   contiguous stages minimising the slowest, next to one systolic stage; spare crossbars then
   replicate the bottleneck stage's weights (ISAAC-style) while they last, which divides its vectors.
@@ -39,6 +41,7 @@ from atleus_dist.hw.units import HBM_CORE  # the op table's id of the HBM (hw.un
 from atleus_dist.kernel.errors import ConfigError
 from atleus_dist.workload.graph import Op, OpGraph
 from atleus_dist.workload.scenario import Scenario
+from atleus_dist.workload.weight_slices import slice_widths, split_oversized, weight_name
 
 
 @dataclass(frozen=True)
@@ -96,8 +99,7 @@ def _weight_shapes(sc: Scenario, graph: OpGraph) -> dict[str, tuple[int, int, in
     for op in graph:
         if op.kind == "static_mm" and op.weight not in out:
             k, n = (op.n, op.k) if op.transposed else (op.k, op.n)
-            name = op.weight.split(".", 1)[1] if op.weight != "head" else "head"
-            out[op.weight] = (k, n, sc.quant.bits_for(name))
+            out[op.weight] = (k, n, sc.quant.bits_for(weight_name(op.weight)))
     return out
 
 
@@ -292,6 +294,10 @@ class Mapper:
             return self._map_systolic(sc, graph)
         arch, rc = self.arch, self.rc
         shapes = _weight_shapes(sc, graph)
+        widths = slice_widths(shapes, rc, arch.crossbar_capacity) if sc.policy == "stream" else {}
+        if widths:
+            graph = split_oversized(graph, widths)
+            shapes = _weight_shapes(sc, graph)
         placements, needed, resident, region = _place(sc, arch, shapes, rc)
         g = _insert_streaming(graph, placements, {w: s[2] for w, s in shapes.items()}) if region else graph
         writes = WriteCounters(arch.crossbar_capacity, arch.reram.endurance_writes)
@@ -388,7 +394,7 @@ class Mapper:
         if not by_w or not all(placements[w].resident for w in by_w):
             return placements
         ws = list(by_w)
-        names = [w.split(".", 1)[1] for w in ws]
+        names = [weight_name(w) for w in ws]
         reps = {n: 1 for n in names}
         while True:
             lat = [self._weight_latency(placements[w].block, by_w[w], reps[nm]) for w, nm in zip(ws, names)]
@@ -398,11 +404,11 @@ class Mapper:
             if cost > spare or any(min(o.m * o.count for o in by_w[ws[i]]) <= reps[names[i]] for i in worst):
                 break
             spare -= cost
-            for i in worst:
-                reps[names[i]] += 1
+            for nm in {names[i] for i in worst}:  # slices of one weight share its replica count
+                reps[nm] += 1
         out = dict(placements)
         for w, p in placements.items():
-            name = w.split(".", 1)[1] if "." in w else w
+            name = weight_name(w)
             if p.resident and name in reps and reps[name] > 1:
                 out[w] = Placement(w, p.block, p.first_xbar, True, reps[name])
         return out
@@ -422,7 +428,7 @@ class Mapper:
                     w = m.graph.ops[i].weight
                     per_w[w] = per_w.get(w, 0) + m.latency_ps[i]
             sys_ids = [i for i in ids if m.graph.ops[i].tier == "systolic"]
-            names, lat = [w.split(".", 1)[1] for w in per_w], list(per_w.values())
+            names, lat = [weight_name(w) for w in per_w], list(per_w.values())
             groups = _partition(lat, self.arch.reram_stages_per_layer) if lat else []
             reram = [sum(lat[j] for j in grp) for grp in groups]
             systolic = sum(m.latency_ps[i] for i in sys_ids)

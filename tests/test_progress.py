@@ -1,0 +1,40 @@
+"""The progress line: the smaller of the simulated-time and op fractions, an ETA that never rises,
+never parked at 99% when the op count says otherwise."""
+
+from __future__ import annotations
+
+import re
+
+from atleus_dist.run import driver
+
+
+def _etas(lines):
+    return [float(m.group(1)) for m in (re.search(r"eta ([\d.,]+)s", ln) for ln in lines) if m]
+
+
+def test_ops_fraction_wins_over_an_optimistic_time_estimate(capsys, monkeypatch):
+    clock = iter(range(0, 100, 1))
+    monkeypatch.setattr(driver.time, "monotonic", lambda: float(next(clock)))
+    report = driver.stderr_progress("run", end_ps=10**12, expected_end_ps=1000, total_ops=200)
+    report(1, 990, 10, 20)  # time says 99%, ops say 10%: 10% shown
+    report(2, 2000, 20, 100)  # past the time estimate: the ops fraction alone
+    report(3, 2500, 30, 180)
+    lines = capsys.readouterr().err.splitlines()
+    assert "( 10.0%)" in lines[0] and "ops 20/200" in lines[0]
+    assert "( 50.0%)" in lines[1] and "( 90.0%)" in lines[2]
+    etas = _etas(lines)
+    assert etas[0] == 9.0  # 1 s elapsed for 10%: 9 s left at that rate
+    assert all(a >= b for a, b in zip(etas, etas[1:]))
+
+
+def test_eta_never_rises_when_the_rate_drops(capsys, monkeypatch):
+    times = iter([0.0, 2.0, 2.5, 10.0])
+    monkeypatch.setattr(driver.time, "monotonic", lambda: next(times))
+    report = driver.stderr_progress("run", end_ps=1000)
+    report(1, 500, 1)  # 50% after 2 s: eta 2 s
+    report(2, 505, 2)  # 50.5% after 2.5 s: the rate says 2.45 s, the shown ETA may not rise: 1.5 s
+    report(3, 510, 3)  # after 10 s the held ETA ran out with half the work left: revised up, said so
+    lines = capsys.readouterr().err.splitlines()
+    etas = _etas(lines)
+    assert etas[:2] == [2.0, 1.5] and "revised up" not in lines[1]
+    assert etas[2] > 9 and "(revised up)" in lines[2]

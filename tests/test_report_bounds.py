@@ -1,0 +1,116 @@
+"""What bounds the step: the critical path against hand-made timelines (closed forms), its parts
+summing to the step, packet latency split, and the report/plots of a real run."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from atleus_dist.results.critical import busiest_units, critical_path, packet_split
+
+KINDS = {0: "static_mm", 1: "dynamic_mm", 2: "vector", 3: "hbm_read", 4: "hbm_write", 5: "program"}
+
+
+def _ops(rows):
+    """rows: (op, tier, core, kind, start, end)."""
+    cols = list(zip(*rows))
+    return pa.table({"op": np.array(cols[0], dtype=np.int64), "tier": np.array(cols[1], dtype=np.int32),
+                     "core": np.array(cols[2], dtype=np.int32), "kind": np.array(cols[3], dtype=np.int8),
+                     "start_ps": np.array(cols[4], dtype=np.int64), "end_ps": np.array(cols[5], dtype=np.int64)})
+
+
+def test_chain_with_transfers_and_a_unit_wait():
+    # 0 (HBM read, 0-10) -> 1 (ReRAM on core 0, 15-40: 5 ps transfer) -> 3 (vector on core 64,
+    # 50-60: 10 ps transfer); 2 (dynamic on core 64, 20-50) holds that core, so 3 waits for it.
+    # 2 depends on 0 (10 ps transfer). Path: 0 -> 2 -> 3 (unit wait), not through 1.
+    ops = _ops([(0, 4, -1, 3, 0, 10), (1, 0, 0, 0, 15, 40), (2, 4, 64, 1, 20, 50), (3, 4, 64, 2, 50, 60)])
+    deps = [(), (0,), (0,), (1,)]
+    cp = critical_path(ops, KINDS, deps, "noc")
+    assert cp["exact"] and cp["ops"] == 3 and cp["waits_for_a_busy_unit"] == 1
+    assert cp["compute_ps"] == {"reram": 0, "systolic": 30, "vector": 10, "hbm": 10}
+    assert cp["transfer_ps"] == 10 and cp["idle_before_first_op_ps"] == 0
+    assert cp["path_ps"] == cp["step_ps"] == 60 and cp["bound"] == "systolic"
+    # without the unit conflict (3 on another core) the path follows its data: 0 -> 1 -> 3
+    ops = _ops([(0, 4, -1, 3, 0, 10), (1, 0, 0, 0, 15, 40), (2, 4, 64, 1, 20, 50), (3, 4, 65, 2, 50, 60)])
+    cp = critical_path(ops, KINDS, deps, "noc")
+    assert cp["compute_ps"]["reram"] == 25 and cp["transfer_ps"] == 5 + 10 and cp["ops"] == 3
+    assert cp["bound"] == "reram"
+
+
+def test_inferred_path_without_deps_still_sums_to_the_step():
+    rng = np.random.default_rng(3)
+    rows = []
+    for i in range(200):
+        start = int(rng.integers(0, 5000))
+        rows.append((i, int(rng.integers(0, 5)), int(rng.integers(0, 8)), int(rng.integers(0, 6)), start,
+                     start + int(rng.integers(0, 300))))
+    ops = _ops(rows)
+    cp = critical_path(ops, KINDS, None)
+    assert not cp["exact"]
+    assert sum(cp["compute_ps"].values()) + cp["transfer_ps"] + cp["idle_before_first_op_ps"] == cp["step_ps"]
+
+
+def test_busiest_units_use_the_union_of_overlapping_ops():
+    # core 0 runs two weights at once (0-10 and 5-20): occupied 20 of the 40 ps step, not 25
+    ops = _ops([(0, 0, 0, 0, 0, 10), (1, 0, 0, 0, 5, 20), (2, 4, 64, 1, 0, 40)])
+    u = busiest_units(ops, KINDS, {0: "reram0", 4: "systolic0"})
+    assert u["reram core"]["occupied_ps"] == 20 and u["reram core"]["utilisation"] == pytest.approx(0.5)
+    assert u["systolic core"]["unit"] == "systolic0 core 64" and u["systolic core"]["utilisation"] == 1.0
+
+
+def test_packet_split_names_the_queueing_router():
+    pk = pa.table({"src": [64, 64, 3], "dest": [0, 1, 64], "ctime_cycle": [0, 0, 0], "itime_cycle": [10, 30, 0],
+                   "atime_cycle": [15, 35, 6]})
+    s = packet_split(pk, None, 1000, None, {})
+    assert s["source_queue_mean_ps"] == pytest.approx(40_000 / 3)
+    assert s["network_mean_ps"] == pytest.approx(16_000 / 3)
+    assert s["bottleneck_source_router"] == 64 and s["bottleneck_source_queue_share"] == 1.0
+
+
+def test_report_of_a_stub_run_explains_the_step(tmp_path, cli):
+    out = tmp_path / "r"
+    code, _, err = cli("run", "--set", "scenario.seq=32", "--transport", "stub", "--backend", "inline",
+                       "--workers", "1", "--quiet", "--out", str(out), "--json")
+    assert code == 0, err
+    code, rep, err = cli("report", str(out), "--json")
+    assert code == 0, err
+    b = rep["bounds"]
+    cp = b["critical_path"]
+    assert cp["exact"]  # the op graph was rebuilt from the manifest
+    assert cp["path_ps"] == cp["step_ps"] == rep["summary"]["step_latency_ps"]
+    assert cp["transfer"] == "stub" and set(b["busiest_units"]) == {"reram core", "systolic core", "hbm"}
+    assert "static_mm" in b["kinds_explained"] and "balance" in b["balance_explained"]
+    assert {"critical_path.png", "energy_breakdown.png", "timeline.png"} <= set(rep["plots"]["written"])
+    code, _, err = cli("report", str(out), "--no-plots")
+    assert code == 0
+
+
+def test_gpu_baseline_path_is_its_ops_in_series(tmp_path, cli):
+    """Ops in series on one device (zero-length ones included): the path is every op, no gaps."""
+    out = tmp_path / "gpu"
+    code, _, err = cli("baseline", "gpu", "gpt2-medium-lora32-s1024", "--seq", "64", "--out", str(out), "--json")
+    assert code == 0, err
+    code, rep, err = cli("report", str(out), "--json", "--no-plots")
+    assert code == 0, err
+    cp = rep["bounds"]["critical_path"]
+    assert cp["exact"] and cp["transfer_ps"] == 0 and cp["ops"] == rep["summary"]["ops"]
+    assert cp["waits_for_a_busy_unit"] == cp["ops"] - 1
+    assert rep["roofline"]["memory_bound_share"] + rep["roofline"]["compute_bound_share"] <= 1 + 1e-9
+
+
+def test_report_of_a_noc_run_splits_packet_latency(tmp_path, cli):
+    out = tmp_path / "noc"
+    code, _, err = cli("run", "--set", "scenario.seq=32", "--backend", "inline", "--workers", "1", "--quiet",
+                       "--out", str(out), "--json")
+    assert code == 0, err
+    code, rep, err = cli("report", str(out), "--json", "--no-plots")
+    assert code == 0, err
+    b, s = rep["bounds"], rep["summary"]
+    cp, pk = b["critical_path"], b["packets"]
+    assert cp["exact"] and cp["transfer"] == "noc" and cp["path_ps"] == cp["step_ps"] == s["step_latency_ps"]
+    assert cp["transfer_ps"] > 0
+    # queueing + network is the whole packet latency (created -> tail arrived)
+    assert pk["source_queue_mean_ps"] + pk["network_mean_ps"] == pytest.approx(s["packet_latency_mean_ps"], rel=1e-9)
+    assert pk["bottleneck_source_is_hbm_port"]  # today's one HBM port (issue 13)
+    assert 0 < pk["busiest_link"]["utilisation"] <= 1
