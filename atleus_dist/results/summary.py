@@ -39,6 +39,8 @@ def load_manifest(run_dir: str | os.PathLike, allow_incomplete: bool = False, fi
         raise ConfigError(field, f"{str(path)!r} holds no {MANIFEST}; not a run directory")
     try:
         manifest = read_manifest(path)
+    except ConfigError:  # read_manifest names the file and what is wrong with it
+        raise
     except ValueError as exc:
         raise ConfigError(field, f"{str(path / MANIFEST)!r} is not valid JSON: {exc}") from None
     status = manifest.get("status")
