@@ -25,6 +25,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -294,6 +296,21 @@ def head_listeners(marker: str) -> list[tuple[str, str, int]]:
     return found
 
 
+def token_is_required(dash_port: int, token_file: Path) -> None:
+    """The head's job API refuses a request without the cluster's token and answers one with it."""
+    url = f"http://127.0.0.1:{dash_port}/api/jobs/"
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(url, timeout=30)
+    assert refused.value.code == 401, refused.value  # missing token
+    with pytest.raises(urllib.error.HTTPError) as wrong:
+        urllib.request.urlopen(urllib.request.Request(url, headers={"Authorization": "Bearer " + "0" * 32}),
+                               timeout=30)
+    assert wrong.value.code == 403, wrong.value  # invalid token
+    auth = {"Authorization": f"Bearer {token_file.read_text().strip()}"}
+    with urllib.request.urlopen(urllib.request.Request(url, headers=auth), timeout=30) as ok:
+        assert ok.status == 200
+
+
 @pytest.mark.cluster
 @pytest.mark.slow
 def test_readme_cluster_commands_run_on_this_machine(cli, digest_of):
@@ -320,6 +337,8 @@ def test_readme_cluster_commands_run_on_this_machine(cli, digest_of):
                 refs[key] = digest_of(out)
             refs[args[i + 1]] = refs[key]
 
+    ssh_dirs = control_dir("x").parent  # Ray makes it if missing: removed then
+    made_ssh_dirs = not ssh_dirs.exists()
     sshd = Sshd(root)
     name, alive = None, []
     try:
@@ -347,7 +366,7 @@ def test_readme_cluster_commands_run_on_this_machine(cli, digest_of):
                 assert {"gcs_server", "raylet"} <= {n for n, _ip, _p in listeners}, listeners
                 assert [ln for ln in listeners if not loopback(ln[1])] == []
                 assert ("127.0.0.1", ports["dashboard-port"]) in {(ip, p) for _n, ip, p in listeners}
-                assert (sshd.home / ".ray" / "auth_token").is_file()
+                token_is_required(ports["dashboard-port"], sshd.home / ".ray" / "auth_token")
             if verb == "job":
                 assert "succeeded" in out
         for argv in commands:  # the results, on the shared path and fetched, against the reference
@@ -378,6 +397,8 @@ def test_readme_cluster_commands_run_on_this_machine(cli, digest_of):
             for p in alive:
                 p.kill()
             shutil.rmtree(cdir, ignore_errors=True)
+            if made_ssh_dirs:
+                shutil.rmtree(ssh_dirs, ignore_errors=True)
         log = root / "commands.log"
         if log.exists():
             print(log.read_text()[-20000:])  # shown by pytest when the test fails
