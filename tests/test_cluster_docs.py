@@ -5,11 +5,43 @@ are where the YAML's header says."""
 
 from __future__ import annotations
 
+import re
+import shlex
+from pathlib import Path
+
 import yaml
 
-from tests.test_cluster import REPO, VENV_PLACEHOLDER, job_args, readme_commands, split_env
-
+REPO = Path(__file__).resolve().parents[1]
+README_HEADING = "### On a Ray cluster"
+VENV_PLACEHOLDER = "/path/to/atleus-dist/.venv"  # local.yaml's ATLEUS_VENV until a user edits it
 YAMLS = ("local.yaml", "aws.yaml")
+
+
+def readme_commands(readme: Path = REPO / "README.md") -> list[list[str]]:
+    """The first ``sh`` block of the README's cluster section, one argv per command."""
+    text = readme.read_text()
+    section = text[text.index(README_HEADING):]
+    block = re.search(r"```sh\n(.*?)```", section, re.S).group(1)
+    return [shlex.split(line) for line in block.replace("\\\n", " ").splitlines()
+            if line.strip() and not line.lstrip().startswith("#")]
+
+
+def split_env(argv: list[str]) -> tuple[dict[str, str], list[str]]:
+    """Leading ``NAME=value`` words (the shell's per-command environment) and the command."""
+    env = {}
+    while argv and re.fullmatch(r"[A-Z_][A-Z0-9_]*=.*", argv[0]):
+        name, value = argv[0].split("=", 1)
+        env[name] = value
+        argv = argv[1:]
+    return env, argv
+
+
+def job_args(argv: list[str]) -> list[str] | None:
+    """The atleus-dist command line a ``ray submit``/``ray job submit`` command runs, if any."""
+    if "cluster/job.py" not in argv:
+        return None
+    rest = argv[argv.index("cluster/job.py") + 1:]
+    return rest[1:] if rest[:1] == ["--"] else rest
 
 
 def test_readme_cluster_block_is_a_whole_session():
