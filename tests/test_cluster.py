@@ -283,6 +283,7 @@ def token_is_required(dash_port: int, token_file: Path) -> None:
 
 
 @pytest.mark.cluster
+@pytest.mark.ray  # it starts Ray: `-m "not ray"` skips it with the others
 @pytest.mark.slow
 def test_readme_cluster_commands_run_on_this_machine(cli, digest_of):
     missing = missing_tools()

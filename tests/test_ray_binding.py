@@ -33,7 +33,7 @@ def test_ray_backend_without_address_listens_on_loopback_only(tmp_path):
     assert not ray.is_initialized()
     out = tmp_path / "ray"
     args = build_parser().parse_args(["phold", *SMALL_PHOLD, "--workers", "2", "--out", str(out)])
-    _cfg, spec = phold.build(args)
+    spec = phold.build(args)[1]  # (config, spec, ...): the spec the `phold` command would run
     prepare_out_dir(args.out)
     seen: dict[tuple, str] = {}
     nodes, dashboards = [], []
