@@ -1,12 +1,14 @@
 """Ray job entry point: run one atleus-dist command on the Ray cluster this job runs in.
 
-    ray job submit --address http://127.0.0.1:8265 --working-dir . -- \
-        python cluster/job.py phold --lps 8 --out /tmp/atleus/phold1
-    ray submit cluster/local.yaml cluster/job.py -- phold --lps 8 --out /tmp/atleus/phold1
+The README's "On a Ray cluster" commands (tests/test_cluster.py runs them) use it both ways:
 
-Any ``atleus-dist`` command line is accepted; ``--backend ray --address auto`` are added unless
-given. Results go to ``--out`` (give an absolute path on storage the head node can write: the job's
-working directory is temporary). The exit code is the command's.
+    ray submit cluster/local.yaml cluster/job.py -- phold --lps 8 --out /tmp/atleus/p1
+    RAY_AUTH_MODE=token ray job submit --address http://127.0.0.1:8265 --working-dir . -- \
+        python cluster/job.py phold --lps 8 --out /tmp/atleus/p2
+
+Any ``atleus-dist`` command line is accepted; ``--backend ray --address auto`` are added to the
+simulating ones unless given. Results go to ``--out`` (give an absolute path on storage the head
+node can write: the job's working directory is temporary). The exit code is the command's.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from atleus_dist.cli import main  # noqa: E402
 
-SIMULATING = {"phold", "noc", "run"}
+SIMULATING = {"phold", "noc", "run", "sweep"}  # the commands with --backend and --address
 
 
 def job_argv(argv: list[str]) -> list[str]:

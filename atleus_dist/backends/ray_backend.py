@@ -71,10 +71,12 @@ def run(spec: RunSpec, progress: Progress | None = None, address: str | None = N
     t_start = time.perf_counter()
     started_here = False
     if not ray.is_initialized():
-        # no address: a private local instance, never whatever cluster happens to run here
-        kwargs = {"address": address} if address else {"address": "local", "num_cpus": max(2, len(spec.groups)),
-                                                       "include_dashboard": False}
-        ray.init(log_to_driver=True, **kwargs)
+        if address:
+            ray.init(address=address, log_to_driver=True)
+        else:  # a private local instance bound to 127.0.0.1, never whatever cluster runs here
+            from atleus_dist.backends.ray_local import start_private
+
+            start_private(num_cpus=max(2, len(spec.groups)))
         started_here = True
     n = len(spec.groups)
     remote_cls = ray.remote(num_cpus=num_cpus_per_actor)(GroupActor)
