@@ -65,7 +65,7 @@ def simulated(args: argparse.Namespace) -> int:
     sets = list(args.set) + [f"scenario.{k}={getattr(args, k)}" for k in ("seq", "batch")
                              if getattr(args, k) is not None]
     built = build(args.scenario, args.arch, sets, args.transport, args.workers, args.partition,
-                  SinkFactory(str(args.out)), kind=args.kind)
+                  SinkFactory(str(args.out)), kind=args.kind, backend=args.backend)
     out = prepare_out_dir(args.out)  # after validation: bad input leaves no directory
 
     def finalize(run_dir, manifest, _figures):

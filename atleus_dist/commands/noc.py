@@ -40,7 +40,8 @@ def register(subs) -> None:
     p.add_argument("--config", default=None, help="YAML file with NocConfig keys")
     p.add_argument("--mesh", default=None, help="XxYxZ routers (X x Y per tier, Z tiers), e.g. 4x4x4")
     p.add_argument("--topology", default=None, help="registry key, e.g. mesh:4x4x4")
-    p.add_argument("--partition", default=None, help="single, by-tier, blocks:AxB or map:...")
+    p.add_argument("--partition", default=None,
+                   help="auto (the planner's fastest, default), single, by-tier, tiers:..., blocks:AxB or map:...")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--hotspots", default=None, help="comma-separated node ids for traffic hotspot")
     for flag, (_sec, _key, typ) in FLAGS.items():
@@ -64,6 +65,7 @@ def build_config(args: argparse.Namespace):
         if not isinstance(data, dict):
             raise ConfigError("config", "must be a mapping of NocConfig keys")
     data = {k: (dict(v) if isinstance(v, dict) else v) for k, v in data.items()}
+    data.setdefault("partition", "auto")
     if args.mesh is not None:
         data["topology"] = f"mesh:{args.mesh}"
     if args.topology is not None:
@@ -99,13 +101,13 @@ def simulate(cfg, backend: str, workers: int, out, progress: bool = False, trans
     if not isinstance(workers, int) or workers <= 0:
         raise ConfigError("workers", f"must be a positive integer, got {workers!r}")
     out = prepare_out_dir(out)
-    spec = build_spec(cfg, workers, SinkFactory(str(out)), transfers)
+    spec = build_spec(cfg, workers, SinkFactory(str(out)), transfers, backend=backend)
     stats, _ = execute("noc", cfg.to_dict(), spec, backend, out, progress=progress, **options)
     tables = {name: {c: read_table(out, name).column(c).to_numpy() for c in read_table(out, name).column_names}
               for name in ("packets", "nodes", "links")}
     fig = figures(cfg, build_topology(cfg).n_routers, tables["packets"], tables["nodes"], tables["links"])
     fig.update({"lps": spec.n_lps, "workers": len(spec.groups), "backend": backend,
-                "partition": cfg.partition, "wall_s": stats.run_s, "rounds": stats.rounds})
+                "partition": spec.meta["partition"], "wall_s": stats.run_s, "rounds": stats.rounds})
     return fig, stats
 
 

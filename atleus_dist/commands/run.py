@@ -24,7 +24,8 @@ def register(subs) -> None:
                    help="how results move between cores: noc (flit-level 3D NoC, default) or stub "
                         "(a fixed latency, for quick estimates)")
     p.add_argument("--partition", default=None,
-                   help="LPs: single, by-tier, blocks:AxB, map:l0,l1,... (noc; default single) or by-tier (stub)")
+                   help="LPs: auto, single, by-tier, tiers:g0,g1,..., blocks:AxB, map:l0,l1,... (noc; default "
+                        "auto: the planner's fastest) or by-tier (stub)")
     add_backend_flags(p)
     p.set_defaults(func=main)
 
@@ -34,7 +35,7 @@ def main(args: argparse.Namespace) -> int:
         raise ConfigError("workers", f"must be a positive integer, got {args.workers}")
     # validate everything before the output directory exists, so bad input leaves nothing behind
     built = build(args.scenario, args.arch, args.set, args.transport, args.workers, args.partition,
-                  SinkFactory(str(args.out)))
+                  SinkFactory(str(args.out)), backend=args.backend)
     out = prepare_out_dir(args.out)
 
     def finalize(run_dir, manifest, _figures):

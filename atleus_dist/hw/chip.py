@@ -89,9 +89,16 @@ PACKET_ROWS = 200_000  # packets recorded per run (about): above it, one in k is
 
 
 def chip_run_spec(mapping, sets: dict[str, str], partition: str, workers: int, sink_factory,
-                  base: TierProgram | None = None, layout: str = "3d"):
+                  base: TierProgram | None = None, layout: str = "3d", backend: str = "local"):
     cfg, lay, hbm = chip_noc_config(mapping, sets, partition, layout)
     program = ChipProgram.from_mapping(mapping, lay, hbm, base)
+    plan = None
+    if partition == "auto":  # the planner: the step's transfers are known, so is each router's traffic
+        from atleus_dist.hw.noc.plan import chip_plan
+
+        plan = chip_plan(cfg, program, workers, backend)
+        partition = plan.partition
+        cfg = dataclasses.replace(cfg, partition=partition)
     rows = int(sets.get("packet_rows", PACKET_ROWS))
     if rows <= 0:
         raise ConfigError("noc.packet_rows", f"must be a positive number of packets, got {rows}")
@@ -117,7 +124,8 @@ def chip_run_spec(mapping, sets: dict[str, str], partition: str, workers: int, s
     expected = lower_bound_ps(program.ops)
     spec = RunSpec(n_lps=n_lps, channels=channels(topo, lp_of_router, clk), end_ps=horizon_cycles * clk,
                    lp_factory=ChipLPFactory(cfg, program, every), groups=contiguous_groups(n_lps, workers),
-                   sink_factory=sink_factory, meta={"model": "chip", "partition": partition, "expected_end_ps": expected},
+                   sink_factory=sink_factory, meta={"model": "chip", "partition": partition, "expected_end_ps": expected,
+                                                    "clock_period_ps": clk, "plan": plan and plan.to_meta()},
                    max_window_ps=max(clk, expected // 200))
     return spec, dict(cfg.to_dict(), hbm_routers=hbm, mesh=f"{lay.x}x{lay.y}", layout=layout,
                       packet_sample_every=every)

@@ -119,11 +119,11 @@ def _tier_program(mapping, stub: FixedLatencyTransferStub) -> TierProgram:
                        stub, list(mapping.core))
 
 
-DEFAULT_PARTITION = {"noc": "single", "stub": "by-tier"}
+DEFAULT_PARTITION = {"noc": "auto", "stub": "by-tier"}
 
 
 def build(scenario: str | None, arch_file: str | None, sets: list[str], transport: str,
-          workers: int, partition: str | None, sink_factory, kind: str = "atleus") -> Built:
+          workers: int, partition: str | None, sink_factory, kind: str = "atleus", backend: str = "local") -> Built:
     """``partition=None``: the transport's default - one LP for the flit-level NoC (its regions'
     lookahead is a link, 2 cycles: cut into LPs it runs a round every 2 ns, far slower than one
     process), one per tier for the stub. More ``workers`` than LPs run one LP each."""
@@ -160,7 +160,7 @@ def build(scenario: str | None, arch_file: str | None, sets: list[str], transpor
         # lays its tiers side by side in one mesh
         base = _tier_program(mapping, FixedLatencyTransferStub()) if kind == "3d-tpu" else None
         spec, noc_config = chip_run_spec(mapping, groups["noc"], partition, workers, sink_factory, base,
-                                         "planar" if kind == "2d-planar" else "3d")
+                                         "planar" if kind == "2d-planar" else "3d", backend=backend)
         config["noc"] = noc_config
     config["partition"] = partition
     return Built(sc, arch, spec, config)

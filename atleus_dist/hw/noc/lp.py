@@ -7,6 +7,7 @@ Knows the kernel and the result sink interface; knows nothing of backends, proce
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 
@@ -194,8 +195,15 @@ class NocLPFactory:
         return CompiledPlane(spec, self.cfg)
 
 
-def build_spec(cfg, workers: int, sink_factory=None, transfers: tuple = ()) -> RunSpec:
-    """``transfers``: scripted (cycle, src, dest, nbytes, tag) tuples (tests, benchmarks)."""
+def build_spec(cfg, workers: int, sink_factory=None, transfers: tuple = (), backend: str = "local") -> RunSpec:
+    """``transfers``: scripted (cycle, src, dest, nbytes, tag) tuples (tests, benchmarks);
+    ``partition: auto`` asks the planner (for ``workers`` on ``backend``)."""
+    plan = None
+    if cfg.partition == "auto":
+        from atleus_dist.hw.noc.plan import noc_plan
+
+        plan = noc_plan(cfg, workers, backend)
+        cfg = dataclasses.replace(cfg, partition=plan.partition)
     topo = build_topology(cfg)
     lp_of_router = partition_map(cfg.partition, topo)
     n_lps = int(lp_of_router.max()) + 1
@@ -203,7 +211,8 @@ def build_spec(cfg, workers: int, sink_factory=None, transfers: tuple = ()) -> R
                    end_ps=cfg.end_cycle * cfg.router.clock_period_ps,
                    lp_factory=NocLPFactory(cfg, tuple(tuple(int(x) for x in t) for t in transfers)),
                    groups=contiguous_groups(n_lps, workers), sink_factory=sink_factory,
-                   meta={"model": "noc", "partition": cfg.partition})
+                   meta={"model": "noc", "partition": cfg.partition, "clock_period_ps": cfg.router.clock_period_ps,
+                         "plan": plan and plan.to_meta()})
 
 
 # --- the compiled round path -------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Partitions of the NoC into regions (one LP each) and the channels/lookaheads between them.
 
-``single`` (one LP), ``by-tier`` (one LP per tier), ``blocks:AxB`` (A x B column blocks through
-all tiers) or ``map:l0,l1,...`` (an explicit LP per router). The lookahead of a channel is the
+``single`` (one LP), ``by-tier`` (one LP per tier), ``tiers:g0,g1,...`` (tier z in LP g_z),
+``blocks:AxB`` (A x B column blocks through all tiers) or ``map:l0,l1,...`` (an explicit LP per
+router); ``auto`` is resolved before this by :mod:`atleus_dist.hw.noc.plan`. The lookahead of a channel is the
 smallest latency of the cut links it stands for: a flit or credit sent at cycle c over a link of
 latency L is read at cycle c + L + 1. Knows nothing of how regions are simulated.
 """
@@ -12,7 +13,7 @@ import numpy as np
 
 from atleus_dist.kernel.errors import ConfigError
 
-PARTITIONS = "single, by-tier, blocks:AxB, map:<lp per router, comma separated>"
+PARTITIONS = "auto, single, by-tier, tiers:<lp per tier>, blocks:AxB, map:<lp per router, comma separated>"
 
 
 def partition_map(spec: str, topo) -> np.ndarray:
@@ -24,6 +25,19 @@ def partition_map(spec: str, topo) -> np.ndarray:
         lp = np.zeros(n, dtype=np.int64)
     elif spec == "by-tier":
         lp = topo.coords[:, 2].astype(np.int64)
+    elif spec.startswith("tiers:"):
+        try:
+            group = np.array([int(x) for x in spec[6:].split(",")], dtype=np.int64)
+        except ValueError:
+            raise ConfigError("partition", f"tiers must look like tiers:0,0,1,1, got {spec!r}") from None
+        z = topo.coords[:, 2].astype(np.int64)
+        if len(group) != int(z.max()) + 1:
+            raise ConfigError("partition", f"tiers needs {int(z.max()) + 1} entries (one per tier), got {len(group)}")
+        if group.min() < 0 or sorted(set(group.tolist())) != list(range(group.max() + 1)):
+            raise ConfigError("partition", "tiers LP ids must be 0..n-1 with none empty")
+        lp = group[z]
+    elif spec == "auto":
+        raise ConfigError("partition", "auto must be resolved by the planner before the run is built")
     elif spec.startswith("blocks:"):
         try:
             a, b = (int(x) for x in spec[7:].lower().split("x"))
