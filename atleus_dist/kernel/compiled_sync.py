@@ -117,13 +117,20 @@ def cpu_pause(typingctx):
 
 @intrinsic
 def cycle_counter(typingctx):
-    """The CPU's time-stamp counter (ticks; the backend converts with a measured rate)."""
+    """Monotonic time in ns: ``clock_gettime(CLOCK_MONOTONIC)`` (vDSO) into a stack timespec.
+    Not ``rdtsc``: in this VM its ticks did not follow wall time."""
     sig = types.int64()
 
     def codegen(context, builder, signature, args):
-        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.IntType(64), []),
-                                            "llvm.readcyclecounter")
-        return builder.call(fn, [])
+        i64 = ir.IntType(64)
+        ts = cgutils.alloca_once(builder, ir.ArrayType(i64, 2))
+        fnty = ir.FunctionType(ir.IntType(32), [ir.IntType(32), ir.IntType(8).as_pointer()])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "clock_gettime")
+        builder.call(fn, [ir.Constant(ir.IntType(32), 1), builder.bitcast(ts, ir.IntType(8).as_pointer())])
+        zero = ir.Constant(ir.IntType(32), 0)
+        sec = builder.load(builder.gep(ts, [zero, zero]))
+        nsec = builder.load(builder.gep(ts, [zero, ir.Constant(ir.IntType(32), 1)]))
+        return builder.add(builder.mul(sec, ir.Constant(i64, 1_000_000_000)), nsec)
 
     return sig, codegen
 
@@ -196,5 +203,5 @@ def horizon_of(i, nxt, dist, end_ps, max_window_ps):
 
 @njit(cache=True)
 def read_ticks():
-    """:func:`cycle_counter` from Python (to measure the tick rate)."""
+    """:func:`cycle_counter` from Python."""
     return cycle_counter()

@@ -322,6 +322,7 @@ class CompiledRounds:
             else:
                 raise CausalityError(f"NoC region {lp.lp_id}: a message arrived for a cycle before "
                                      f"{reg.cycle}, which was already simulated")
+        reg._drain()  # the generic path drains after every kernel call: tails and packets left over
         lp.now_ps = int(rs[ER.R_FRONTIER])
         lp.finish_compiled()
         lp.events_committed = lp.total_events()
@@ -332,6 +333,7 @@ class CompiledRounds:
         from atleus_dist.kernel.compiled_sync import H_SENT
 
         ER, lp, rs, pl = self.ER, self.lp, self.rs, self.plane
+        lp.region._drain()  # as after every kernel call of the generic path
         lp.python_window(int(rs[ER.R_HPS]))
         n, q = self.board.n, 1 - (int(rs[ER.R_ROUND]) & 1)
         for kinds in lp.region.take_outbox().values():
