@@ -73,6 +73,9 @@ def main() -> None:
     ap.add_argument("--busy", action="store_true", help="a third busy process during the candidate runs")
     args = ap.parse_args()
     failed = False
+    with tempfile.TemporaryDirectory(prefix="atleus-warm-") as tmp:  # JIT caches filled before timing
+        _cli(["noc", "--mesh", "4x4x2", "--measure", "50", "--drain", "50"] + AUTO2, os.path.join(tmp, "a"), False)
+        _cli(["noc", "--mesh", "4x4x2", "--measure", "50", "--drain", "50"] + SINGLE, os.path.join(tmp, "b"), False)
     for key in args.only.split(","):
         title, target, base, ref_flags, cand_flags = CASES[key]
         with tempfile.TemporaryDirectory(prefix="atleus-bench-") as tmp:
