@@ -74,7 +74,8 @@ def main() -> None:
     args = ap.parse_args()
     failed = False
     with tempfile.TemporaryDirectory(prefix="atleus-warm-") as tmp:  # JIT caches filled before timing
-        _cli(["noc", "--mesh", "4x4x2", "--measure", "50", "--drain", "50"] + AUTO2, os.path.join(tmp, "a"), False)
+        _cli(["noc", "--mesh", "4x4x2", "--measure", "50", "--drain", "50", "--partition", "blocks:2x1",
+              "--backend", "local", "--workers", "2"], os.path.join(tmp, "a"), False)
         _cli(["noc", "--mesh", "4x4x2", "--measure", "50", "--drain", "50"] + SINGLE, os.path.join(tmp, "b"), False)
     for key in args.only.split(","):
         title, target, base, ref_flags, cand_flags = CASES[key]
