@@ -122,7 +122,7 @@ def chip_run_spec(mapping, sets: dict[str, str], partition: str, workers: int, s
         raise ConfigError("partition", f"{partition!r} splits the ops of serial unit {split[0]} over LPs")
     # rounds of at most 1/200 of the estimated step, so even a single-LP run reports progress
     expected = lower_bound_ps(program.ops)
-    spec = RunSpec(n_lps=n_lps, channels=channels(topo, lp_of_router, clk), end_ps=horizon_cycles * clk,
+    spec = RunSpec(n_lps=n_lps, channels=channels(topo, lp_of_router, clk, cfg.router), end_ps=horizon_cycles * clk,
                    lp_factory=ChipLPFactory(cfg, program, every), groups=contiguous_groups(n_lps, workers),
                    sink_factory=sink_factory, meta={"model": "chip", "partition": partition, "expected_end_ps": expected,
                                                     "clock_period_ps": clk, "plan": plan and plan.to_meta()},

@@ -15,7 +15,7 @@ results. Knows the engine's arrays and the board layout; nothing of Python objec
 
 Mailboxes (one per parity, sender and receiver): ``mbf[p, src, dst, k]`` flit rows as the engine
 writes them (cycle read, router, port, vc, FIELDS); ``mbc[p, src, dst, k]`` credit rows (cycle
-read, router, port, vc). Their counts and ``sent_min`` live in the sender's head row.
+applied, router, port, vc). Their counts and ``sent_min`` live in the sender's head row.
 """
 
 from __future__ import annotations
@@ -125,7 +125,7 @@ def rounds(i, rs, epoch, head, mbf, mbc, dist, end_ps, max_window_ps, clk, end_c
                     first = rows[:, 0].min()
                     if first < sc[E.S_CYCLE]:
                         return RET_LATE, inf, inc
-                    inc = E.absorb_credits(rows[:, 0].copy(), rows[:, 1:].copy(), g2l, credit_delay, sc, inc)
+                    inc = E.absorb_credits(rows[:, 0].copy(), rows[:, 1:].copy(), g2l, 0, sc, inc)
                     sc[E.S_NEXT] = min(sc[E.S_NEXT], first)
             rs[R_PHASE] = PH_RUN
             continue
@@ -137,6 +137,8 @@ def rounds(i, rs, epoch, head, mbf, mbc, dist, end_ps, max_window_ps, clk, end_c
                       caln, calf, calc, cals, cale, inf, inc, pko, tdo, outf, outc, scr)
             nof, noc = sc[E.S_OFN], sc[E.S_OCN]
             rs[R_MSGS] += nof + noc
+            for k in range(noc):  # credits travel stamped with the cycle they are applied
+                outc[k, 0] += credit_delay
             ok = post_rows(mbf, head, q, i, n, lp_of_router, outf, nof, clk, H_SENT + n)
             ok &= post_rows(mbc, head, q, i, n, lp_of_router, outc, noc, clk, H_SENT + 2 * n)
             sc[E.S_OFN] = 0

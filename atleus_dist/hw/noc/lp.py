@@ -1,5 +1,6 @@
 """The NoC-region LP: wraps a :class:`Region` in the kernel's LP interface, turns flits and
-credits that cross a cut into message blocks (time = the cycle they are read, in ps) and writes the
+credits that cross a cut into message blocks (time, in ps: the cycle a flit is read, the cycle a
+credit is applied - see ``partition.channels``) and writes the
 region's result tables (``packets``, ``nodes``, ``links``) at the end. Also builds the RunSpec.
 
 Knows the kernel and the result sink interface; knows nothing of backends, processes or Ray.
@@ -130,7 +131,7 @@ class NocRegionLP(LogicalProcess):
                 n = len(rec)
                 rows = np.empty(n, dtype=dtype)
                 rows.view(np.int64).reshape(n, -1)[:, _HEAD_WORDS:] = rec[:, 1:]
-                rows["time_ps"] = rec[:, 0] * self.clk
+                rows["time_ps"] = rec[:, 0] * self.clk  # flits: cycle read; credits: cycle applied
                 rows["priority"] = prio
                 rows["src"] = self.lp_id
                 rows["src_seq"] = np.arange(self.seq, self.seq + n)
@@ -207,7 +208,7 @@ def build_spec(cfg, workers: int, sink_factory=None, transfers: tuple = (), back
     topo = build_topology(cfg)
     lp_of_router = partition_map(cfg.partition, topo)
     n_lps = int(lp_of_router.max()) + 1
-    return RunSpec(n_lps=n_lps, channels=channels(topo, lp_of_router, cfg.router.clock_period_ps),
+    return RunSpec(n_lps=n_lps, channels=channels(topo, lp_of_router, cfg.router.clock_period_ps, cfg.router),
                    end_ps=cfg.end_cycle * cfg.router.clock_period_ps,
                    lp_factory=NocLPFactory(cfg, tuple(tuple(int(x) for x in t) for t in transfers)),
                    groups=contiguous_groups(n_lps, workers), sink_factory=sink_factory,

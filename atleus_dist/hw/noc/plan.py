@@ -27,7 +27,10 @@ from atleus_dist.kernel.channels import ChannelMap
 
 ROUTER_CYCLE_S = 4.0e-9   # a router's share of a simulated cycle with nothing to move (8x8x4, rate 0.005)
 FLIT_HOP_S = 1.9e-7       # one flit through one router (8x8x4 uniform 0.05: 1.2 s / 6.3 M flit-hops)
-ROUND_S = 1.5e-6          # a compiled round between two threads, barrier and bookkeeping (chip runs)
+# a chip step's flits travel in long back-to-back transfers, cheaper per hop: the 8x8 chip at
+# seq 32 took 10.95 s (loop, one LP) where FLIT_HOP_S predicted 26.6 s (bench/RESULTS.md)
+CHIP_FLIT_HOP_S = 0.78e-7
+ROUND_S = 3.0e-6          # a compiled round of two threads with little work (chip seq 8: 4.38 s / 1.65 M)
 MARGIN = 1.15             # a plan must be predicted this much faster than single
 PARALLEL_BACKENDS = ("local", "ray")
 
@@ -129,18 +132,18 @@ def _tier_splits(Z: int, k: int) -> list[str]:
 
 
 def choose(topo, cfg, hops: np.ndarray, span_cycles: int, workers: int, backend: str,
-           round_s: float = ROUND_S) -> Plan:
+           round_s: float = ROUND_S, flit_hop_s: float = FLIT_HOP_S) -> Plan:
     """The plan for ``workers`` on ``backend`` given the flit visits per router and the span."""
     if backend not in PARALLEL_BACKENDS or workers < 2:
         return Plan("single", f"backend {backend} with {workers} worker(s): one LP is fastest")
     clk = cfg.router.clock_period_ps
-    work_r = ROUTER_CYCLE_S * span_cycles + FLIT_HOP_S * hops  # seconds per router
+    work_r = ROUTER_CYCLE_S * span_cycles + flit_hop_s * hops  # seconds per router
     total = float(work_r.sum())
     best = Plan("single", "no plan predicted faster than one LP by the margin")
     for cand in candidates(topo, workers):
         lp = partition_map(cand, topo)
         k = int(lp.max()) + 1
-        dist = ChannelMap(k, channels(topo, lp, clk)).distance_ps
+        dist = ChannelMap(k, channels(topo, lp, clk, cfg.router)).distance_ps
         off = dist[~np.eye(k, dtype=bool)]
         window = max(1, int(off.min()) // clk)  # busy neighbours: the shortest cut lookahead
         parts = np.bincount(lp, weights=work_r, minlength=k)
@@ -172,4 +175,4 @@ def chip_plan(cfg, program, workers: int, backend: str) -> Plan:
 
     topo = build_topology(cfg)
     span = max(1, lower_bound_ps(program.ops) // cfg.router.clock_period_ps)
-    return choose(topo, cfg, chip_hops(topo, program, cfg), span, workers, backend)
+    return choose(topo, cfg, chip_hops(topo, program, cfg), span, workers, backend, flit_hop_s=CHIP_FLIT_HOP_S)

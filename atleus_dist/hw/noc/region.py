@@ -98,11 +98,11 @@ class Region:
             self.inf = E.absorb_flits(cycle, rows, self.g2l, self.pool.data, self.pool.free, self.sc, self.inf)
 
     def add_remote_credits(self, cycle: np.ndarray, rows: np.ndarray) -> None:
-        """Credits from other regions read at ``cycle`` (before credit_delay); ``rows`` (n, 3):
-        router (global id), output port, vc."""
+        """Credits from other regions applied at ``cycle`` (read + credit_delay: the sender adds
+        it, see :func:`partition.channels`); ``rows`` (n, 3): router (global id), output port, vc."""
         if len(cycle):
             self._check_time(cycle)
-            self.inc = E.absorb_credits(cycle, rows, self.g2l, self.routers.cd, self.sc, self.inc)
+            self.inc = E.absorb_credits(cycle, rows, self.g2l, 0, self.sc, self.inc)
 
     def _check_time(self, cycle: np.ndarray) -> None:
         first = int(cycle.min())
@@ -262,6 +262,9 @@ class Region:
 
     # --- leaving the region -----------------------------------------------------------------------
     def _out(self, rows: np.ndarray, kind: str) -> None:
+        if kind == "credit":  # a credit travels stamped with the cycle it is applied
+            rows = rows.copy()
+            rows[:, 0] += self.routers.cd
         if len(self.far_lps) == 1:
             self.out.setdefault(self.far_lps[0], {}).setdefault(kind, []).append(rows.copy())
             return
@@ -271,8 +274,8 @@ class Region:
 
     def take_outbox(self) -> dict[int, dict[str, np.ndarray]]:
         """Rows leaving the region since the last call, per destination LP and kind: ``flit``
-        (n, 4 + len(FIELDS)) = cycle read, router, port, vc, FIELDS; ``credit`` (n, 4) = cycle read
-        (the receiver adds its credit delay), router, port, vc."""
+        (n, 4 + len(FIELDS)) = cycle read, router, port, vc, FIELDS; ``credit`` (n, 4) = cycle
+        applied (read + credit delay), router, port, vc."""
         out = {lp: {k: (recs[0] if len(recs) == 1 else np.concatenate(recs)) for k, recs in kinds.items()}
                for lp, kinds in self.out.items()}
         self.out = {}
