@@ -189,3 +189,21 @@ def test_wider_lookahead_keeps_digests_under_other_pipelines(tmp_path, cli, dige
         out = tmp_path / f"{part}-{backend}".replace(":", "_")
         _noc(cli, out, "--partition", part, "--backend", backend, "--workers", workers, *extra)
         assert digest_of(out) == digest_of(tmp_path / "a"), (part, backend)
+
+
+def test_an_lp_failing_in_its_thread_stops_the_others(tmp_path, monkeypatch):
+    from atleus_dist.hw.noc.lp import NocRegionLP
+
+    cfg = NocConfig.from_dict({"topology": "mesh:4x4x2", "partition": "blocks:2x1", "traffic": {"rate": 0.05},
+                               "phases": {"warmup_cycles": 50, "measure_cycles": 3000, "drain_cycles": 0}})
+    spec = build_spec(cfg, 2, transfers=((200, 3, 12, 64, 1),))  # router 3 is in LP 1: a Python window there
+    real = NocRegionLP.python_window
+
+    def fail(self, horizon_ps):
+        if self.lp_id == 1:
+            raise RuntimeError("boom in LP 1")
+        return real(self, horizon_ps)
+
+    monkeypatch.setattr(NocRegionLP, "python_window", fail)
+    with pytest.raises(RuntimeError, match="boom in LP 1"):
+        backends.run(spec, "local")

@@ -55,15 +55,53 @@ def post_rows(mb, head, q, i, n, lp_of_router, rows, nrows, clk, count_col):
     return True
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _absorb(box, length, sc, ptr_at, rows, nrows, g2l, pool, free):
+    """Append ``rows[:nrows]`` (cycle, router, port, vc[, FIELDS]) to the inbox ``box[:, :length]``
+    (unread from ``sc[ptr_at]``) in place, kept sorted by cycle: the unread part moves to the
+    front, each row is inserted behind those of its cycle or earlier (rows arrive nearly in order,
+    so this is short). Flits (``pool`` given a row width > 4) take a pool slot. No allocation:
+    the generic path's ``absorb_flits`` sorts into new arrays, which cost ~1 us a round here.
+    Returns the new length, or -1 if the box is full."""
+    ptr = sc[ptr_at]
+    rest = length - ptr
+    if ptr > 0:
+        for col in range(rest):
+            for f in range(box.shape[0]):
+                box[f, col] = box[f, ptr + col]
+        sc[ptr_at] = 0
+    length = rest
+    flits = rows.shape[1] > 4
+    for k in range(nrows):
+        if length >= box.shape[1]:
+            return -1
+        c = rows[k, 0]
+        j = length
+        while j > 0 and box[0, j - 1] > c:
+            for f in range(box.shape[0]):
+                box[f, j] = box[f, j - 1]
+            j -= 1
+        box[0, j], box[1, j], box[2, j], box[3, j] = c, g2l[rows[k, 1]], rows[k, 2], rows[k, 3]
+        if flits:
+            sc[E.S_NFREE] -= 1
+            slot = free[sc[E.S_NFREE]]
+            for f in range(pool.shape[1]):
+                pool[slot, f] = rows[k, 4 + f]
+            box[4, j] = slot
+        length += 1
+    return length
+
+
 @njit(cache=True, nogil=True)
 def rounds(i, rs, epoch, head, mbf, mbc, dist, end_ps, max_window_ps, clk, end_cycle, lp_of_router, g2l,
            credit_delay, py_cycle, tc_ps,
            prm, sc, coords, rids, st, rv, buf, rp, rr, ni, nsv, nst, gd, nq, pool, free, caln, calf, calc, cals,
-           cale, inf, inc, pko, tdo, outf, outc, scr):
-    """Run LP i's rounds until Python must act; returns (code, inf, inc) - the inboxes are
-    replaced when flits or credits are absorbed. ``py_cycle``: the first cycle at which Python has
-    something of its own (a transfer due later, a loopback; NEVER if none); ``tc_ps``: the time of
-    its next compute event (NEVER if none). Both stay valid until this returns."""
+           cale, infbox, incbox, lens, pko, tdo, outf, outc, scr):
+    """Run LP i's rounds until Python must act; returns a ``RET_*`` code. The inboxes are
+    ``infbox[:, :lens[0]]`` and ``incbox[:, :lens[1]]`` (absorbed into in place). ``py_cycle``:
+    the first cycle at which Python has something of its own (a transfer due later, a loopback;
+    NEVER if none); ``tc_ps``: the time of its next compute event (NEVER if none). Both stay
+    valid until this returns."""
     n = epoch.shape[0] // STRIDE - 1
     abort_at = n * STRIDE
     nxt = np.empty(n, dtype=np.int64)
@@ -76,7 +114,7 @@ def rounds(i, rs, epoch, head, mbf, mbc, dist, end_ps, max_window_ps, clk, end_c
         if ph == PH_WAIT:
             w = wait_round(epoch, n, r, abort_at)
             if w < 0:
-                return RET_ABORT, inf, inc
+                return RET_ABORT
             rs[R_WAIT] += w
             for j in range(n):
                 nxt[j] = head[p, j, H_NEXT]
@@ -89,7 +127,7 @@ def rounds(i, rs, epoch, head, mbf, mbc, dist, end_ps, max_window_ps, clk, end_c
             rs[R_FRONTIER] = min(m, end_ps)
             if m >= end_ps:
                 rs[R_BUSY] += cycle_counter() - t_enter
-                return RET_DONE, inf, inc
+                return RET_DONE
             h = horizon_of(i, nxt, dist, end_ps, max_window_ps)
             rs[R_HPS] = h
             rs[R_HCYC] = min(-(-h // clk), end_cycle)
@@ -107,34 +145,39 @@ def rounds(i, rs, epoch, head, mbf, mbc, dist, end_ps, max_window_ps, clk, end_c
             if sc[E.S_NFREE] < need + 1:
                 rs[R_NEED] = need + 1
                 rs[R_BUSY] += cycle_counter() - t_enter
-                return RET_POOL, inf, inc
+                return RET_POOL
             for k in range(n):
                 if k == i:
                     continue
                 nf = head[p, k, H_SENT + n + i]
                 nc = head[p, k, H_SENT + 2 * n + i]
                 if nf:
-                    rows = mbf[p, k, i, :nf]
-                    first = rows[:, 0].min()
+                    rows = mbf[p, k, i]
+                    first = rows[:nf, 0].min()
                     if first < sc[E.S_CYCLE]:
-                        return RET_LATE, inf, inc
-                    inf = E.absorb_flits(rows[:, 0].copy(), rows[:, 1:].copy(), g2l, pool, free, sc, inf)
+                        return RET_LATE
+                    lens[0] = _absorb(infbox, lens[0], sc, E.S_INF, rows, nf, g2l, pool, free)
+                    if lens[0] < 0:
+                        return RET_OVERFLOW
                     sc[E.S_NEXT] = min(sc[E.S_NEXT], first)
                 if nc:
-                    rows = mbc[p, k, i, :nc]
-                    first = rows[:, 0].min()
+                    rows = mbc[p, k, i]
+                    first = rows[:nc, 0].min()
                     if first < sc[E.S_CYCLE]:
-                        return RET_LATE, inf, inc
-                    inc = E.absorb_credits(rows[:, 0].copy(), rows[:, 1:].copy(), g2l, 0, sc, inc)
+                        return RET_LATE
+                    lens[1] = _absorb(incbox, lens[1], sc, E.S_INC, rows, nc, g2l, pool, free)
+                    if lens[1] < 0:
+                        return RET_OVERFLOW
                     sc[E.S_NEXT] = min(sc[E.S_NEXT], first)
             rs[R_PHASE] = PH_RUN
             continue
         if ph == PH_RUN:
             if tc_ps < rs[R_HPS] or py_cycle < rs[R_HCYC]:
                 rs[R_BUSY] += cycle_counter() - t_enter
-                return RET_PYWIN, inf, inc
+                return RET_PYWIN
             f = E.run(rs[R_HCYC], prm, sc, coords, rids, st, rv, buf, rp, rr, ni, nsv, nst, gd, nq, pool, free,
-                      caln, calf, calc, cals, cale, inf, inc, pko, tdo, outf, outc, scr)
+                      caln, calf, calc, cals, cale, infbox[:, :lens[0]], incbox[:, :lens[1]], pko, tdo, outf, outc,
+                      scr)
             nof, noc = sc[E.S_OFN], sc[E.S_OCN]
             rs[R_MSGS] += nof + noc
             for k in range(noc):  # credits travel stamped with the cycle they are applied
@@ -144,11 +187,11 @@ def rounds(i, rs, epoch, head, mbf, mbc, dist, end_ps, max_window_ps, clk, end_c
             sc[E.S_OFN] = 0
             sc[E.S_OCN] = 0
             if not ok:
-                return RET_OVERFLOW, inf, inc
+                return RET_OVERFLOW
             if f != 0:
                 rs[R_FLAG] = f
                 rs[R_BUSY] += cycle_counter() - t_enter
-                return RET_FLAG, inf, inc
+                return RET_FLAG
             rs[R_PHASE] = PH_PUBLISH
             continue
         # PH_PUBLISH
@@ -161,4 +204,4 @@ def rounds(i, rs, epoch, head, mbf, mbc, dist, end_ps, max_window_ps, clk, end_c
         rs[R_SINCE] += 1
         if rs[R_SINCE] >= rs[R_ROWS_EVERY]:
             rs[R_BUSY] += cycle_counter() - t_enter
-            return RET_STATS, inf, inc
+            return RET_STATS

@@ -258,6 +258,14 @@ class CompiledRounds:
         self.ticks_per_s = ticks_per_s
         self.rows: list[tuple] = []
         self.messages = 0
+        # the inboxes, absorbed into in place (room for every cut flit of a few windows in flight)
+        cap = plane.mbf.shape[3] * plane.mbf.shape[1] + 64
+        reg = lp.region
+        self.infbox = np.zeros((5, max(cap, reg.inf.shape[1] * 2)), dtype=np.int64)
+        self.incbox = np.zeros((4, max(cap, reg.inc.shape[1] * 2)), dtype=np.int64)
+        self.lens = np.array([reg.inf.shape[1], reg.inc.shape[1]], dtype=np.int64)
+        self.infbox[:, :self.lens[0]] = reg.inf
+        self.incbox[:, :self.lens[1]] = reg.inc
         self._mark = (0, 0, 0, 0, time.perf_counter())  # round, events, messages, wait ticks, wall
         self._last_h_ps = 0
 
@@ -280,12 +288,13 @@ class CompiledRounds:
     def _call(self, py_cycle: int, tc_ps: int) -> int:
         lp, reg, pl, ER = self.lp, self.lp.region, self.plane, self.ER
         ra, ni, pool, cal = reg.routers, reg.nis, reg.pool, reg.cal
-        code, reg.inf, reg.inc = ER.rounds(
+        code = ER.rounds(
             lp.lp_id, self.rs, self.board.epoch, self.board.head, pl.mbf, pl.mbc, pl.dist, pl.end_ps,
             pl.max_window_ps, lp.clk, reg.end_cycle, pl.lp_of_router, reg.g2l, ra.cd, py_cycle, tc_ps,
             reg.prm, reg.sc, reg.coords, reg.rids, ra.st, ra.rv, ra.buf, ra.rp, ra.rr, ni.ni, ni.nsv, ni.nst,
-            ni.gd, ni.nq, pool.data, pool.free, reg.caln, cal[0], cal[1], cal[2], cal[3], reg.inf, reg.inc,
-            ni.pko, reg.tdo, reg.outf, reg.outc, reg.scr)
+            ni.gd, ni.nq, pool.data, pool.free, reg.caln, cal[0], cal[1], cal[2], cal[3], self.infbox, self.incbox,
+            self.lens, ni.pko, reg.tdo, reg.outf, reg.outc, reg.scr)
+        reg.inf, reg.inc = self.infbox[:, :self.lens[0]], self.incbox[:, :self.lens[1]]
         return code
 
     def run(self) -> None:
