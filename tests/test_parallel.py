@@ -16,7 +16,7 @@ from atleus_dist.backends import threads
 from atleus_dist.hw.chip import chip_run_spec
 from atleus_dist.hw.noc.config import NocConfig
 from atleus_dist.hw.noc.lp import build_spec
-from atleus_dist.hw.noc.plan import PARALLEL_BACKENDS, choose, dor_paths, noc_hops, noc_plan
+from atleus_dist.hw.noc.plan import PARALLEL_BACKENDS, choose, dor_paths, noc_plan
 from atleus_dist.hw.noc.topology import build_topology
 from atleus_dist.results import SinkFactory
 from atleus_dist.results.digest import digest

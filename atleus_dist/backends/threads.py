@@ -20,7 +20,7 @@ import numpy as np
 
 from atleus_dist.backends.base import Progress, ProgressTicker, RunStats
 from atleus_dist.kernel import RunSpec, SimulationAborted
-from atleus_dist.kernel.compiled_sync import H_NEXT, STRIDE, Board, read_ticks
+from atleus_dist.kernel.compiled_sync import H_NEXT, STRIDE, Board
 
 ROWS_EVERY = 1024  # rounds per ``windows`` row (per-round rows would be millions)
 

@@ -17,8 +17,8 @@ exchange done in shared memory:
 
 numba has no CPU atomics: the intrinsics below emit LLVM ``load atomic`` (acquire) and ``store
 atomic`` (release), so a spin loop re-reads memory instead of hoisting the load, and a reader that
-sees epoch r sees everything the writer stored before it. The wait backs off (pause hint, then
-``sched_yield``, then 50 us sleeps) so a third runnable process does not turn the barrier into
+sees epoch r sees everything the writer stored before it. The wait backs off (spin - the first
+few with a pause hint - then ``sched_yield``, then 50 us sleeps) so a third runnable process does not turn the barrier into
 scheduler-quantum waits (as SST's ``threadsafe.h`` does). Knows nothing of hardware.
 """
 
@@ -32,7 +32,7 @@ from numba.extending import intrinsic
 
 NEVER = np.iinfo(np.int64).max
 STRIDE = 16  # int64 words between epoch counters: 128 bytes, an adjacent cache-line pair
-SPIN_PAUSE, SPIN_YIELD = 2000, 20000  # wait iterations with pause, then with sched_yield, then sleep
+SPIN_PAUSE, SPIN_YIELD = 2000, 20000  # wait iterations spinning, then with sched_yield, then sleeping
 SLEEP_US = 50
 # pause hints only at first: a long run of them is what KVM's pause-loop exiting watches for - it
 # then takes the vCPU away (measured here: a chip run with a slow partner 8.1 s with a pause every
