@@ -162,5 +162,7 @@ def build(scenario: str | None, arch_file: str | None, sets: list[str], transpor
         spec, noc_config = chip_run_spec(mapping, groups["noc"], partition, workers, sink_factory, base,
                                          "planar" if kind == "2d-planar" else "3d", backend=backend)
         config["noc"] = noc_config
-    config["partition"] = partition
+    config["partition"] = spec.meta.get("partition", partition)  # auto: the plan it resolved to
+    if spec.meta.get("plan"):
+        config["plan"] = spec.meta["plan"]
     return Built(sc, arch, spec, config)
