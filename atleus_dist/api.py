@@ -226,10 +226,12 @@ def noc(config: Any = None, *, sets: Any = None, out: str | os.PathLike | None =
         labels.add(parts, "--set", parts)
         put(data, parts, value)
     cfg = build_tree(NocConfig, data, (), labels)
-    spec = build_spec(cfg, ex.workers, SinkFactory(out), transfers)  # checks the partition
+    spec = build_spec(cfg, ex.workers, SinkFactory(out), transfers, backend=ex.backend)  # checks the partition
+    cfg = dataclasses.replace(cfg, partition=spec.meta["partition"])  # auto: the plan it resolved to
     path = prepare_out_dir(out)
     options = {"address": ex.address, "placement": ex.placement} if ex.backend == "ray" else {}
-    stats, manifest = execute("noc", cfg.to_dict(), spec, ex.backend, path, progress=progress, **options)
+    config = dict(cfg.to_dict(), plan=spec.meta["plan"]) if spec.meta.get("plan") else cfg.to_dict()
+    stats, manifest = execute("noc", config, spec, ex.backend, path, progress=progress, **options)
     tables = {name: {c: read_table(path, name).column(c).to_numpy() for c in read_table(path, name).column_names}
               for name in ("packets", "nodes", "links")}
     fig = figures(cfg, build_topology(cfg).n_routers, tables["packets"], tables["nodes"], tables["links"])

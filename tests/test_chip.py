@@ -66,7 +66,8 @@ def test_chip_digest_is_partition_and_backend_independent(mapping, tmp_path):
     stats = backends.run(dataclasses.replace(spec, max_window_ps=None), "inline")
     assert stats.rounds == 1 and digest(str(tmp_path / "one-round"))[0] == ref
     for name, partition, backend, workers in [("tier", "by-tier", "inline", 2),
-                                              ("blocks", "blocks:2x2", "local", 2)]:
+                                              ("blocks", "blocks:2x2", "local", 2),
+                                              ("compiled", "blocks:2x1", "local", 2)]:  # compiled rounds
         stats, _ops = _run(mapping, tmp_path / name, partition, backend, workers)
         assert stats.rounds > 1
         assert digest(str(tmp_path / name))[0] == ref, name

@@ -24,7 +24,7 @@ def test_readme_keys_are_paths_of_the_tree():
 def test_defaults_are_the_default_scenario_and_partition_stays_the_transports():
     cfg, _ = load_run_config()
     assert (cfg.scenario.model, cfg.scenario.seq, cfg.transport) == ("gpt2-medium", 128, "noc")
-    assert cfg.execution.partition is None and cfg.partition == "single"
+    assert cfg.execution.partition is None and cfg.partition == "auto"  # the planner decides (issue 10)
     assert load_run_config(transport="stub")[0].partition == "by-tier"
     assert load_run_config(partition="auto")[0].partition == "auto"  # passed through to the partitioner
 

@@ -17,7 +17,16 @@ def run(spec: RunSpec, backend: str, progress: Progress | None = None, **options
     if backend not in BACKENDS:
         raise ConfigError("backend", f"unknown backend {backend!r}", allowed=", ".join(BACKENDS))
     module = importlib.import_module(f"atleus_dist.backends.{BACKENDS[backend]}")
-    return module.run(spec, progress=progress, **options)
+    stats = module.run(spec, progress=progress, **options)
+    plan = spec.meta.get("plan")
+    if plan:  # the manifest's figures say which plan ran and why
+        stats.extra.update(plan=plan["partition"], plan_reason=plan["reason"],
+                           plan_predicted_speedup=plan["predicted_speedup"])
+    clk = spec.meta.get("clock_period_ps")
+    last = stats.extra.pop("last_horizon_ps", None)
+    if clk and last and stats.rounds and "mean_cycles_per_window" not in stats.extra:
+        stats.extra["mean_cycles_per_window"] = last / clk / stats.rounds
+    return stats
 
 
 __all__ = ["BACKENDS", "Progress", "RunStats", "run"]

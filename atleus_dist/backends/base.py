@@ -90,6 +90,7 @@ def coordinator_loop(spec: RunSpec, n_groups: int, step: Callable, initial_next:
         if nxt.min() >= spec.end_ps:
             break
         horizons = cmap.horizons(nxt, spec.end_ps)
+        stats.extra["last_horizon_ps"] = int(horizons.min())
         local_next, sent_min = step(horizons)
         stats.rounds += 1
         ticker.tick(stats.rounds, stats.end_time_ps, stats.events)

@@ -20,9 +20,9 @@ from multiprocessing.connection import wait as wait_sentinels
 
 import numpy as np
 
-from atleus_dist.backends import hygiene, shm
+from atleus_dist.backends import hygiene, shm, threads
 from atleus_dist.backends.base import Progress, ProgressTicker, RunStats, frontier_ps
-from atleus_dist.kernel import LPGroup, RunSpec, SimulationAborted, global_next
+from atleus_dist.kernel import ConfigError, LPGroup, RunSpec, SimulationAborted, global_next
 
 PURE_SPINS = 200
 YIELD_SPINS = 20000
@@ -140,7 +140,20 @@ def _worker_main(spec: RunSpec, w: int, dir_: str, parent_pid: int) -> None:
         os._exit(1)
 
 
-def run(spec: RunSpec, progress: Progress | None = None, start_method: str = "spawn") -> RunStats:
+def run(spec: RunSpec, progress: Progress | None = None, start_method: str = "spawn",
+        compiled: bool | None = None) -> RunStats:
+    """``compiled``: None runs compiled rounds when the LPs offer them (one LP per group), True
+    insists, False forces the generic worker processes. A one-group plan runs in this process."""
+    if len(spec.groups) == 1:
+        from atleus_dist.backends import inline
+
+        stats = inline.run(spec, progress)
+        stats.backend = "local"
+        return stats
+    if compiled is not False and threads.eligible(spec):
+        return threads.run(spec, progress)
+    if compiled:
+        raise ConfigError("compiled", "this run's LPs have no compiled rounds (or a group holds several LPs)")
     t_start = time.perf_counter()
     n = len(spec.groups)
     dir_ = shm.make_dir()

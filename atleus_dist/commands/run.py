@@ -26,7 +26,8 @@ def register(subs) -> None:
                    help="how results move between cores: noc (flit-level 3D NoC, default) or stub "
                         "(a fixed latency, for quick estimates)")
     p.add_argument("--partition", default=None,
-                   help="LPs: single, by-tier, blocks:AxB, map:l0,l1,..., auto (noc; default single) or by-tier (stub)")
+                   help="LPs (noc): auto (default: the planner's fastest plan, never predicted slower than one LP), "
+                        "single, by-tier, tiers:g0,g1,..., blocks:AxB, map:l0,l1,...; the stub runs by-tier")
     add_backend_flags(p)
     p.set_defaults(func=main)
 

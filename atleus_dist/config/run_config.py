@@ -29,7 +29,8 @@ class ExecutionConfig:
 
     backend: str = param("local", source="local processes: no cluster needed", choices=BACKEND_NAMES)
     workers: int = param(2, 1, 1024, "the machine's 2 cores; more than LPs run one LP each")
-    partition: str | None = param(None, source="None: the transport's default (noc: single, stub: by-tier)")
+    partition: str | None = param(None, source="None: the transport's default (noc: auto - the planner's pick, "
+                                  "never predicted slower than one LP; stub: by-tier)")
     address: str | None = param(None, source="None: start Ray locally (ray backend only)")
     placement: str = param("spread", source="Ray actors spread over nodes", choices=PLACEMENTS)
 
@@ -70,10 +71,12 @@ class RunConfig:
 
     @property
     def partition(self) -> str:
-        """The partition to use: the given one, else the transport's default."""
+        """The partition to use: the given one, else the transport's default (the stub has one)."""
+        if self.transport == "stub":
+            return "by-tier"
         return self.execution.partition or DEFAULT_PARTITION[self.transport]
 
 
-# the flit-level NoC as one LP (its regions' lookahead is a link, 2 cycles: cut into LPs it runs a
-# round every 2 ns, far slower than one process); one LP per tier for the stub
-DEFAULT_PARTITION = {"noc": "single", "stub": "by-tier"}
+# the flit-level NoC: the planner (hw/noc/plan.py) picks single, by-tier, tiers:, blocks: or a
+# balanced split and never a plan predicted slower than one LP; one LP per tier for the stub
+DEFAULT_PARTITION = {"noc": "auto", "stub": "by-tier"}  # auto: hw/noc/plan.py picks the fastest plan

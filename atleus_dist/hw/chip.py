@@ -68,14 +68,23 @@ PACKET_ROWS = 200_000  # packets recorded per run (about): above it, one in k is
 
 
 def chip_run_spec(mapping, noc: ChipNocConfig | dict | None, partition: str, workers: int, sink_factory,
-                  base: OpTable | None = None, layout: str = "3d", packet_rows: int | None = None):
+                  base: OpTable | None = None, layout: str = "3d", packet_rows: int | None = None,
+                  backend: str = "local"):
     """``noc``: the chip's NoC section (None: the mapped architecture's); ``packet_rows``: about
-    how many packets the ``packets`` table keeps (default :data:`PACKET_ROWS`)."""
+    how many packets the ``packets`` table keeps (default :data:`PACKET_ROWS`); ``partition``
+    ``auto``: the planner (:mod:`atleus_dist.hw.noc.plan`) picks one for ``workers`` on ``backend``."""
     if isinstance(noc, dict) and "packet_rows" in noc:  # the old flat ``noc.*`` keys
         noc = dict(noc)
         packet_rows = noc.pop("packet_rows")
     cfg, lay, hbm = chip_noc_config(mapping, noc, partition, layout)
     program = ChipProgram.from_mapping(mapping, lay, hbm, base)
+    plan = None
+    if partition == "auto":  # the planner: the step's transfers are known, so is each router's traffic
+        from atleus_dist.hw.noc.plan import chip_plan
+
+        plan = chip_plan(cfg, program, workers, backend)
+        partition = plan.partition
+        cfg = dataclasses.replace(cfg, partition=partition)
     rows = PACKET_ROWS if packet_rows is None else packet_rows
     if isinstance(rows, bool) or not isinstance(rows, int) or rows <= 0:
         raise ConfigError("noc.packet_rows", f"must be a positive number of packets, got {rows!r}")
@@ -99,9 +108,10 @@ def chip_run_spec(mapping, noc: ChipNocConfig | dict | None, partition: str, wor
         raise ConfigError("partition", f"{partition!r} splits the ops of {describe(split[0])} over LPs")
     # rounds of at most 1/200 of the estimated step, so even a single-LP run reports progress
     expected = lower_bound_ps(program.ops)
-    spec = RunSpec(n_lps=n_lps, channels=channels(topo, lp_of_router, clk), end_ps=horizon_cycles * clk,
+    spec = RunSpec(n_lps=n_lps, channels=channels(topo, lp_of_router, clk, cfg.router), end_ps=horizon_cycles * clk,
                    lp_factory=ChipLPFactory(cfg, program, every), groups=contiguous_groups(n_lps, workers),
-                   sink_factory=sink_factory, meta={"model": "chip", "partition": partition, "expected_end_ps": expected},
+                   sink_factory=sink_factory, meta={"model": "chip", "partition": partition, "expected_end_ps": expected,
+                                                    "clock_period_ps": clk, "plan": plan and plan.to_meta()},
                    max_window_ps=max(clk, expected // 200))
     return spec, dict(cfg.to_dict(), hbm_routers=hbm, mesh=f"{lay.x}x{lay.y}", layout=layout,
                       packet_sample_every=every)

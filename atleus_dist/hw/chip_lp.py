@@ -14,7 +14,7 @@ import numpy as np
 from atleus_dist.hw.chip_program import ChipProgram
 from atleus_dist.hw.compute import CoreScheduler
 from atleus_dist.hw.noc.config import NocConfig
-from atleus_dist.hw.noc.lp import NocRegionLP
+from atleus_dist.hw.noc.lp import CompiledPlane, NocRegionLP
 from atleus_dist.hw.noc.topology import LINK_CLASSES
 from atleus_dist.hw.tier import KIND_CODES, PHASE_CODES
 from atleus_dist.kernel.rng import keep_one_in
@@ -32,6 +32,7 @@ class ChipLP(NocRegionLP):
         self.sched = CoreScheduler(p.ops, owned, self._on_done, site=p.router.__getitem__)
         # producer I own -> other routers with consumers
         self.targets = {d: rs for d, rs in p.dests.items() if p.router[d] in mine}
+        self.compute_events = 0
 
     def next_time(self) -> int:
         return min(self.sched.next_time(), super().next_time())
@@ -50,7 +51,7 @@ class ChipLP(NocRegionLP):
         for tag, cyc in zip(tags.tolist(), cycles.tolist()):
             self.sched.arrive((cyc + 1) * self.clk, tag // n, tag % n)
 
-    def process(self, horizon_ps: int):
+    def window(self, horizon_ps: int) -> None:
         """Interleave the cores' events and the NoC's cycles in time order. A compute event at t
         may inject at cycle ceil(t / clk), so the NoC first runs every cycle before that; it stops
         right after a cycle in which a transfer to this region completed, because the consumers
@@ -69,9 +70,25 @@ class ChipLP(NocRegionLP):
                 n += sched.run(tc + 1)
             elif region.cycle >= h_cycle:
                 break
+        self.compute_events += n
         self.events_committed += n + region.cycles_run - before
         self._stream_packets()
-        return self._outbox()
+
+    # --- the compiled round path: Python acts on completions and compute events ----------------
+    stop_on_completion = True
+
+    def python_next(self) -> tuple[int, int]:
+        return super().python_next()[0], self.sched.next_time()
+
+    def python_window(self, horizon_ps: int) -> None:
+        self._collect()  # completions the compiled loop stopped at release their consumers first
+        self.window(horizon_ps)
+
+    def total_events(self) -> int:
+        return self.region.cycles_run + self.compute_events
+
+    def finish_compiled(self) -> None:
+        self._stream_packets()
 
     def _stream_packets(self) -> None:
         """Packet rows leave as the run goes (memory stays flat), one in ``sample_every`` kept,
@@ -109,3 +126,7 @@ class ChipLPFactory:
 
     def __call__(self, lp_id: int, sink) -> ChipLP:
         return ChipLP(self.cfg, self.program, lp_id, sink, self.packet_sample_every)
+
+    def compiled_plane(self, spec):
+        """Chip LPs run compiled rounds too (see :class:`~atleus_dist.hw.noc.lp.CompiledPlane`)."""
+        return CompiledPlane(spec, self.cfg)

@@ -197,6 +197,7 @@ class LPGroup:
                     "messages": np.array(cols[3], dtype=np.int64),
                     "work_s": np.array(cols[4], dtype=np.float64),
                     "sync_s": np.array(cols[5], dtype=np.float64),
+                    "rounds": np.ones(len(rows), dtype=np.int64),  # rounds a row stands for
                 },
                 kind="execution",
                 wallclock=("work_s", "sync_s"),

@@ -107,11 +107,13 @@ def build(scenario, arch_file: str | None = None, sets=None, transport: str | No
         try:
             spec, noc_config = chip_run_spec(mapping, None, partition, workers, sink_factory, base,
                                              "planar" if kind == "2d-planar" else "3d",
-                                             packet_rows=cfg.results.packet_rows)
+                                             packet_rows=cfg.results.packet_rows, backend=cfg.execution.backend)
         except ConfigError as exc:
             if exc.field == "partition":
                 raise rename(exc, (labels or Labels())(("execution", "partition"))) from None
             raise
         config["noc"] = noc_config
-    config["partition"] = partition
+    config["partition"] = spec.meta.get("partition", partition)  # auto: the plan it resolved to
+    if spec.meta.get("plan"):
+        config["plan"] = spec.meta["plan"]
     return Built(sc, arch, spec, config, cfg)

@@ -20,8 +20,8 @@ from atleus_dist.kernel.errors import ConfigError
 ALLOCATORS = ("separable_input_first",)
 ROUTINGS = ("dor",)
 # every partition spelling any command accepts (auto: chosen by the partitioner)
-PARTITION = re.compile(r"^(single|by-tier|auto|blocks:\d{1,3}x\d{1,3}|map:\d{1,5}(,\d{1,5})*)$")
-PARTITIONS_TEXT = "single, by-tier, auto, blocks:AxB, map:l0,l1,..."
+PARTITION = re.compile(r"^(single|by-tier|auto|blocks:\d{1,3}x\d{1,3}|(map|tiers):\d{1,5}(,\d{1,5})*)$")
+PARTITIONS_TEXT = "auto, single, by-tier, tiers:g0,g1,... (LP per tier), blocks:AxB, map:l0,l1,... (LP per router)"
 MAX_ROUTERS = 4096  # a 16x16 mesh of 16 tiers; bigger networks are refused before any allocation
 MAX_MESH_SIDE = 64
 
@@ -143,7 +143,7 @@ class NocConfig:
     interface: InterfaceConfig = field(default_factory=InterfaceConfig)
     traffic: TrafficConfig = field(default_factory=TrafficConfig)
     phases: PhaseConfig = field(default_factory=PhaseConfig)
-    partition: str = param("single", source="one LP: the fastest on one machine")
+    partition: str = param("auto", source="the planner (hw/noc/plan.py): the fastest plan predicted, never slower than one LP")
     seed: int = param(1, 0, 2**63 - 1, "any fixed seed; results depend on it only through the traffic")
 
     def __post_init__(self) -> None:

@@ -212,7 +212,7 @@ def _inject(c, prm, sc, rids, ni, nsv, nq, pool, free, caln, calf):
         sc[S_FLAG] |= F_ERROR
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, nogil=True, _nrt=False)
 def run(horizon, prm, sc, coords, rids, st, rv, buf, rp, rr, ni, nsv, nst, gd, nq, pool, free,
         caln, calf, calc, cals, cale, inf, inc, pko, tdo, outf, outc, scr):
     """Simulate every cycle < horizon that has work; return 0 when done, else the flags that need

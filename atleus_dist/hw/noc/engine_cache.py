@@ -3,7 +3,8 @@
 numba invalidates a cached function only when its *own* source file changes; the engine's loop
 is compiled together with the router kernels and the layout constants of other files, so a
 change there would otherwise run stale machine code. Before the engine is imported, this hashes
-every ``engine*.py`` and, if the hash differs from the one stored beside the cache, deletes the
+every ``engine*.py`` (and the kernel's ``compiled_sync.py``, inlined by the compiled rounds) and,
+if the hash differs from the one stored beside the cache, deletes the
 engine's cache files so numba recompiles. Knows nothing of the NoC itself.
 """
 
@@ -19,7 +20,8 @@ STAMP = "engine-sources.sha256"
 
 def sources_digest() -> str:
     h = hashlib.sha256()
-    for path in sorted(HERE.glob("engine*.py")):
+    # the compiled rounds (engine_rounds) inline the kernel's barrier and atomics
+    for path in sorted(HERE.glob("engine*.py")) + [HERE.parent.parent / "kernel" / "compiled_sync.py"]:
         h.update(path.name.encode())
         h.update(path.read_bytes())
     return h.hexdigest()

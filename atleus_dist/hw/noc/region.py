@@ -24,6 +24,37 @@ TAIL_TABLE = 4096  # transfers in flight towards one region that the engine can 
 
 
 class Region:
+    """The state of one region, handed as plain int64 arrays to the compiled loop. One struct,
+    its fields (rows are named in ``engine_layout``; R routers here, P ports, V VCs, W calendar
+    slots, a power of two above the longest delay):
+
+    ==========  ===============  ===============================================================
+    field       shape            holds
+    ==========  ===============  ===============================================================
+    ``prm``     (N_PRM,)         parameters: R, P, V, buffer size, pipeline delays, phases, W
+    ``sc``      (N_SC,)          scalars: current cycle, counts (buffered, queued, free slots,
+                                 rows in each output buffer), flags for Python, next event
+    ``g2l``     (routers,)       global router id -> local index here (-1: another region)
+    ``coords``  (routers, 3)     mesh coordinates of every router (routing)
+    ``caln``    (W, 4)           calendar: items due in each slot, per kind (flit arrival,
+                                 router credit, NI credit, ejection)
+    ``cal``     4 x (W, R*P, 4)  calendar items per kind: (local router or node, port, vc, slot)
+    ``inf``     (5, n)           inbox of flits from other regions, sorted by cycle: cycle,
+                                 local router, input port, vc, pool slot
+    ``inc``     (4, n)           inbox of credits from other regions: cycle applied, local
+                                 router, output port, vc
+    ``outf``    (2*R*P, 16)      flits leaving the region: cycle read, router, port, vc, FIELDS
+    ``outc``    (2*R*P, 4)       credits leaving the region: cycle read, router, port, vc
+    ``tdo``     (5, T)           rows 0-2: ejected transfer tails (tag, packets, cycle) for
+                                 Python; rows 3-4: the loop's per-transfer countdown table
+    ``scr``     (7, max(P*V,P))  the allocators' scratch (requests, grants, arbiter minima)
+    ==========  ===============  ===============================================================
+
+    The routers' arrays are :class:`RouterArray`'s, the interfaces' :class:`Interfaces`', the
+    flits' :class:`FlitPool`'s. Python replaces ``inf``/``inc`` (absorbing) and the pool and
+    queues (growing) between calls; the loop never holds them across a return.
+    """
+
     def __init__(self, cfg, topo, rids: np.ndarray, lp_of_router: np.ndarray, lp_id: int) -> None:
         self.cfg, self.topo = cfg, topo
         self.rids = np.asarray(rids, dtype=np.int64)
@@ -98,11 +129,11 @@ class Region:
             self.inf = E.absorb_flits(cycle, rows, self.g2l, self.pool.data, self.pool.free, self.sc, self.inf)
 
     def add_remote_credits(self, cycle: np.ndarray, rows: np.ndarray) -> None:
-        """Credits from other regions read at ``cycle`` (before credit_delay); ``rows`` (n, 3):
-        router (global id), output port, vc."""
+        """Credits from other regions applied at ``cycle`` (read + credit_delay: the sender adds
+        it, see :func:`partition.channels`); ``rows`` (n, 3): router (global id), output port, vc."""
         if len(cycle):
             self._check_time(cycle)
-            self.inc = E.absorb_credits(cycle, rows, self.g2l, self.routers.cd, self.sc, self.inc)
+            self.inc = E.absorb_credits(cycle, rows, self.g2l, 0, self.sc, self.inc)
 
     def _check_time(self, cycle: np.ndarray) -> None:
         first = int(cycle.min())
@@ -262,6 +293,9 @@ class Region:
 
     # --- leaving the region -----------------------------------------------------------------------
     def _out(self, rows: np.ndarray, kind: str) -> None:
+        if kind == "credit":  # a credit travels stamped with the cycle it is applied
+            rows = rows.copy()
+            rows[:, 0] += self.routers.cd
         if len(self.far_lps) == 1:
             self.out.setdefault(self.far_lps[0], {}).setdefault(kind, []).append(rows.copy())
             return
@@ -271,8 +305,8 @@ class Region:
 
     def take_outbox(self) -> dict[int, dict[str, np.ndarray]]:
         """Rows leaving the region since the last call, per destination LP and kind: ``flit``
-        (n, 4 + len(FIELDS)) = cycle read, router, port, vc, FIELDS; ``credit`` (n, 4) = cycle read
-        (the receiver adds its credit delay), router, port, vc."""
+        (n, 4 + len(FIELDS)) = cycle read, router, port, vc, FIELDS; ``credit`` (n, 4) = cycle
+        applied (read + credit delay), router, port, vc."""
         out = {lp: {k: (recs[0] if len(recs) == 1 else np.concatenate(recs)) for k, recs in kinds.items()}
                for lp, kinds in self.out.items()}
         self.out = {}

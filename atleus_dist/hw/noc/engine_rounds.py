@@ -1,0 +1,207 @@
+"""Rounds of a NoC region in compiled code: the kernel's round protocol without Python.
+
+One call of :func:`rounds` runs round after round for one region LP: wait at the epoch barrier
+(:mod:`atleus_dist.kernel.compiled_sync`), compute every LP's next time and this LP's horizon
+from what the others published, absorb the flits and credits they wrote into this LP's
+mailboxes, run the cycle loop to the horizon, write the flits and credits that leave the region
+into the mailboxes of their LPs, publish the next event time and the earliest time sent to each
+LP, bump the epoch. It returns to Python only when Python must act (codes ``RET_*``): the run is
+over, the pool needs room, the cycle loop raised a flag (refill, queue or pool growth, rows to
+flush, a transfer completed), Python has an event inside the window (a compute event, a transfer
+created for a later cycle, a loopback) - then Python runs that window with the generic code and
+posts its outbox with :func:`post_rows` - or ``rows_every`` rounds passed (a ``windows`` row).
+The arithmetic is the generic path's (same horizons, same message times), so both give the same
+results. Knows the engine's arrays and the board layout; nothing of Python objects or processes.
+
+Mailboxes (one per parity, sender and receiver): ``mbf[p, src, dst, k]`` flit rows as the engine
+writes them (cycle read, router, port, vc, FIELDS); ``mbc[p, src, dst, k]`` credit rows (cycle
+applied, router, port, vc). Their counts and ``sent_min`` live in the sender's head row.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from atleus_dist.hw.noc import engine as E
+from atleus_dist.kernel.compiled_sync import H_NEXT, H_SENT, NEVER, STRIDE, atomic_store, cycle_counter, \
+    horizon_of, wait_round
+
+# rs: the state of one LP's compiled rounds, kept across calls
+(R_PHASE, R_ROUND, R_HPS, R_HCYC, R_WAIT, R_BUSY, R_MSGS, R_NEED, R_SINCE, R_FLAG, R_FRONTIER, R_ROWS_EVERY,
+ N_RS) = range(13)
+PH_WAIT, PH_ABSORB, PH_RUN, PH_PUBLISH = range(4)
+RET_DONE, RET_POOL, RET_FLAG, RET_PYWIN, RET_STATS, RET_ABORT, RET_OVERFLOW, RET_LATE = range(8)
+
+
+@njit(cache=True, nogil=True)
+def post_rows(mb, head, q, i, n, lp_of_router, rows, nrows, clk, count_col):
+    """Append ``rows[:nrows]`` (column 0: cycle read, 1: global router) to the mailboxes of
+    parity q from LP i, per destination LP; ``count_col``: H_SENT + n (flits) or + 2n (credits).
+    Returns False if a mailbox is full."""
+    cap = mb.shape[3]
+    w = rows.shape[1]
+    for k in range(nrows):
+        d = lp_of_router[rows[k, 1]]
+        c = head[q, i, count_col + d]
+        if c >= cap:
+            return False
+        for f in range(w):
+            mb[q, i, d, c, f] = rows[k, f]
+        head[q, i, count_col + d] = c + 1
+        t = rows[k, 0] * clk
+        if t < head[q, i, H_SENT + d]:
+            head[q, i, H_SENT + d] = t
+    return True
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _absorb(box, length, sc, ptr_at, rows, nrows, g2l, pool, free):
+    """Append ``rows[:nrows]`` (cycle, router, port, vc[, FIELDS]) to the inbox ``box[:, :length]``
+    (unread from ``sc[ptr_at]``) in place, kept sorted by cycle: the unread part moves to the
+    front, each row is inserted behind those of its cycle or earlier (rows arrive nearly in order,
+    so this is short). Flits (``pool`` given a row width > 4) take a pool slot. No allocation:
+    the generic path's ``absorb_flits`` sorts into new arrays, which cost ~1 us a round here.
+    Returns the new length, or -1 if the box is full."""
+    ptr = sc[ptr_at]
+    rest = length - ptr
+    if ptr > 0:
+        for col in range(rest):
+            for f in range(box.shape[0]):
+                box[f, col] = box[f, ptr + col]
+        sc[ptr_at] = 0
+    length = rest
+    flits = rows.shape[1] > 4
+    for k in range(nrows):
+        if length >= box.shape[1]:
+            return -1
+        c = rows[k, 0]
+        j = length
+        while j > 0 and box[0, j - 1] > c:
+            for f in range(box.shape[0]):
+                box[f, j] = box[f, j - 1]
+            j -= 1
+        box[0, j], box[1, j], box[2, j], box[3, j] = c, g2l[rows[k, 1]], rows[k, 2], rows[k, 3]
+        if flits:
+            sc[E.S_NFREE] -= 1
+            slot = free[sc[E.S_NFREE]]
+            for f in range(pool.shape[1]):
+                pool[slot, f] = rows[k, 4 + f]
+            box[4, j] = slot
+        length += 1
+    return length
+
+
+@njit(cache=True, nogil=True)
+def rounds(i, rs, epoch, head, mbf, mbc, dist, end_ps, max_window_ps, clk, end_cycle, lp_of_router, g2l,
+           credit_delay, py_cycle, tc_ps,
+           prm, sc, coords, rids, st, rv, buf, rp, rr, ni, nsv, nst, gd, nq, pool, free, caln, calf, calc, cals,
+           cale, infbox, incbox, lens, pko, tdo, outf, outc, scr):
+    """Run LP i's rounds until Python must act; returns a ``RET_*`` code. The inboxes are
+    ``infbox[:, :lens[0]]`` and ``incbox[:, :lens[1]]`` (absorbed into in place). ``py_cycle``:
+    the first cycle at which Python has something of its own (a transfer due later, a loopback;
+    NEVER if none); ``tc_ps``: the time of its next compute event (NEVER if none). Both stay
+    valid until this returns."""
+    n = epoch.shape[0] // STRIDE - 1
+    abort_at = n * STRIDE
+    nxt = np.empty(n, dtype=np.int64)
+    t_enter = cycle_counter()
+    while True:
+        r = rs[R_ROUND]
+        p = r & 1
+        q = 1 - p
+        ph = rs[R_PHASE]
+        if ph == PH_WAIT:
+            w = wait_round(epoch, n, r, abort_at)
+            if w < 0:
+                return RET_ABORT
+            rs[R_WAIT] += w
+            for j in range(n):
+                nxt[j] = head[p, j, H_NEXT]
+            for k in range(n):
+                for j in range(n):
+                    nxt[j] = min(nxt[j], head[p, k, H_SENT + j])
+            m = NEVER
+            for j in range(n):
+                m = min(m, nxt[j])
+            rs[R_FRONTIER] = min(m, end_ps)
+            if m >= end_ps:
+                rs[R_BUSY] += cycle_counter() - t_enter
+                return RET_DONE
+            h = horizon_of(i, nxt, dist, end_ps, max_window_ps)
+            rs[R_HPS] = h
+            rs[R_HCYC] = min(-(-h // clk), end_cycle)
+            for j in range(n):
+                head[q, i, H_SENT + j] = NEVER
+                head[q, i, H_SENT + n + j] = 0
+                head[q, i, H_SENT + 2 * n + j] = 0
+            rs[R_PHASE] = PH_ABSORB
+            continue
+        if ph == PH_ABSORB:
+            need = 0
+            for k in range(n):
+                if k != i:
+                    need += head[p, k, H_SENT + n + i]
+            if sc[E.S_NFREE] < need + 1:
+                rs[R_NEED] = need + 1
+                rs[R_BUSY] += cycle_counter() - t_enter
+                return RET_POOL
+            for k in range(n):
+                if k == i:
+                    continue
+                nf = head[p, k, H_SENT + n + i]
+                nc = head[p, k, H_SENT + 2 * n + i]
+                if nf:
+                    rows = mbf[p, k, i]
+                    first = rows[:nf, 0].min()
+                    if first < sc[E.S_CYCLE]:
+                        return RET_LATE
+                    lens[0] = _absorb(infbox, lens[0], sc, E.S_INF, rows, nf, g2l, pool, free)
+                    if lens[0] < 0:
+                        return RET_OVERFLOW
+                    sc[E.S_NEXT] = min(sc[E.S_NEXT], first)
+                if nc:
+                    rows = mbc[p, k, i]
+                    first = rows[:nc, 0].min()
+                    if first < sc[E.S_CYCLE]:
+                        return RET_LATE
+                    lens[1] = _absorb(incbox, lens[1], sc, E.S_INC, rows, nc, g2l, pool, free)
+                    if lens[1] < 0:
+                        return RET_OVERFLOW
+                    sc[E.S_NEXT] = min(sc[E.S_NEXT], first)
+            rs[R_PHASE] = PH_RUN
+            continue
+        if ph == PH_RUN:
+            if tc_ps < rs[R_HPS] or py_cycle < rs[R_HCYC]:
+                rs[R_BUSY] += cycle_counter() - t_enter
+                return RET_PYWIN
+            f = E.run(rs[R_HCYC], prm, sc, coords, rids, st, rv, buf, rp, rr, ni, nsv, nst, gd, nq, pool, free,
+                      caln, calf, calc, cals, cale, infbox[:, :lens[0]], incbox[:, :lens[1]], pko, tdo, outf, outc,
+                      scr)
+            nof, noc = sc[E.S_OFN], sc[E.S_OCN]
+            rs[R_MSGS] += nof + noc
+            for k in range(noc):  # credits travel stamped with the cycle they are applied
+                outc[k, 0] += credit_delay
+            ok = post_rows(mbf, head, q, i, n, lp_of_router, outf, nof, clk, H_SENT + n)
+            ok &= post_rows(mbc, head, q, i, n, lp_of_router, outc, noc, clk, H_SENT + 2 * n)
+            sc[E.S_OFN] = 0
+            sc[E.S_OCN] = 0
+            if not ok:
+                return RET_OVERFLOW
+            if f != 0:
+                rs[R_FLAG] = f
+                rs[R_BUSY] += cycle_counter() - t_enter
+                return RET_FLAG
+            rs[R_PHASE] = PH_PUBLISH
+            continue
+        # PH_PUBLISH
+        rn = max(min(sc[E.S_NEXT], py_cycle), sc[E.S_CYCLE])
+        nps = NEVER if rn >= end_cycle else rn * clk
+        head[q, i, H_NEXT] = min(nps, tc_ps)
+        atomic_store(epoch, i * STRIDE, r + 1)
+        rs[R_ROUND] = r + 1
+        rs[R_PHASE] = PH_WAIT
+        rs[R_SINCE] += 1
+        if rs[R_SINCE] >= rs[R_ROWS_EVERY]:
+            rs[R_BUSY] += cycle_counter() - t_enter
+            return RET_STATS

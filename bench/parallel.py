@@ -1,0 +1,103 @@
+"""Issue 10's four figures, side by side in one run: is a partitioned run faster than one LP?
+
+    /work/measure python bench/parallel.py [--only chip,chip8x8,noc,readme] [--busy]
+
+Each case runs the CLI twice as whole processes (what a user waits for): the reference
+(``--partition single --backend inline``, or ``--backend inline`` for the README run) and the
+candidate (``--partition auto --backend local --workers 2``), then compares their digests and
+prints wall time, the run loop, rounds, mean cycles per window, sync share and the plan the
+planner chose. ``--busy`` adds a third busy process (a spinning Python) to the candidate runs,
+to check that the barrier's back-off keeps them within 1.5x of single.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+ARCH8 = str(ROOT / "workloads" / "arch" / "atleus-8x8.yaml")
+AUTO2 = ["--partition", "auto", "--backend", "local", "--workers", "2"]
+SINGLE = ["--partition", "single", "--backend", "inline"]
+CASES = {
+    "chip": ("default chip, run --set scenario.seq=32", 1.3,
+             ["run", "--set", "scenario.seq=32"], SINGLE, AUTO2),
+    "chip8x8": ("8x8 chip, gpt2-medium-lora32-s1024 seq 32", 1.7,
+                ["run", "gpt2-medium-lora32-s1024", "--arch", ARCH8, "--set", "scenario.seq=32"], SINGLE, AUTO2),
+    "noc": ("noc --mesh 8x8x4 --traffic uniform --rate 0.05", 1.6,
+            ["noc", "--mesh", "8x8x4", "--traffic", "uniform", "--rate", "0.05"], SINGLE, AUTO2),
+    "readme": ("README default run (atleus-dist run)", 0.95,
+               ["run"], ["--backend", "inline"], ["--backend", "local"]),
+}
+
+
+def _cli(args: list[str], out: str, busy: bool) -> tuple[float, dict, str]:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    hog = None
+    if busy:
+        hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        t0 = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-m", "atleus_dist.cli", *args, "--out", out, "--json", "--quiet"],
+                              env=env, capture_output=True, text=True)
+        wall = time.perf_counter() - t0
+    finally:
+        if hog is not None:
+            hog.kill()
+            hog.wait()
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(args)} failed:\n{proc.stderr[-2000:]}")
+    with open(os.path.join(out, "manifest.json")) as fh:
+        figures = json.load(fh)["figures"]
+    dig = subprocess.run([sys.executable, "-m", "atleus_dist.cli", "digest", out, "--json"], env=env,
+                         capture_output=True, text=True, check=True)
+    return wall, figures, json.loads(dig.stdout.strip().splitlines()[-1])["digest"]
+
+
+def _line(label: str, wall: float, f: dict) -> str:
+    mcw = f.get("mean_cycles_per_window")
+    return (f"  {label:<9} {wall:8.2f} s whole  {f.get('run_s', 0):8.2f} s loop  {f.get('rounds', 0):>10,} rounds  "
+            f"{(f'{mcw:6.1f}' if mcw else '     -')} cyc/window  sync {f.get('sync_share', 0):5.1%}  "
+            f"plan {f.get('plan', f.get('partition', '-'))}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", default=",".join(CASES), help="comma-separated cases: " + ", ".join(CASES))
+    ap.add_argument("--busy", action="store_true", help="a third busy process during the candidate runs")
+    args = ap.parse_args()
+    failed = False
+    with tempfile.TemporaryDirectory(prefix="atleus-warm-") as tmp:  # JIT caches filled before timing
+        _cli(["noc", "--mesh", "4x4x2", "--measure", "50", "--drain", "50", "--partition", "blocks:2x1",
+              "--backend", "local", "--workers", "2"], os.path.join(tmp, "a"), False)
+        _cli(["noc", "--mesh", "4x4x2", "--measure", "50", "--drain", "50"] + SINGLE, os.path.join(tmp, "b"), False)
+    for key in args.only.split(","):
+        title, target, base, ref_flags, cand_flags = CASES[key]
+        with tempfile.TemporaryDirectory(prefix="atleus-bench-") as tmp:
+            w_ref, f_ref, d_ref = _cli(base + ref_flags, os.path.join(tmp, "ref"), False)
+            w_new, f_new, d_new = _cli(base + cand_flags, os.path.join(tmp, "new"), args.busy)
+        speed = w_ref / w_new
+        loop = f_ref.get("run_s", 0) / f_new["run_s"] if f_new.get("run_s") else float("nan")
+        same = d_ref == d_new
+        ok = same and (w_new <= 1.5 * w_ref if args.busy else speed >= target)
+        failed |= not ok
+        print(f"== {title}")
+        print(_line(" ".join(ref_flags), w_ref, f_ref))
+        print(_line(" ".join(cand_flags), w_new, f_new))
+        goal = "<= 1.5x slower" if args.busy else f">= {target}x"
+        print(f"  speed-up {speed:.2f}x whole process ({loop:.2f}x run loop), target {goal}: "
+              f"{'met' if ok else 'NOT met'}; digests {'identical' if same else 'DIFFER'}")
+        if f_new.get("plan_reason"):
+            print(f"  plan: {f_new['plan_reason']}")
+        sys.stdout.flush()
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
