@@ -120,6 +120,26 @@ def children_shielded():
         done.set()
 
 
+@contextmanager
+def signals_deferred():
+    """Stop signals that arrive inside the block are acted on when it ends. Around starting
+    workers: a handler that raised while ``Process.start()`` was still writing a spawned child's
+    preparation data would leave the child an EOFError traceback on the shared stderr."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    got: list[int] = []
+    sigs = TERMINAL_SIGNALS | {signal.SIGTERM}
+    old = {sig: signal.signal(sig, lambda signum, _frame: got.append(signum)) for sig in sigs}
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+        if got:
+            signal.raise_signal(got[0])  # the run's own handler acts on it now
+
+
 def owner_pid(name: str) -> int | None:
     m = _OWNED.match(name)
     return int(m.group(1)) if m else None

@@ -164,8 +164,9 @@ def run(spec: RunSpec, progress: Progress | None = None, start_method: str = "sp
     stats = RunStats(backend="local", groups=n)
     ticker = ProgressTicker(progress)
     try:
-        for proc in procs:
-            proc.start()
+        with hygiene.signals_deferred():  # a child must never see its parent stop mid-handshake
+            for proc in procs:
+                proc.start()
         alive = {proc.sentinel: proc for proc in procs}
         while alive:
             for s in wait_sentinels(list(alive), timeout=0.25):
