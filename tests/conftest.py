@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -39,3 +40,16 @@ def digest_of(cli):
         return data["digest"]
 
     return get
+
+
+@pytest.fixture(scope="module")
+def mapping():
+    """A shrunken GPT-2 Medium step (one layer, d_model 128, seq 32) mapped on the default chip:
+    small enough for chip runs on every partition in seconds."""
+    from atleus_dist.workload import Mapper, compile_step, load_model
+    from atleus_dist.workload.scenario import Scenario
+
+    model = dataclasses.replace(load_model("gpt2-medium"), layers=1, d_model=128, heads=4, kv_heads=4,
+                                d_ff=512, vocab=512, positions=64)
+    sc = Scenario(model, seq=32, lora_rank=4, pipeline_chunk_tokens=16)
+    return Mapper().map(sc, compile_step(sc))

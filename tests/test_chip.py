@@ -15,14 +15,6 @@ from atleus_dist.workload import Mapper, compile_step, load_model
 from atleus_dist.workload.scenario import Scenario
 
 
-@pytest.fixture(scope="module")
-def mapping():
-    model = dataclasses.replace(load_model("gpt2-medium"), layers=1, d_model=128, heads=4, kv_heads=4,
-                                d_ff=512, vocab=512, positions=64)
-    sc = Scenario(model, seq=32, lora_rank=4, pipeline_chunk_tokens=16)
-    return Mapper().map(sc, compile_step(sc))
-
-
 def _run(mapping, out, partition, backend="inline", workers=1):
     spec, _cfg = chip_run_spec(mapping, {}, partition, workers, SinkFactory(str(out)))
     stats = backends.run(spec, backend)

@@ -20,8 +20,6 @@ from atleus_dist.hw.noc.plan import PARALLEL_BACKENDS, choose, dor_paths, noc_pl
 from atleus_dist.hw.noc.topology import build_topology
 from atleus_dist.results import SinkFactory
 from atleus_dist.results.digest import digest
-from atleus_dist.workload import Mapper, compile_step, load_model
-from atleus_dist.workload.scenario import Scenario
 
 SMALL = ["noc", "--mesh", "4x4x4", "--traffic", "uniform", "--rate", "0.06", "--warmup", "100",
          "--measure", "300", "--drain", "150", "--seed", "3", "--json", "--quiet"]
@@ -141,14 +139,6 @@ def test_balanced_tier_split_wins_when_traffic_sits_in_some_tiers():
     plan = choose(topo, cfg, hops, 1000, 2, "local")
     assert plan.candidates["blocks:2x1"] < 1.01 and plan.candidates["tiers:0,0,1,1"] < 1.51
     assert plan.partition == "tiers:0,1,1,1", plan.candidates
-
-
-@pytest.fixture(scope="module")
-def mapping():
-    model = dataclasses.replace(load_model("gpt2-medium"), layers=1, d_model=128, heads=4, kv_heads=4,
-                                d_ff=512, vocab=512, positions=64)
-    sc = Scenario(model, seq=32, lora_rank=4, pipeline_chunk_tokens=16)
-    return Mapper().map(sc, compile_step(sc))
 
 
 def test_chip_compiled_rounds_give_the_single_digest(mapping, tmp_path):
