@@ -50,9 +50,8 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 def _commands_for(argv: list[str] | None) -> tuple[str, ...]:
     """The command modules the parser needs for ``argv``: the named command alone when the first
     argument is one (the top-level parser has no options but -h, so the first argument is the
-    command), else all of them (help, usage errors list every choice)."""
-    args = sys.argv[1:] if argv is None else argv
-    module = _MODULE_OF.get(args[0]) if args else None
+    command), else all of them (no ``argv``, help, usage errors list every choice)."""
+    module = _MODULE_OF.get(argv[0]) if argv else None
     return COMMANDS if module is None else (module,)
 
 
@@ -65,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str] | None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     parser = build_parser(argv)
     args = parser.parse_args(argv)
     prog = f"{parser.prog} {args.command}"
