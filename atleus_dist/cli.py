@@ -19,6 +19,9 @@ from atleus_dist.kernel.errors import CausalityError, ConfigError, SimulationAbo
 COMMANDS = ("run", "phold", "noc", "gemm", "model_info", "report", "compare", "baseline", "digest",
             "components", "sweep", "verify")
 
+# the command as typed -> its module (each module registers the name it is typed as)
+_MODULE_OF = {name.replace("_", "-") if name == "model_info" else name: name for name in COMMANDS}
+
 EXIT_USAGE = 2
 EXIT_FAILED = 1
 
@@ -31,13 +34,25 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_USAGE)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser with every command, or - when ``argv`` names one command - with that command
+    only: each command module imports what it needs (numpy, pyarrow, numba...), so registering
+    all twelve costs every command the imports of the others (~0.1-0.3 s per process, measured
+    in bench/RESULTS.md "Start-up"). ``--help``, no command or a misspelt one get them all."""
     parser = _Parser(prog="atleus-dist", description="Parallel discrete-event simulation of the Atleus 3D "
                      "transformer accelerator: run, report, compare; phold and noc for the engine itself.")
     subs = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for name in COMMANDS:
+    for name in _commands_for(argv):
         importlib.import_module(f"atleus_dist.commands.{name}").register(subs)
     return parser
+
+
+def _commands_for(argv: list[str] | None) -> tuple[str, ...]:
+    """The command modules the parser needs for ``argv``: the named command alone when the first
+    argument is one (the top-level parser has no options but -h, so the first argument is the
+    command), else all of them (no ``argv``, help, usage errors list every choice)."""
+    module = _MODULE_OF.get(argv[0]) if argv else None
+    return COMMANDS if module is None else (module,)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str] | None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     prog = f"{parser.prog} {args.command}"
     try:

@@ -1,22 +1,30 @@
 """Issue 10's four figures, side by side in one run: is a partitioned run faster than one LP?
 
-    /work/measure python bench/parallel.py [--only chip,chip8x8,noc,readme] [--busy]
+    /work/measure python bench/parallel.py [--only chip,chip8x8,noc,readme] [--busy] [--repeat N]
+                                           [--no-precompile]
 
 Each case runs the CLI twice as whole processes (what a user waits for): the reference
 (``--partition single --backend inline``, or ``--backend inline`` for the README run) and the
 candidate (``--partition auto --backend local --workers 2``), then compares their digests and
 prints wall time, the run loop, rounds, mean cycles per window, sync share and the plan the
 planner chose. ``--busy`` adds a third busy process (a spinning Python) to the candidate runs,
-to check that the barrier's back-off keeps them within 1.5x of single.
+to check that the barrier's back-off keeps them within 1.5x of single. ``--repeat N`` runs each
+pair N times, alternating, and compares the medians (a single pair moves by ~0.1 s with the load).
+
+Before timing, the package's bytecode is written (``compileall``), as an installed package has it:
+this machine's shells set ``PYTHONDONTWRITEBYTECODE=1``, under which every process compiled the
+package's ~80 modules from source (~0.1-0.15 s of every figure). ``--no-precompile`` skips that.
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import subprocess
 import sys
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -60,6 +68,12 @@ def _cli(args: list[str], out: str, busy: bool) -> tuple[float, dict, str]:
     return wall, figures, json.loads(dig.stdout.strip().splitlines()[-1])["digest"]
 
 
+def _median(runs: list[tuple[float, dict, str]]) -> tuple[float, dict, str]:
+    """The run with the median wall time (its figures and digest with it)."""
+    walls = [w for w, _, _ in runs]
+    return runs[walls.index(statistics.median_low(walls))]
+
+
 def _line(label: str, wall: float, f: dict) -> str:
     mcw = f.get("mean_cycles_per_window")
     return (f"  {label:<9} {wall:8.2f} s whole  {f.get('run_s', 0):8.2f} s loop  {f.get('rounds', 0):>10,} rounds  "
@@ -71,26 +85,37 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", default=",".join(CASES), help="comma-separated cases: " + ", ".join(CASES))
     ap.add_argument("--busy", action="store_true", help="a third busy process during the candidate runs")
+    ap.add_argument("--repeat", type=int, default=1, help="pairs per case (medians compared)")
+    ap.add_argument("--no-precompile", action="store_true", help="do not write the package's bytecode first")
     args = ap.parse_args()
     failed = False
+    if not args.no_precompile:
+        compileall.compile_dir(str(ROOT / "atleus_dist"), quiet=1)
     with tempfile.TemporaryDirectory(prefix="atleus-warm-") as tmp:  # JIT caches filled before timing
         _cli(["noc", "--mesh", "4x4x2", "--measure", "50", "--drain", "50", "--partition", "blocks:2x1",
               "--backend", "local", "--workers", "2"], os.path.join(tmp, "a"), False)
         _cli(["noc", "--mesh", "4x4x2", "--measure", "50", "--drain", "50"] + SINGLE, os.path.join(tmp, "b"), False)
     for key in args.only.split(","):
         title, target, base, ref_flags, cand_flags = CASES[key]
-        with tempfile.TemporaryDirectory(prefix="atleus-bench-") as tmp:
-            w_ref, f_ref, d_ref = _cli(base + ref_flags, os.path.join(tmp, "ref"), False)
-            w_new, f_new, d_new = _cli(base + cand_flags, os.path.join(tmp, "new"), args.busy)
+        refs, news = [], []
+        for _ in range(args.repeat):
+            with tempfile.TemporaryDirectory(prefix="atleus-bench-") as tmp:
+                refs.append(_cli(base + ref_flags, os.path.join(tmp, "ref"), False))
+                news.append(_cli(base + cand_flags, os.path.join(tmp, "new"), args.busy))
+        w_ref, f_ref, d_ref = _median(refs)
+        w_new, f_new, d_new = _median(news)
+        same = all(d == d_ref for _, _, d in refs + news)
         speed = w_ref / w_new
         loop = f_ref.get("run_s", 0) / f_new["run_s"] if f_new.get("run_s") else float("nan")
-        same = d_ref == d_new
         ok = same and (w_new <= 1.5 * w_ref if args.busy else speed >= target)
         failed |= not ok
         print(f"== {title}")
         print(_line(" ".join(ref_flags), w_ref, f_ref))
         print(_line(" ".join(cand_flags), w_new, f_new))
         goal = "<= 1.5x slower" if args.busy else f">= {target}x"
+        if args.repeat > 1:
+            print(f"  all walls: reference {', '.join(f'{w:.2f}' for w, _, _ in refs)}; "
+                  f"candidate {', '.join(f'{w:.2f}' for w, _, _ in news)} (medians above)")
         print(f"  speed-up {speed:.2f}x whole process ({loop:.2f}x run loop), target {goal}: "
               f"{'met' if ok else 'NOT met'}; digests {'identical' if same else 'DIFFER'}")
         if f_new.get("plan_reason"):
