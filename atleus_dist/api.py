@@ -232,8 +232,8 @@ def noc(config: Any = None, *, sets: Any = None, out: str | os.PathLike | None =
     options = {"address": ex.address, "placement": ex.placement} if ex.backend == "ray" else {}
     config = dict(cfg.to_dict(), plan=spec.meta["plan"]) if spec.meta.get("plan") else cfg.to_dict()
     stats, manifest = execute("noc", config, spec, ex.backend, path, progress=progress, **options)
-    tables = {name: {c: read_table(path, name).column(c).to_numpy() for c in read_table(path, name).column_names}
-              for name in ("packets", "nodes", "links")}
+    read = {name: read_table(path, name) for name in ("packets", "nodes", "links")}  # each verified once
+    tables = {name: {c: t.column(c).to_numpy() for c in t.column_names} for name, t in read.items()}
     fig = figures(cfg, build_topology(cfg).n_routers, tables["packets"], tables["nodes"], tables["links"])
     fig.update({"lps": spec.n_lps, "workers": len(spec.groups), "backend": ex.backend,
                 "partition": cfg.partition, "wall_s": stats.run_s, "rounds": stats.rounds, "out": str(path),
