@@ -28,7 +28,7 @@ def make_tier_run(out, layers: int = 2, seq: int = 128):
     prog = TierProgram.from_mapping(mapping)
     path = prepare_out_dir(out)
     spec = tier_run_spec(prog, contiguous_groups(prog.n_tiers, 2), SinkFactory(str(path)))
-    config = {"scenario": scenario_config(sc), "arch": {"reram_tiers": mapping.arch.reram_tiers}}
+    config = {"scenario": scenario_config(sc), "chip": {"reram_tiers": mapping.arch.reram_tiers}}  # as the tree records it
     execute("tier", config, spec, "inline", path, progress=False)
     return path, mapping, prog
 

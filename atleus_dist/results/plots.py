@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from atleus_dist.results.summary import (clock_ps_of, code_names, find_key, link_utilisation, packet_latency_ps,
+from atleus_dist.results.summary import (clock_ps_of, code_names, recorded, link_utilisation, packet_latency_ps,
                                          tier_names)
 
 MAX_TIMELINE_OPS = 200_000  # beyond this the longest ops are drawn (others are < 1 pixel anyway)
@@ -163,7 +163,7 @@ def latency_histogram(packets: pa.Table, clock_ps: int | None, path: Path, unit_
 
 def mesh_dims(manifest: dict) -> tuple[int, int, int] | None:
     """(X, Y, Z) of a ``mesh:XxYxZ`` topology in the config (router id = x + X*(y + Y*z))."""
-    topo = find_key(manifest.get("config") or {}, "topology")
+    topo = recorded(manifest, ("noc", "topology"), ("topology",))  # a chip run's NoC, a noc run's
     if not isinstance(topo, str) or not topo.startswith("mesh:"):
         return None
     try:

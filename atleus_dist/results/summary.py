@@ -88,46 +88,40 @@ def _decode(codes: np.ndarray, names: dict[int, str], prefix: str) -> list[str]:
     return [names.get(int(c), f"{prefix}{int(c)}") for c in codes]
 
 
-def find_key(config: dict, key: str):
-    """``config[key]``, else the first nested mapping's ``key`` (breadth-first), else None."""
-    queue = [config]
-    while queue:
-        d = queue.pop(0)
-        if key in d:
-            return d[key]
-        queue.extend(v for v in d.values() if isinstance(v, dict))
+def recorded(manifest: dict, *paths: tuple[str, ...]):
+    """A field of the configuration the run recorded, by its path in the tree (the first of
+    ``paths`` the manifest's command records: a run's :class:`RunConfig`, a ``noc`` run's
+    NocConfig, a GPU baseline's scenario), else None. Paths, never a search for a key name."""
+    for path in paths:
+        node = manifest.get("config") or {}
+        for key in path:
+            node = node.get(key) if isinstance(node, dict) else None
+        if node is not None:
+            return node
     return None
 
 
 def tokens_of(manifest: dict) -> int | None:
-    """Tokens of the step: ``tokens``, or ``seq`` x ``batch`` of the scenario in the config."""
-    cfg = manifest.get("config") or {}
-    for where in (cfg.get("scenario"), cfg):
-        if isinstance(where, dict):
-            if isinstance(where.get("tokens"), int):
-                return where["tokens"]
-            if isinstance(where.get("seq"), int):
-                return where["seq"] * int(where.get("batch", 1))
-    return None
+    """Tokens of the step: ``scenario.seq`` x ``scenario.batch``."""
+    seq, batch = recorded(manifest, ("scenario", "seq")), recorded(manifest, ("scenario", "batch"))
+    return seq * batch if isinstance(seq, int) and isinstance(batch, int) else None
 
 
 def clock_ps_of(manifest: dict) -> int | None:
-    """The NoC clock (``router.clock_period_ps``) to turn cycle columns into ps."""
-    cfg = manifest.get("config") or {}
-    router = find_key(cfg, "router")
-    if isinstance(router, dict) and isinstance(router.get("clock_period_ps"), int):
-        return router["clock_period_ps"]
-    v = find_key(cfg, "clock_period_ps")
+    """The NoC clock to turn cycle columns into ps: ``chip.noc.router.clock_period_ps`` of a run,
+    ``router.clock_period_ps`` of a ``noc`` run."""
+    v = recorded(manifest, ("chip", "noc", "router", "clock_period_ps"), ("router", "clock_period_ps"))
     return v if isinstance(v, int) else None
 
 
 def tier_names(ops: pa.Table, manifest: dict) -> dict[int, str]:
     """Tier labels: ``atleus.tier_names`` metadata, else ReRAM tiers first then systolic ones if the
-    config says how many (``reram_tiers``), else ``tier<i>``."""
+    config says how many (``reram_tiers``: 0 on the 3D-TPU baseline, else ``chip.reram_tiers``), else
+    ``tier<i>``."""
     names = code_names(ops, "tier_names", "tier")
     if names:
         return names
-    n_reram = find_key(manifest.get("config") or {}, "reram_tiers")
+    n_reram = recorded(manifest, ("reram_tiers",), ("chip", "reram_tiers"))
     tiers = np.unique(ops.column("tier").to_numpy())
     if isinstance(n_reram, int):
         return {int(t): (f"reram{t}" if t < n_reram else f"systolic{t - n_reram}") for t in tiers}
