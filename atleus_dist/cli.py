@@ -17,7 +17,7 @@ from atleus_dist.kernel.errors import CausalityError, ConfigError, SimulationAbo
 
 # module names under atleus_dist.commands
 COMMANDS = ("run", "phold", "noc", "gemm", "model_info", "report", "compare", "baseline", "digest",
-            "components", "sweep")
+            "components", "sweep", "hbm_bench")
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1

@@ -191,6 +191,8 @@ def packet_split(packets: pa.Table | None, links: pa.Table | None, clock_ps: int
         out["bottleneck_source_packets_share"] = float((src == worst).mean())
         per_dst = np.bincount(dst, weights=net)
         out["slowest_destination_router"] = int(np.argmax(per_dst))
+        if "flits" in packets.column_names:
+            out.update(ni_limits(packets, src, dst, ct, it, at, worst))
     if links is not None and links.num_rows and step_ps and clock_ps:
         flits = links.column("flits").to_numpy().astype(np.float64)
         util = flits / (step_ps / clock_ps)
@@ -199,6 +201,35 @@ def packet_split(packets: pa.Table | None, links: pa.Table | None, clock_ps: int
         out["busiest_link"] = {"router": int(links.column("router").to_numpy()[j]),
                                "port": int(links.column("port").to_numpy()[j]),
                                "class": link_names.get(cls, f"class{cls}"), "utilisation": float(util[j])}
+    return out
+
+
+NI_LIMIT = 0.8  # an NI busier than this while it has work is what limits its traffic
+
+
+def ni_limits(packets: pa.Table, src, dst, ct, it, at, worst_src: int) -> dict:
+    """Whether a network interface limits: the bottleneck source's injection and the most loaded
+    destination's ejection, each as flits moved / cycles of the span it had work (source: first
+    packet created to last head injected; destination: first head injected towards it to last
+    tail arrived). One flit a cycle is an NI's capacity (the engine's), so a share near 1 means
+    that NI, not the network or the memory, sets the pace of its traffic. Sampled packets
+    stand for ``1 / sampling_rate`` each."""
+    meta = packets.schema.metadata or {}
+    rate = float(meta.get(b"sampling_rate", b"1") or 1)
+    flits = packets.column("flits").to_numpy().astype(np.float64) / rate
+    out = {}
+    m = src == worst_src
+    span = it[m].max() - ct[m].min() + 1
+    out["bottleneck_source_injection_share"] = float(min(1.0, flits[m].sum() / span))
+    per_dst = np.bincount(dst, weights=flits)
+    d = int(np.argmax(per_dst))
+    m = dst == d
+    span = at[m].max() - it[m].min() + 1
+    out["busiest_ejection_router"] = d
+    out["busiest_ejection_flits"] = int(round(per_dst[d]))
+    out["busiest_ejection_share"] = float(min(1.0, per_dst[d] / span))
+    out["injection_limits"] = out["bottleneck_source_injection_share"] >= NI_LIMIT
+    out["ejection_limits"] = out["busiest_ejection_share"] >= NI_LIMIT
     return out
 
 
@@ -238,7 +269,7 @@ def step_bounds(tables: dict[str, pa.Table], manifest: dict, deps: list | None, 
     step = path["step_ps"]
     pk = packet_split(tables.get("packets"), tables.get("links"), clock_ps, step, link_names)
     hbm_routers = (cfg.get("noc") or {}).get("hbm_routers") or []
-    for key in ("bottleneck_source_router", "slowest_destination_router"):
+    for key in ("bottleneck_source_router", "slowest_destination_router", "busiest_ejection_router"):
         if key in pk:  # say which routers are the HBM's ports: the usual suspects
             pk[key.replace("router", "is_hbm_port")] = pk[key] in hbm_routers
     return {"critical_path": path, "busiest_units": busiest_units(ops, kind_names, tier_names),

@@ -126,6 +126,7 @@ def format_bounds(b: dict | None) -> list[str]:
         lines.append(f"    bottleneck: router {pk['bottleneck_source_router']}{port}'s injection queue holds "
                      f"{pk['bottleneck_source_queue_share']:.1%} of all queueing time "
                      f"({pk['bottleneck_source_packets_share']:.1%} of the packets)")
+        lines += ni_limit_lines(pk)
     if "busiest_link" in pk:
         bl = pk["busiest_link"]
         lines.append(f"    busiest link: router {bl['router']} port {bl['port']} ({bl['class']}), "
@@ -320,3 +321,21 @@ def format_compare(c: dict) -> list[str]:
     lines += c.get("explanation", [])
     lines += [f"warning: {w}" for w in c["warnings"]]
     return lines
+
+
+def ni_limit_lines(pk: dict) -> list[str]:
+    """Say whether an NI (one flit a cycle each way) sets the pace: the bottleneck source's
+    injection and the most loaded destination's ejection."""
+    if "busiest_ejection_router" not in pk:
+        return []
+    out = []
+    src, dst = pk["bottleneck_source_router"], pk["busiest_ejection_router"]
+    port = " (an HBM port)" if pk.get("bottleneck_source_is_hbm_port") else ""
+    verdict = "limits: its NI injects a flit" if pk["injection_limits"] else "does not limit: flits leave"
+    out.append(f"    injection of router {src}{port} {verdict} in "
+               f"{pk['bottleneck_source_injection_share']:.0%} of the cycles it has packets waiting")
+    kind = " (an HBM port)" if pk.get("busiest_ejection_is_hbm_port") else " (a core)"
+    verdict = "limits: its NI ejects a flit" if pk["ejection_limits"] else "does not limit: flits arrive"
+    out.append(f"    ejection of router {dst}{kind}, the most loaded ({pk['busiest_ejection_flits']:,} flits), "
+               f"{verdict} in {pk['busiest_ejection_share']:.0%} of the cycles from its first to last arrival")
+    return out
