@@ -249,11 +249,12 @@ def hbm_bench(*, nbytes: int = 8 << 20, readers: int | None = None, writers: int
     ``writers``: cores (default one per port); ``sets``: chip paths (``hbm.*``, ``noc.*``)."""
     from atleus_dist.run.hbm_bench import run_bench
 
+    from atleus_dist.run.hbm_bench import check_inputs
+
     if isinstance(directions, str):
         directions = (directions,)
     for d in directions:
-        if d not in ("read", "write"):
-            raise ConfigError("directions", f"unknown direction {d!r}", allowed="read, write")
+        check_inputs(d, nbytes, readers if d == "read" else writers, request_bytes)
     chip = load_run_config(None, arch, _set_dict(sets))[0].chip
     base = _out_dir(out)
     res = {d: run_bench(chip, d, nbytes, readers if d == "read" else writers, request_bytes, backend,

@@ -193,6 +193,20 @@ class ChipProgram:
         return self.edge_bytes.get((op, router), self.out_bytes[op])
 
 
+def program_deps(graph, n_ports: int) -> list[tuple[int, ...]]:
+    """The dependencies of every op of the program :meth:`ChipProgram.from_mapping` builds from
+    ``graph`` with ``n_ports`` HBM ports (each HBM op one op per port, in op order), without
+    costing anything: what a report needs to follow the real data dependencies of a chip run."""
+    ids: list[list[int]] = []
+    deps: list[tuple[int, ...]] = []
+    for op in graph:
+        parts = n_ports if op.kind in ("hbm_read", "hbm_write") else 1
+        ids.append(list(range(len(deps), len(deps) + parts)))
+        d = tuple(j for x in op.deps for j in ids[x])
+        deps.extend([d] * parts)
+    return deps
+
+
 def _split(total: int, weights: list[int]) -> list[int]:
     """``total`` split in proportion to ``weights`` into integers that sum to it (equal parts when
     the weights are all zero); the remainder goes to the first parts."""

@@ -207,29 +207,49 @@ def packet_split(packets: pa.Table | None, links: pa.Table | None, clock_ps: int
 NI_LIMIT = 0.8  # an NI busier than this while it has work is what limits its traffic
 
 
+def _merged(lo, hi) -> tuple[np.ndarray, np.ndarray]:
+    """The union of the intervals [lo_i, hi_i) as sorted disjoint (starts, ends)."""
+    order = np.argsort(lo, kind="stable")
+    starts, ends = [], []
+    for a, b in zip(lo[order], hi[order]):
+        if starts and a <= ends[-1]:
+            ends[-1] = max(ends[-1], b)
+        else:
+            starts.append(a)
+            ends.append(b)
+    return np.asarray(starts), np.asarray(ends)
+
+
+def _inside(t, starts, ends) -> np.ndarray:
+    k = np.searchsorted(starts, t, side="right") - 1
+    return (k >= 0) & (t < ends[np.maximum(k, 0)])
+
+
 def ni_limits(packets: pa.Table, src, dst, ct, it, at, worst_src: int) -> dict:
-    """Whether a network interface limits: the bottleneck source's injection and the most loaded
-    destination's ejection, each as flits moved / cycles of the span it had work (source: first
-    packet created to last head injected; destination: first head injected towards it to last
-    tail arrived). One flit a cycle is an NI's capacity (the engine's), so a share near 1 means
-    that NI, not the network or the memory, sets the pace of its traffic. Sampled packets
-    stand for ``1 / sampling_rate`` each."""
+    """Whether a network interface limits (one flit a cycle each way, the engine's NI), over the
+    cycles the bottleneck source's queue held packets (union of its packets' [created, head
+    injected) spans): the flits its NI injected per such cycle, and the flits ejected per such
+    cycle by the router its traffic mostly goes to. Injection near 1: the source's NI sets the
+    pace (an HBM port or core with more to send than one flit a cycle); injection low and that
+    destination's ejection near 1: the destination's NI does (many senders converging on one
+    core or port). Sampled packets stand for ``1 / sampling_rate`` each."""
     meta = packets.schema.metadata or {}
-    rate = float(meta.get(b"sampling_rate", b"1") or 1)
+    rate = float(meta.get(b"atleus.sampling_rate", b"1") or 1)
     flits = packets.column("flits").to_numpy().astype(np.float64) / rate
-    out = {}
-    m = src == worst_src
-    span = it[m].max() - ct[m].min() + 1
-    out["bottleneck_source_injection_share"] = float(min(1.0, flits[m].sum() / span))
-    per_dst = np.bincount(dst, weights=flits)
-    d = int(np.argmax(per_dst))
-    m = dst == d
-    span = at[m].max() - it[m].min() + 1
-    out["busiest_ejection_router"] = d
-    out["busiest_ejection_flits"] = int(round(per_dst[d]))
-    out["busiest_ejection_share"] = float(min(1.0, per_dst[d] / span))
+    waited = (src == worst_src) & (it > ct)
+    if not waited.any():
+        return {}
+    starts, ends = _merged(ct[waited], it[waited])
+    span = float((ends - starts).sum())
+    mine = src == worst_src
+    target = int(np.argmax(np.bincount(dst[mine], weights=flits[mine])))
+    injected = flits[mine & _inside(it, starts, ends)].sum()
+    ejected = flits[(dst == target) & _inside(at, starts, ends)].sum()
+    out = {"bottleneck_source_injection_share": float(min(1.0, injected / span)),
+           "bottleneck_target_router": target,
+           "bottleneck_target_ejection_share": float(min(1.0, ejected / span))}
     out["injection_limits"] = out["bottleneck_source_injection_share"] >= NI_LIMIT
-    out["ejection_limits"] = out["busiest_ejection_share"] >= NI_LIMIT
+    out["ejection_limits"] = not out["injection_limits"] and out["bottleneck_target_ejection_share"] >= NI_LIMIT
     return out
 
 
@@ -269,7 +289,7 @@ def step_bounds(tables: dict[str, pa.Table], manifest: dict, deps: list | None, 
     step = path["step_ps"]
     pk = packet_split(tables.get("packets"), tables.get("links"), clock_ps, step, link_names)
     hbm_routers = (cfg.get("noc") or {}).get("hbm_routers") or []
-    for key in ("bottleneck_source_router", "slowest_destination_router", "busiest_ejection_router"):
+    for key in ("bottleneck_source_router", "slowest_destination_router", "bottleneck_target_router"):
         if key in pk:  # say which routers are the HBM's ports: the usual suspects
             pk[key.replace("router", "is_hbm_port")] = pk[key] in hbm_routers
     return {"critical_path": path, "busiest_units": busiest_units(ops, kind_names, tier_names),

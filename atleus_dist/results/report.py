@@ -324,18 +324,18 @@ def format_compare(c: dict) -> list[str]:
 
 
 def ni_limit_lines(pk: dict) -> list[str]:
-    """Say whether an NI (one flit a cycle each way) sets the pace: the bottleneck source's
-    injection and the most loaded destination's ejection."""
-    if "busiest_ejection_router" not in pk:
+    """Say whether an NI (one flit a cycle each way) sets the pace while the bottleneck source's
+    queue holds packets: its own injection, or the ejection of the router its traffic goes to."""
+    if "bottleneck_target_router" not in pk:
         return []
-    out = []
-    src, dst = pk["bottleneck_source_router"], pk["busiest_ejection_router"]
-    port = " (an HBM port)" if pk.get("bottleneck_source_is_hbm_port") else ""
-    verdict = "limits: its NI injects a flit" if pk["injection_limits"] else "does not limit: flits leave"
-    out.append(f"    injection of router {src}{port} {verdict} in "
-               f"{pk['bottleneck_source_injection_share']:.0%} of the cycles it has packets waiting")
-    kind = " (an HBM port)" if pk.get("busiest_ejection_is_hbm_port") else " (a core)"
-    verdict = "limits: its NI ejects a flit" if pk["ejection_limits"] else "does not limit: flits arrive"
-    out.append(f"    ejection of router {dst}{kind}, the most loaded ({pk['busiest_ejection_flits']:,} flits), "
-               f"{verdict} in {pk['busiest_ejection_share']:.0%} of the cycles from its first to last arrival")
-    return out
+    src, dst = pk["bottleneck_source_router"], pk["bottleneck_target_router"]
+    kind = {True: " (an HBM port)", False: " (a core)"}
+    inj, ej = pk["bottleneck_source_injection_share"], pk["bottleneck_target_ejection_share"]
+    if pk["injection_limits"]:
+        verdict = f"router {src}{kind[bool(pk.get('bottleneck_source_is_hbm_port'))]}'s injection LIMITS"
+    elif pk["ejection_limits"]:
+        verdict = f"router {dst}{kind[bool(pk.get('bottleneck_target_is_hbm_port'))]}'s ejection LIMITS"
+    else:
+        verdict = "no NI is saturated (the network or the producers' timing sets the pace)"
+    return [f"    while its queue holds packets, router {src} injects a flit in {inj:.0%} of the cycles and "
+            f"router {dst} (where most of its flits go) ejects one in {ej:.0%}: {verdict}"]

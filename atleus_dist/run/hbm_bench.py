@@ -5,13 +5,13 @@ Reads: ``nbytes`` from address 0, interleaved over the channels (:meth:`Hbm2.por
 each port its bytes and bus time); each port's share leaves in ``request_bytes`` requests, all
 issued at time 0, request j ready when the channel model has streamed it (access latency + its
 share of the port's bus time: the channels are pipelined servers, accesses overlap), and goes as
-a scripted NoC transfer to a reader: port p's requests go to readers p, p+P, ... (mod K), so each
-channel feeds its own cores and no reader's ejection is shared by more ports than it must be.
-Writes, the mirror: each writer's ``nbytes / K`` leave at time 0 in requests, writer w's request j
-to port (w + jK) mod P (with K = P each writer owns one channel's blocks - a cyclic layout that
-matches the interleave - rather than every writer crossing the mesh to every port, which XY
-routing turns into link conflicts: 51% of the bound measured, against 90%+); a port writes what
-arrives, in arrival order, back to back on its bus.
+a scripted NoC transfer to its partner reader (:func:`partner`), so each channel feeds its own
+cores and no reader's ejection is shared by more ports than it must be.
+Writes, the mirror: each writer's ``nbytes / K`` leave at time 0 in requests dealt round the
+ports whose partner it is (:func:`partner`; with K = P each writer owns one channel's blocks - a
+cyclic layout that matches the interleave - rather than every writer crossing the mesh to every
+port, which XY routing turns into link conflicts: 51% of the bound measured, against 99.7%); a
+port writes what arrives, in arrival order, back to back on its bus.
 
 Readers / writers are the routers nearest each port in turn (tier hops count as hops), never a
 port's own router. ``achieved_bytes_per_s`` = bytes / (time the last byte is delivered: at the
@@ -36,8 +36,9 @@ from atleus_dist.kernel.errors import ConfigError
 
 
 def nearest_cores(lay, ports: list[int], k: int) -> list[int]:
-    """``k`` routers, never a port's: the nearest free one to port 0, then to port 1, ... round
-    the ports again until k are chosen (ties: lowest id)."""
+    """``k`` routers, never a port's. k >= ports: the nearest free one to port 0, then to port 1,
+    ... round the ports again until k are chosen (ties: lowest id). k < ports: the nearest to
+    ports 0, P/k, 2P/k, ... (core i then serves the block of ports next to it, see :func:`partner`)."""
     dims = lay.dims
 
     def xyz(r):
@@ -50,13 +51,21 @@ def nearest_cores(lay, ports: list[int], k: int) -> list[int]:
                           allowed=f"1..{len(free)}")
     out: list[int] = []
     i = 0
+    anchors = ports if k >= len(ports) else [ports[(j * len(ports)) // k] for j in range(k)]
     while len(out) < k:
-        px = xyz(ports[i % len(ports)])
+        px = xyz(anchors[i % len(anchors)])
         best = min(free, key=lambda r: (sum(abs(a - b) for a, b in zip(xyz(r), px)), r))
         free.remove(best)
         out.append(best)
         i += 1
     return out
+
+
+def partner(p: int, j: int, n_ports: int, k: int) -> int:
+    """The core that port ``p``'s ``j``-th request goes to (or comes from): k >= ports, cores p,
+    p+P, ... in turn (the ones chosen nearest to port p); k < ports, core p*k // P, whose block
+    of neighbouring ports p belongs to - so every channel feeds its own cores and paths stay short."""
+    return (p + j * n_ports) % k if k >= n_ports else (p * k) // n_ports
 
 
 def _requests(nbytes: int, size: int) -> list[int]:
@@ -83,13 +92,14 @@ def plan(arch, direction: str, nbytes: int, cores: int | None, request_bytes: in
             for j, size in enumerate(_requests(b, request_bytes)):
                 done += size
                 ready_ps = access + math.ceil(Fraction(bus * done, b))
-                transfers.append((-(-ready_ps // clk), ports[p], targets[(p + j * n_ports) % k], size, tag))
+                transfers.append((-(-ready_ps // clk), ports[p], targets[partner(p, j, n_ports, k)], size, tag))
                 tag += 1
     else:
         for w in range(k):
             share = nbytes // k + (w < nbytes % k)
+            mine = [p for p in range(n_ports) if w in (partner(p, j, n_ports, k) for j in range(max(1, k // n_ports)))]
             for j, size in enumerate(_requests(share, request_bytes)):
-                p = (w + j * k) % n_ports
+                p = mine[j % len(mine)]
                 transfers.append((0, targets[w], ports[p], size, tag))
                 arrivals[tag] = (p, size)
                 tag += 1
@@ -100,6 +110,22 @@ def plan(arch, direction: str, nbytes: int, cores: int | None, request_bytes: in
     return cfg, ports, targets, transfers, arrivals, stripes
 
 
+def _positive(flag: str, value, what: str, optional: bool = False) -> None:
+    if optional and value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ConfigError(flag, f"must be a positive number of {what}, got {value!r}")
+
+
+def check_inputs(direction: str, nbytes, cores, request_bytes) -> None:
+    """Every argument of one direction checked, naming its flag."""
+    if direction not in ("read", "write"):
+        raise ConfigError("--direction", f"unknown direction {direction!r}", allowed="read, write")
+    _positive("--bytes", nbytes, "bytes")
+    _positive("--request-bytes", request_bytes, "bytes")
+    _positive("--readers" if direction == "read" else "--writers", cores, "cores", optional=True)
+
+
 def run_bench(arch, direction: str, nbytes: int, cores: int | None = None, request_bytes: int = 4096,
               backend: str = "inline", workers: int = 1, out: str | None = None) -> dict:
     """One direction's figures (see the module docstring)."""
@@ -107,15 +133,7 @@ def run_bench(arch, direction: str, nbytes: int, cores: int | None = None, reque
     from atleus_dist.hw.noc.lp import build_spec
     from atleus_dist.results import SinkFactory, read_table
 
-    if direction not in ("read", "write"):
-        raise ConfigError("direction", f"unknown direction {direction!r}", allowed="read, write")
-    if isinstance(nbytes, bool) or not isinstance(nbytes, int) or nbytes <= 0:
-        raise ConfigError("bytes", f"must be a positive number of bytes, got {nbytes!r}")
-    if isinstance(request_bytes, bool) or not isinstance(request_bytes, int) or request_bytes <= 0:
-        raise ConfigError("request_bytes", f"must be a positive number of bytes, got {request_bytes!r}")
-    if cores is not None and (isinstance(cores, bool) or not isinstance(cores, int) or cores <= 0):
-        raise ConfigError("readers" if direction == "read" else "writers",
-                          f"must be a positive number of cores, got {cores!r}")
+    check_inputs(direction, nbytes, cores, request_bytes)
     cfg, ports, targets, transfers, arrivals, stripes = plan(arch, direction, nbytes, cores, request_bytes)
     out = out or tempfile.mkdtemp(prefix="atleus-hbm-bench-")
     stats = backends.run(build_spec(cfg, workers, SinkFactory(out), transfers), backend)
