@@ -157,6 +157,15 @@ def test_hbm_ops_stripe_over_ports(mapping):
     assert n_hbm > 0
 
 
+def test_program_deps_match_the_program(mapping):
+    """What the report rebuilds for a chip run (no costing) is the program's dependency list."""
+    from atleus_dist.hw.chip_program import program_deps
+
+    _cfg, lay, ports = chip_noc_config(mapping, {}, "single")
+    prog = ChipProgram.from_mapping(mapping, lay, ports, hbm=mapping.arch.hbm)
+    assert program_deps(mapping.graph, len(ports)) == [tuple(d) for d in prog.ops.deps]
+
+
 def test_default_hbm_channels_sit_on_the_interposer_tier_rim(mapping):
     """Default: one port per HBM2 channel (8), each on its own router, all on the rim of the
     first systolic tier (the one assumed to face the interposer), spread round it; a list in
