@@ -36,6 +36,8 @@ def test_chain_with_transfers_and_a_unit_wait():
     cp = critical_path(ops, KINDS, deps, "noc")
     assert cp["compute_ps"]["reram"] == 25 and cp["transfer_ps"] == 5 + 10 and cp["ops"] == 3
     assert cp["bound"] == "reram"
+    # the gaps by what the path waited for: 0 -> 1 is HBM data for ReRAM, 1 -> 3 ReRAM's for a vector op
+    assert cp["transfer_ps_by_edge"] == {"reram -> vector": 10, "hbm -> reram": 5}
 
 
 def test_inferred_path_without_deps_still_sums_to_the_step():

@@ -1,7 +1,8 @@
 """The step as the chip runs it: where each tier's routers sit (:class:`TierLayout`: stacked in
 3D, or side by side in one plane for the 2D baseline) and the chip's op table
 (:class:`ChipProgram`: every op with its core's router, result size and transfer destinations,
-HBM ops striped over the memory's ports).
+HBM ops striped over the memory's ports, one per channel by default, each stripe timed by
+the channel model of :mod:`atleus_dist.hw.hbm`).
 
 Core c of a tier sits at router ``c % (X * Y)`` of that tier's X x Y mesh (row-major). Results
 are ``ACT_BYTES`` per element (16-bit activations: ISAAC streams 16-bit inputs). Knows nothing of

@@ -84,6 +84,7 @@ def critical_path(ops: pa.Table, kind_names: dict[int, str], deps: list | None =
     rank[by_end] = np.arange(len(ids))
     parts = {k: 0 for k in ("reram", "program", "systolic", "vector", "hbm", "other")}
     gap_ps, ops_on_path, unit_waits = 0, 0, 0
+    gaps: dict[str, int] = {}
     i = int(by_end[-1])
     step_ps = int(end.max() - start.min())
     first_start = int(start.min())
@@ -107,11 +108,15 @@ def critical_path(ops: pa.Table, kind_names: dict[int, str], deps: list | None =
             idle = s - first_start
             break
         gap_ps += s - int(end[prev])
+        if s > int(end[prev]):  # which kind of data the path waits for: producer -> consumer
+            key = f"{c['class'][prev]} -> {c['class'][i]}"
+            gaps[key] = gaps.get(key, 0) + s - int(end[prev])
         i = prev
     total = sum(parts.values()) + gap_ps + idle
     return {"step_ps": step_ps, "path_ps": total, "ops": ops_on_path, "exact": exact,
             "compute_ps": {k: v for k, v in parts.items() if v or k not in ("other", "program")},
             "transfer": transfer, "transfer_ps": gap_ps, "idle_before_first_op_ps": idle,
+            "transfer_ps_by_edge": dict(sorted(gaps.items(), key=lambda kv: (-kv[1], kv[0]))),
             "waits_for_a_busy_unit": unit_waits,
             "bound": _bound(parts, gap_ps, transfer)}
 

@@ -112,6 +112,10 @@ def format_bounds(b: dict | None) -> list[str]:
     name = cp["bound"]
     lines.append(f"    bound: {name} ({'data movement' if name in ('noc', 'stub', 'transfer') else 'compute'} "
                  f"dominates the path; {cp['waits_for_a_busy_unit']:,} of its ops waited for a busy unit)")
+    edges = cp.get("transfer_ps_by_edge") or {}
+    if edges:
+        lines.append(f"    {cp['transfer']} transfer on the path, by producer -> consumer: " + "; ".join(
+            f"{k} {_ms(v)}" for k, v in list(edges.items())[:4]))
     units = b.get("busiest_units") or {}
     if units:
         lines.append("busiest unit of each kind (occupied share of the step; mean over units that ran):")
