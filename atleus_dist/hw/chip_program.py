@@ -129,7 +129,7 @@ class ChipProgram:
         model = Hbm2(hbm) if hbm is not None else None
         address = 0
         for i, op in enumerate(mapping.graph):
-            deps = tuple(j for d in op.deps for j in ids[d])
+            deps_k = _stripe_deps(mapping.graph, op, ids, len(ports))
             core = mapping.core[i]
             hbm = op.kind in ("hbm_read", "hbm_write")
             parts = len(ports) if hbm else 1
@@ -152,7 +152,7 @@ class ChipProgram:
                         core, base.energy_pj[i]
                 for name, value in (("tier", layout.tier_of(router) if hbm else base.tier[i]), ("core", core_k),
                                     ("unit", unit), ("latency_ps", latency), ("energy_pj", energy),
-                                    ("deps", deps), ("layer", base.layer[i]), ("kind", base.kind[i]),
+                                    ("deps", deps_k(k)), ("layer", base.layer[i]), ("kind", base.kind[i]),
                                     ("phase", base.phase[i]), ("macs", base.macs[i]), ("nbytes", nbytes)):
                     cols[name].append(value)
                 routers.append(router)
@@ -202,10 +202,24 @@ def program_deps(graph, n_ports: int) -> list[tuple[int, ...]]:
     deps: list[tuple[int, ...]] = []
     for op in graph:
         parts = n_ports if op.kind in ("hbm_read", "hbm_write") else 1
+        deps_k = _stripe_deps(graph, op, ids, n_ports)
         ids.append(list(range(len(deps), len(deps) + parts)))
-        d = tuple(j for x in op.deps for j in ids[x])
-        deps.extend([d] * parts)
+        deps.extend(deps_k(k) for k in range(parts))
     return deps
+
+
+def _stripe_deps(graph, op, ids: list[list[int]], n_ports: int):
+    """k -> the program deps of stripe k of ``op``: every stripe of every dep, except that an HBM
+    op after an HBM op (a reload after its save) waits only for the same port's stripe - the
+    same channels hold that data, and the controller orders it without a NoC message."""
+    hbm = ("hbm_read", "hbm_write")
+    mem = op.kind in hbm
+
+    def deps_k(k: int) -> tuple[int, ...]:
+        return tuple(j for d in op.deps
+                     for j in ([ids[d][k]] if mem and graph.ops[d].kind in hbm and len(ids[d]) == n_ports
+                               else ids[d]))
+    return deps_k
 
 
 def _split(total: int, weights: list[int]) -> list[int]:
