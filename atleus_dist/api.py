@@ -23,8 +23,8 @@ from atleus_dist.config.tree import build as build_tree
 from atleus_dist.config.tree import to_data
 from atleus_dist.kernel.errors import ConfigError
 
-__all__ = ["ConfigError", "Run", "RunConfig", "baseline", "compare", "load_config", "model_info", "noc",
-           "open_run", "simulate", "sweep"]
+__all__ = ["ConfigError", "Run", "RunConfig", "baseline", "compare", "hbm_bench", "load_config", "model_info",
+           "noc", "open_run", "simulate", "sweep"]
 
 BASELINE_KINDS = ("gpu", "jetson-orin", "3d-tpu", "2d-planar")
 
@@ -240,6 +240,29 @@ def noc(config: Any = None, *, sets: Any = None, out: str | os.PathLike | None =
                 "topology": cfg.topology, "pattern": cfg.traffic.pattern, "rate": cfg.traffic.rate})
     fig = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in fig.items()}
     return Run(path, manifest, fig, stats)
+
+
+def hbm_bench(*, nbytes: int = 8 << 20, readers: int | None = None, writers: int | None = None,
+              directions: tuple = ("read", "write"), request_bytes: int = 4096, sets: Any = None,
+              arch: str | None = None, out: str | os.PathLike | None = None, backend: str = "inline") -> dict:
+    """Stream ``nbytes`` between the HBM's memory ports and cores over the flit NoC
+    (``atleus-dist hbm-bench``): per direction, ``achieved_bytes_per_s`` and ``bound_bytes_per_s``
+    (min of the memory's peak and the NIs' injection/ejection on the path). ``readers`` /
+    ``writers``: cores (default one per port); ``sets``: chip paths (``hbm.*``, ``noc.*``)."""
+    from atleus_dist.run.hbm_bench import run_bench
+
+    from atleus_dist.run.hbm_bench import check_inputs
+
+    if isinstance(directions, str):
+        directions = (directions,)
+    for d in directions:
+        check_inputs(d, nbytes, readers if d == "read" else writers, request_bytes)
+    chip = load_run_config(None, arch, _set_dict(sets))[0].chip
+    base = _out_dir(out)
+    res = {d: run_bench(chip, d, nbytes, readers if d == "read" else writers, request_bytes, backend,
+                        out=os.path.join(base, d)) for d in directions}
+    return {"directions": res, "achieved_over_bound_min": min(r["achieved_over_bound"] for r in res.values()),
+            "out": base}
 
 
 def model_info(model: str = "gpt2-medium", *, seq: int | None = None, sets: Any = None, **scenario: Any) -> dict:

@@ -17,10 +17,10 @@ from atleus_dist.kernel.errors import CausalityError, ConfigError, SimulationAbo
 
 # module names under atleus_dist.commands
 COMMANDS = ("run", "phold", "noc", "gemm", "model_info", "report", "compare", "baseline", "digest",
-            "components", "sweep", "verify")
+            "components", "sweep", "verify", "hbm_bench")
 
-# the command as typed -> its module (each module registers the name it is typed as)
-_MODULE_OF = {name.replace("_", "-") if name == "model_info" else name: name for name in COMMANDS}
+# the command as typed -> its module (each module registers the name it is typed as: _ becomes -)
+_MODULE_OF = {name.replace("_", "-"): name for name in COMMANDS}
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1

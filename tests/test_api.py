@@ -15,8 +15,8 @@ SMALL = {"scenario.seq": 8}
 
 
 def test_public_surface_is_all():
-    assert sorted(A.__all__) == ["ConfigError", "Run", "RunConfig", "baseline", "compare", "load_config",
-                                 "model_info", "noc", "open_run", "simulate", "sweep"]
+    assert sorted(A.__all__) == ["ConfigError", "Run", "RunConfig", "baseline", "compare", "hbm_bench",
+                                 "load_config", "model_info", "noc", "open_run", "simulate", "sweep"]
     for name in A.__all__:
         assert getattr(A, name) is not None
 
@@ -43,7 +43,8 @@ def test_simulate_equals_the_cli_and_says_what_it_ran(api_run, tmp_path, cli):
 def test_manifest_records_the_resolved_tree(api_run):
     cfg = api_run.manifest["config"]
     assert cfg["scenario"]["seq"] == 8 and cfg["transport"] == "stub"
-    assert cfg["chip"]["reram"]["xbar_rows"] == 128 and cfg["chip"]["noc"]["hbm_ports"] == 1
+    assert cfg["chip"]["reram"]["xbar_rows"] == 128 and cfg["chip"]["noc"]["hbm_ports"] is None
+    assert cfg["chip"]["hbm"]["placement"] == "edge"  # one port per channel, on the interposer tier's rim
     assert cfg["execution"]["backend"] == "inline" and cfg["results"]["packet_rows"] == 200_000
     again = A.load_config(None, sets={k: v for k, v in _flatten(cfg["chip"], "chip")})
     assert again.chip == A.load_config().chip  # the recorded tree loads back to the same chip

@@ -108,15 +108,18 @@ def test_chip_on_ray_gives_the_inline_digest(tmp_path):
 
 def test_hbm_ops_stripe_over_ports(mapping):
     """``noc.hbm_ports=4``: every HBM op becomes four, one per port router and serial unit, each
-    with the op's latency and a quarter of its bytes and energy; consumers wait for all four; a
-    producer feeding a write sends each port only its share."""
+    with a quarter of its bytes and energy, timed as two of the eight 32 GB/s channels (128 pins x
+    2 Gb/s: bytes / 64 B/ns after the access latency, within one interleave block); consumers wait
+    for all four (a reload only for its own port's stripe of the save); a producer feeding a write sends each port only its share."""
     from atleus_dist.hw.tier import KIND_CODES
 
-    _cfg, xy, one = chip_noc_config(mapping, {}, "single")
+    _cfg, xy, one = chip_noc_config(mapping, {"hbm_ports": 1}, "single")
     _cfg, _xy, ports = chip_noc_config(mapping, {"hbm_ports": 4}, "single")
-    assert len(one) == 1 and ports == list(range(one[0], one[0] + 4))
+    first = mapping.arch.reram_tiers * 16  # the first systolic tier of 4x4 routers
+    assert one == [first] and ports == list(range(first, first + 4))
     base = ChipProgram.from_mapping(mapping, xy, one)
-    prog = ChipProgram.from_mapping(mapping, xy, ports)
+    prog = ChipProgram.from_mapping(mapping, xy, ports, hbm=mapping.arch.hbm)
+    access = mapping.arch.hbm.access_latency_ps
     hbm = {KIND_CODES["hbm_read"], KIND_CODES["hbm_write"]}
     parts: dict[int, list[int]] = {}
     for i, g in enumerate(prog.origin):
@@ -130,12 +133,19 @@ def test_hbm_ops_stripe_over_ports(mapping):
         n_hbm += 1
         assert [prog.router[i] for i in ids] == ports
         assert len({prog.ops.unit[i] for i in ids}) == 4 and [prog.ops.core[i] for i in ids] == [-1, -2, -3, -4]
-        assert {prog.ops.latency_ps[i] for i in ids} == {base.ops.latency_ps[b]}
+        for i in ids:
+            if prog.ops.nbytes[i]:
+                bus_ps = prog.ops.latency_ps[i] - access
+                assert abs(bus_ps - prog.ops.nbytes[i] / 0.064) <= 256 / 0.032 + 1000, (i, bus_ps)
         assert sum(prog.ops.nbytes[i] for i in ids) == base.ops.nbytes[b]
         assert sum(prog.ops.energy_pj[i] for i in ids) == pytest.approx(base.ops.energy_pj[b])
-        consumers = [c for c, deps in enumerate(prog.ops.deps) if ids[0] in deps]
+        consumers = [c for c, deps in enumerate(prog.ops.deps) if set(ids) & set(deps)]
         for c in consumers:
-            assert set(ids) <= set(prog.ops.deps[c])
+            if prog.ops.kind[c] in hbm:  # a reload after its save: the same port's stripe only
+                k = parts[prog.origin[c]].index(c)
+                assert set(ids) & set(prog.ops.deps[c]) == {ids[k]}
+            else:
+                assert set(ids) <= set(prog.ops.deps[c])
         if base.ops.kind[b] == KIND_CODES["hbm_write"]:
             for d in prog.ops.deps[ids[0]]:
                 if all(prog.router[c] != prog.router[i] for i in ids for c in range(len(prog.origin))
@@ -144,17 +154,49 @@ def test_hbm_ops_stripe_over_ports(mapping):
     assert n_hbm > 0
 
 
-def test_striped_hbm_is_partition_independent(mapping, tmp_path):
+def test_program_deps_match_the_program(mapping):
+    """What the report rebuilds for a chip run (no costing) is the program's dependency list."""
+    from atleus_dist.hw.chip_program import program_deps
+
+    _cfg, lay, ports = chip_noc_config(mapping, {}, "single")
+    prog = ChipProgram.from_mapping(mapping, lay, ports, hbm=mapping.arch.hbm)
+    assert program_deps(mapping.graph, len(ports)) == [tuple(d) for d in prog.ops.deps]
+
+
+def test_default_hbm_channels_sit_on_the_interposer_tier_rim(mapping):
+    """Default: one port per HBM2 channel (8), each on its own router, all on the rim of the
+    first systolic tier (the one assumed to face the interposer), spread round it; a list in
+    ``hbm.routers`` is taken as it is."""
+    _cfg, lay, ports = chip_noc_config(mapping, {}, "single")
+    tier = mapping.arch.reram_tiers
+    rim = {tier * 16 + cy * 4 + cx for cx in range(4) for cy in range(4) if cx in (0, 3) or cy in (0, 3)}
+    assert len(ports) == 8 == len(set(ports)) and set(ports) <= rim
+    assert {lay.tier_of(r) for r in ports} == {tier}
+    # spread: both halves of the rim walk hold four
+    walk = lay.edge(tier)
+    assert sum(walk.index(r) < 6 for r in ports) == 4
+    explicit = dataclasses.replace(mapping, arch=dataclasses.replace(
+        mapping.arch, hbm=dataclasses.replace(mapping.arch.hbm, routers=(3, 40))))
+    assert chip_noc_config(explicit, {}, "single")[2] == [3, 40]
+
+
+@pytest.mark.parametrize("noc", [{"hbm_ports": 4}, {}], ids=["4-ports", "8-channels"])
+def test_striped_hbm_is_partition_independent(mapping, tmp_path, noc):
+    """Each port's unit lives in the LP of its router, so every partition runs its ops in the
+    same order: the result tables' digest is the same for one LP, one per tier and 2x2 blocks."""
     from atleus_dist.results import digest
 
     dig = []
-    for name, partition in (("single", "single"), ("tier", "by-tier")):
-        spec, cfg = chip_run_spec(mapping, {"hbm_ports": 4}, partition, 2, SinkFactory(str(tmp_path / name)))
+    for name, partition in (("single", "single"), ("tier", "by-tier"), ("blocks", "blocks:2x2")):
+        spec, cfg = chip_run_spec(mapping, noc, partition, 2, SinkFactory(str(tmp_path / name)))
         first = mapping.arch.reram_tiers * 16  # the first systolic tier of 4x4 routers
-        assert cfg["hbm_routers"] == [first, first + 1, first + 2, first + 3]
+        if noc:
+            assert cfg["hbm_routers"] == [first, first + 1, first + 2, first + 3]
+        else:
+            assert len(set(cfg["hbm_routers"])) == 8
         backends.run(spec, "inline")
         dig.append(digest(str(tmp_path / name))[0])
-    assert dig[0] == dig[1]
+    assert dig[0] == dig[1] == dig[2]
 
 
 @pytest.mark.parametrize("value, message", [(0, "out of range"), ("x", "integer"), (99, "do not fit")])
@@ -199,5 +241,6 @@ def test_planar_chip_carries_the_same_step_over_longer_paths(mapping, tmp_path):
         ops = results.read_table(str(tmp_path / layout), "ops")
         pk = results.read_table(str(tmp_path / layout), "packets")
         hops[layout] = float(np.mean(pk.column("hops").to_numpy()))
-        assert ops.num_rows == len(ChipProgram.from_mapping(mapping, (4, 4), [0]).origin)
+        n_ports = len(cfg["hbm_routers"])  # every HBM op is one op per port
+        assert ops.num_rows == len(ChipProgram.from_mapping(mapping, (4, 4), list(range(n_ports))).origin)
     assert hops["planar"] > hops["3d"] * 1.2, hops

@@ -94,3 +94,25 @@ def test_channel_fields_validate():
     with pytest.raises(ConfigError) as e:
         Hbm2().channel_time_ps(10, channels=9)
     assert e.value.field == "channels"
+
+
+@pytest.mark.parametrize("ports", [1, 2, 4, 8, 16])
+def test_port_stripes_closed_form(ports):
+    """1 MiB over the default stack (8 channels x 128 pins x 2 Gb/s = 256 GB/s): however many
+    ports share it, every stripe ends 45 ns + 8 Mib / 2048 Gb/s = 4.096 us after issue (each port
+    has ports/8 of the channels, or 8/ports of one channel's time), and the stripes hold all bytes."""
+    from atleus_dist.hw.hbm import Hbm2
+
+    st = Hbm2().port_stripes(1 << 20, ports)
+    assert [b for b, _t in st] == [(1 << 20) // ports] * ports
+    assert {t for _b, t in st} == {45_000 + 4_096_000}
+
+
+def test_port_stripes_keep_every_byte_from_any_address():
+    from atleus_dist.hw.hbm import Hbm2
+
+    h = Hbm2()
+    for nbytes, address, ports in ((1000, 100, 3), (257, 255, 8), (1 << 16, 7, 16), (5, 0, 8)):
+        st = h.port_stripes(nbytes, ports, address)
+        assert sum(b for b, _t in st) == nbytes
+        assert all((t == 0) == (b == 0) for b, t in st)

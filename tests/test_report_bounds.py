@@ -36,6 +36,8 @@ def test_chain_with_transfers_and_a_unit_wait():
     cp = critical_path(ops, KINDS, deps, "noc")
     assert cp["compute_ps"]["reram"] == 25 and cp["transfer_ps"] == 5 + 10 and cp["ops"] == 3
     assert cp["bound"] == "reram"
+    # the gaps by what the path waited for: 0 -> 1 is HBM data for ReRAM, 1 -> 3 ReRAM's for a vector op
+    assert cp["transfer_ps_by_edge"] == {"reram -> vector": 10, "hbm -> reram": 5}
 
 
 def test_inferred_path_without_deps_still_sums_to_the_step():
@@ -66,6 +68,32 @@ def test_packet_split_names_the_queueing_router():
     assert s["source_queue_mean_ps"] == pytest.approx(40_000 / 3)
     assert s["network_mean_ps"] == pytest.approx(16_000 / 3)
     assert s["bottleneck_source_router"] == 64 and s["bottleneck_source_queue_share"] == 1.0
+
+
+def _pk(rows):
+    cols = ("src", "dest", "ctime_cycle", "itime_cycle", "atime_cycle", "flits")
+    return pa.table({c: [r[i] for r in rows] for i, c in enumerate(cols)})
+
+
+def test_ni_limits_tell_injection_from_ejection():
+    """One flit a cycle is an NI's capacity. A: router 64 injects 4-flit packets back to back
+    while its queue holds them - its injection limits. B: router 64's packets wait but leave one
+    every 16 cycles while router 1, where they go, ejects a flit every cycle (router 5 floods it)
+    - router 1's ejection limits. C: one packet waits a little, nothing is busy - neither."""
+    from atleus_dist.results.report import ni_limit_lines
+
+    a = packet_split(_pk([(64, 1, 0, 4 * i, 4 * i + 6, 4) for i in range(10)]), None, 1000, None, {})
+    assert a["bottleneck_source_injection_share"] == 1.0 and a["injection_limits"] and not a["ejection_limits"]
+    assert "router 64 (a core)'s injection LIMITS" in ni_limit_lines(a)[0]
+    flood = [(5, 1, 4 * i - 2, 4 * i - 2, 4 * i, 4) for i in range(1, 40)]
+    b = packet_split(_pk([(64, 1, 0, 16 * i, 16 * i + 6, 4) for i in range(10)] + flood), None, 1000, None, {})
+    assert b["bottleneck_source_router"] == 64 and b["bottleneck_target_router"] == 1
+    assert b["bottleneck_source_injection_share"] == pytest.approx(36 / 144)
+    assert b["ejection_limits"] and not b["injection_limits"]
+    assert "router 1 (a core)'s ejection LIMITS" in ni_limit_lines(b)[0]
+    c = packet_split(_pk([(64, 1, 0, 0, 6, 4), (64, 2, 0, 100, 106, 4)]), None, 1000, None, {})
+    assert not c["injection_limits"] and not c["ejection_limits"]
+    assert "no NI is saturated" in ni_limit_lines(c)[0]
 
 
 def test_report_of_a_stub_run_explains_the_step(tmp_path, cli):

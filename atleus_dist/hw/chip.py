@@ -19,7 +19,7 @@ from atleus_dist.hw.units import describe
 from atleus_dist.kernel import ConfigError, RunSpec, contiguous_groups
 
 __all__ = ["ACT_BYTES", "LAYOUTS", "ChipLP", "ChipLPFactory", "ChipProgram", "TierLayout", "chip_noc_config",
-           "chip_run_spec", "expected_packets"]
+           "chip_run_spec", "expected_packets", "hbm_port_routers"]
 
 
 def _chip_noc(mapping, noc) -> ChipNocConfig:
@@ -38,12 +38,7 @@ def chip_noc_config(mapping, noc: ChipNocConfig | dict | None, partition: str,
                     layout: str = "3d") -> tuple[NocConfig, TierLayout, list[int]]:
     """The NoC of the chip: an X x Y mesh per tier (``noc.mesh``, default the squarest grid
     holding the cores of a tier), as many tiers as the chip, no synthetic traffic; and the routers
-    of the HBM ports: ``noc.hbm_ports`` of them from ``noc.hbm_router`` on (default the first
-    router of the first systolic tier, which holds the memory controller). One port by default:
-    striping over 16 (one per HBM2 pseudo-channel) made GPT-2 Medium steps *slower* (seq 128:
-    44.3 vs 40.0 ms; seq 32: 32.6 vs 31.8 ms) - the reads go to one or two cores whose ejection
-    port (one flit a cycle) is the bottleneck either way, and 16 sources converging on it congest
-    the mesh for everyone else - and doubled the simulation's wall time."""
+    of the HBM's memory ports (:func:`hbm_port_routers`)."""
     arch = mapping.arch
     chip = _chip_noc(mapping, noc)
     arch = dataclasses.replace(arch, noc=chip) if chip is not arch.noc else arch
@@ -51,17 +46,49 @@ def chip_noc_config(mapping, noc: ChipNocConfig | dict | None, partition: str,
     if layout not in LAYOUTS:
         raise ConfigError("layout", f"unknown chip layout {layout!r}", allowed=", ".join(LAYOUTS))
     lay = TierLayout(x, y, arch.tiers, layout)
-    hbm = lay.router(arch.reram_tiers, 0) if chip.hbm_router is None else chip.hbm_router
-    n_ports = chip.hbm_ports
     cfg = NocConfig(topology=lay.topology(), partition=partition, router=chip.router, planar=chip.planar,
                     tsv=chip.tsv, interface=chip.interface)
+    return cfg, lay, hbm_port_routers(arch, chip, lay)
+
+
+def hbm_port_routers(arch, chip: ChipNocConfig, lay: TierLayout) -> list[int]:
+    """Where the HBM's memory ports sit, one serial unit each (port k serves channels k, k+P, ...).
+    Explicit: ``noc.hbm_ports`` consecutive routers from ``noc.hbm_router`` (either key set; the
+    other defaults to 1 port / the first router of the first systolic tier - the one-port chip
+    of before, whose single 16 GB/s injection channel bound every HBM phase), or the list
+    ``hbm.routers``. Otherwise one port per channel, ``hbm.placement``: ``edge`` spreads them
+    evenly round the rim of the tier facing the interposer (``hbm.interposer_tier``, default the
+    first systolic tier; docs/assumptions.md says why), ``first`` takes consecutive routers from
+    that tier's first."""
     n, mesh = lay.n_routers, lay.topology()[5:]
-    if not 0 <= hbm < n:
-        raise ConfigError("noc.hbm_router", f"router {hbm} is not in the {mesh} mesh", allowed=f"0..{n - 1}")
-    if not 1 <= n_ports <= n - hbm:
-        raise ConfigError("noc.hbm_ports", f"{n_ports} ports from router {hbm} do not fit the {mesh} mesh",
-                          allowed=f"1..{n - hbm}")
-    return cfg, lay, list(range(hbm, hbm + n_ports))
+    hbm = arch.hbm
+    if chip.hbm_ports is not None or chip.hbm_router is not None:
+        first = lay.router(min(arch.reram_tiers, arch.tiers - 1), 0) if chip.hbm_router is None \
+            else chip.hbm_router
+        n_ports = 1 if chip.hbm_ports is None else chip.hbm_ports
+        if not 0 <= first < n:
+            raise ConfigError("noc.hbm_router", f"router {first} is not in the {mesh} mesh", allowed=f"0..{n - 1}")
+        if not 1 <= n_ports <= n - first:
+            raise ConfigError("noc.hbm_ports", f"{n_ports} ports from router {first} do not fit the {mesh} mesh",
+                              allowed=f"1..{n - first}")
+        return list(range(first, first + n_ports))
+    if hbm.routers is not None:
+        bad = [r for r in hbm.routers if r >= n]
+        if bad:
+            raise ConfigError("hbm.routers", f"router {bad[0]} is not in the {mesh} mesh", allowed=f"0..{n - 1}")
+        return list(hbm.routers)
+    tier = min(arch.reram_tiers, arch.tiers - 1) if hbm.interposer_tier is None else hbm.interposer_tier
+    if tier >= arch.tiers:
+        raise ConfigError("hbm.interposer_tier", f"tier {tier} is not in a {arch.tiers}-tier chip",
+                          allowed=f"0..{arch.tiers - 1}")
+    c = hbm.channels
+    if hbm.placement == "first":
+        if c > lay.x * lay.y:
+            raise ConfigError("hbm.placement", f"{c} channels do not fit one {lay.x}x{lay.y} tier", allowed="edge")
+        return [lay.router(tier, k) for k in range(c)]
+    rim = lay.edge(tier)
+    # evenly round the rim; more channels than rim routers share them (each still its own unit)
+    return [rim[(k * len(rim)) // c] if c <= len(rim) else rim[k % len(rim)] for k in range(c)]
 
 
 PACKET_ROWS = 200_000  # packets recorded per run (about): above it, one in k is kept
@@ -77,7 +104,7 @@ def chip_run_spec(mapping, noc: ChipNocConfig | dict | None, partition: str, wor
         noc = dict(noc)
         packet_rows = noc.pop("packet_rows")
     cfg, lay, hbm = chip_noc_config(mapping, noc, partition, layout)
-    program = ChipProgram.from_mapping(mapping, lay, hbm, base)
+    program = ChipProgram.from_mapping(mapping, lay, hbm, base, hbm=mapping.arch.hbm)
     plan = None
     if partition == "auto":  # the planner: the step's transfers are known, so is each router's traffic
         from atleus_dist.hw.noc.plan import chip_plan

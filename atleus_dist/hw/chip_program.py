@@ -1,7 +1,8 @@
 """The step as the chip runs it: where each tier's routers sit (:class:`TierLayout`: stacked in
 3D, or side by side in one plane for the 2D baseline) and the chip's op table
 (:class:`ChipProgram`: every op with its core's router, result size and transfer destinations,
-HBM ops striped over the memory's ports).
+HBM ops striped over the memory's ports, one per channel by default, each stripe timed by
+the channel model of :mod:`atleus_dist.hw.hbm`).
 
 Core c of a tier sits at router ``c % (X * Y)`` of that tier's X x Y mesh (row-major). Results
 are ``ACT_BYTES`` per element (16-bit activations: ISAAC streams 16-bit inputs). Knows nothing of
@@ -13,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
+from atleus_dist.hw.hbm import Hbm2, Hbm2Config
 from atleus_dist.hw.params import ACT_BYTES
 from atleus_dist.hw.units import hbm_port_core, hbm_port_unit
 from atleus_dist.hw.tier import OpTable
@@ -63,6 +65,17 @@ class TierLayout:
         cx, cy = local % self.x, local // self.x
         return ((tier // gx) * self.y + cy) * gx * self.x + (tier % gx) * self.x + cx
 
+    def edge(self, tier: int) -> list[int]:
+        """The routers on the rim of tier ``tier``'s X x Y mesh, walked clockwise from (0, 0) -
+        where off-chip PHYs sit (a 1-wide or 1-tall tier is all rim)."""
+        x, y = self.x, self.y
+        ring = [(cx, 0) for cx in range(x)] + [(x - 1, cy) for cy in range(1, y)]
+        if y > 1:
+            ring += [(cx, y - 1) for cx in range(x - 2, -1, -1)]
+        if x > 1:
+            ring += [(0, cy) for cy in range(y - 2, 0, -1)]
+        return [self.router(tier, cy * x + cx) for cx, cy in ring]
+
     def tier_of(self, router: int) -> int:
         if self.layout == "3d":
             return router // (self.x * self.y)
@@ -93,9 +106,12 @@ class ChipProgram:
 
     @classmethod
     def from_mapping(cls, mapping, layout: "TierLayout | tuple[int, int]", hbm_router: int | list[int],
-                     base: OpTable | None = None) -> "ChipProgram":
+                     base: OpTable | None = None, hbm: Hbm2Config | None = None) -> "ChipProgram":
         """``base``: the program of ops as the tiers run them (default ``OpTable.from_mapping``;
-        the 3D-TPU baseline passes its own, having no crossbars)."""
+        the 3D-TPU baseline passes its own, having no crossbars). ``hbm``: time each stripe with
+        the channel model (:meth:`Hbm2.port_stripes`: port k's channels, its share of the bytes,
+        each HBM op at the next free address so successive ops start on successive channels);
+        None: every stripe takes the whole op's latency (the memory as one server)."""
         base = base or OpTable.from_mapping(mapping)
         arch = mapping.arch
         if not isinstance(layout, TierLayout):
@@ -109,33 +125,40 @@ class ChipProgram:
                                       "phase", "macs", "nbytes")}
         routers, out, origin = [], [], []
         ids: list[list[int]] = []  # graph op -> its program ops
-        share_of: dict[int, int] = {}  # write stripe -> its numerator over ``ports`` of a producer's bytes
+        share_of: dict[int, tuple[int, list[int]]] = {}  # write stripe -> (k, every stripe's bytes)
+        model = Hbm2(hbm) if hbm is not None else None
+        address = 0
         for i, op in enumerate(mapping.graph):
-            deps = tuple(j for d in op.deps for j in ids[d])
+            deps_k = _stripe_deps(mapping.graph, op, ids, len(ports))
             core = mapping.core[i]
             hbm = op.kind in ("hbm_read", "hbm_write")
             parts = len(ports) if hbm else 1
             ids.append(list(range(len(origin), len(origin) + parts)))
+            if hbm and model is not None:
+                stripes = model.port_stripes(base.nbytes[i], parts, address)
+                g = model.cfg.interleave_bytes
+                address += -(-base.nbytes[i] // g) * g
+            else:
+                stripes = [(_share(base.nbytes[i], parts, k), base.latency_ps[i]) for k in range(parts)]
             for k in range(parts):
-                nbytes = _share(base.nbytes[i], parts, k)
+                nbytes, latency = stripes[k] if hbm else (base.nbytes[i], base.latency_ps[i])
                 if hbm:
                     router, unit, core_k = ports[k], hbm_port_unit(k), hbm_port_core(k)
                     energy = base.energy_pj[i] * nbytes / base.nbytes[i] if base.nbytes[i] else 0.0
                     if op.kind == "hbm_write":
-                        share_of[len(origin)] = k
+                        share_of[len(origin)] = (k, [b for b, _t in stripes])
                 else:
                     router, unit, core_k, energy = cls._router(arch, layout, base.tier[i], core), base.unit[i], \
                         core, base.energy_pj[i]
                 for name, value in (("tier", layout.tier_of(router) if hbm else base.tier[i]), ("core", core_k),
-                                    ("unit", unit), ("latency_ps", base.latency_ps[i]), ("energy_pj", energy),
-                                    ("deps", deps), ("layer", base.layer[i]), ("kind", base.kind[i]),
+                                    ("unit", unit), ("latency_ps", latency), ("energy_pj", energy),
+                                    ("deps", deps_k(k)), ("layer", base.layer[i]), ("kind", base.kind[i]),
                                     ("phase", base.phase[i]), ("macs", base.macs[i]), ("nbytes", nbytes)):
                     cols[name].append(value)
                 routers.append(router)
                 origin.append(i)
                 out.append(cls._result_bytes(op, nbytes))
         prog = OpTable(base.n_tiers, stub=base.stub, **cols)
-        n = len(ports)
         need: dict[tuple[int, int], int] = {}
         dests: dict[int, set[int]] = {}
         for c, deps in enumerate(prog.deps):
@@ -143,8 +166,8 @@ class ChipProgram:
                 key = (d, routers[c])
                 if routers[d] != routers[c]:
                     dests.setdefault(d, set()).add(routers[c])
-                k = share_of.get(c)
-                want = out[d] if k is None else _share(out[d], n, k)
+                share = share_of.get(c)
+                want = out[d] if share is None else _split(out[d], share[1])[share[0]]
                 need[key] = max(need.get(key, 0), want)
         edge = {key: b for key, b in need.items() if b < out[key[0]]}
         return cls(prog, routers, out, layout.n_routers, origin, edge,
@@ -169,6 +192,46 @@ class ChipProgram:
     def bytes_to(self, op: int, router: int) -> int:
         """What the result of ``op`` puts on the NoC towards ``router``."""
         return self.edge_bytes.get((op, router), self.out_bytes[op])
+
+
+def program_deps(graph, n_ports: int) -> list[tuple[int, ...]]:
+    """The dependencies of every op of the program :meth:`ChipProgram.from_mapping` builds from
+    ``graph`` with ``n_ports`` HBM ports (each HBM op one op per port, in op order), without
+    costing anything: what a report needs to follow the real data dependencies of a chip run."""
+    ids: list[list[int]] = []
+    deps: list[tuple[int, ...]] = []
+    for op in graph:
+        parts = n_ports if op.kind in ("hbm_read", "hbm_write") else 1
+        deps_k = _stripe_deps(graph, op, ids, n_ports)
+        ids.append(list(range(len(deps), len(deps) + parts)))
+        deps.extend(deps_k(k) for k in range(parts))
+    return deps
+
+
+def _stripe_deps(graph, op, ids: list[list[int]], n_ports: int):
+    """k -> the program deps of stripe k of ``op``: every stripe of every dep, except that an HBM
+    op after an HBM op (a reload after its save) waits only for the same port's stripe - the
+    same channels hold that data, and the controller orders it without a NoC message."""
+    hbm = ("hbm_read", "hbm_write")
+    mem = op.kind in hbm
+
+    def deps_k(k: int) -> tuple[int, ...]:
+        return tuple(j for d in op.deps
+                     for j in ([ids[d][k]] if mem and graph.ops[d].kind in hbm and len(ids[d]) == n_ports
+                               else ids[d]))
+    return deps_k
+
+
+def _split(total: int, weights: list[int]) -> list[int]:
+    """``total`` split in proportion to ``weights`` into integers that sum to it (equal parts when
+    the weights are all zero); the remainder goes to the first parts."""
+    w = sum(weights)
+    if w == 0:
+        return [_share(total, len(weights), k) for k in range(len(weights))]
+    parts = [total * x // w for x in weights]
+    for k in range(total - sum(parts)):
+        parts[k % len(parts)] += 1
+    return parts
 
 
 def _share(total: int, parts: int, k: int) -> int:

@@ -21,7 +21,13 @@ i mod channels), and a request moves whole bursts. B bytes from address a over k
 (:meth:`Hbm2.channel_time_ps`) take access latency + the busiest channel's bursts x burst_ps -
 the closed form the tests check, equal to the bulk formula above when B spreads evenly. Bank
 conflicts, row-buffer misses and refresh are not modelled (no cited figures yet: they would add
-tRC/tRP per miss). Knows nothing of the op graph, LPs, files, processes or Ray.
+tRC/tRP per miss).
+
+On the chip each channel's memory controller sits at a NoC router (``placement``: spread over
+the edge routers of the tier facing the interposer by default, see docs/assumptions.md; or an
+explicit ``routers`` list) and is a serial unit: :meth:`Hbm2.port_stripes` splits a transfer over
+P such ports (port k serving channels k, k+P, ...; P > channels time-shares each channel) and
+times each stripe with the channel model. Knows nothing of the op graph, LPs, files, processes or Ray.
 """
 
 from __future__ import annotations
@@ -32,6 +38,9 @@ from fractions import Fraction
 
 from atleus_dist.hw.params import check_choice, check_int, param, validate_fields
 from atleus_dist.kernel.errors import ConfigError
+
+
+PLACEMENTS = ("edge", "first")
 
 
 @dataclass(frozen=True)
@@ -48,6 +57,14 @@ class Hbm2Config:
     burst_bytes: int = param(32, 1, 4096, "JESD235: BL2 x 128 bits (legacy) = BL4 x 64 bits (pseudo-channel) = 32 B")
     interleave_bytes: int = param(256, 1, 1 << 30, "block per channel before the next (assumed, common); a multiple "
                                   "of burst_bytes")
+
+    placement: str = param("edge", source="assumed (docs/assumptions.md): controllers spread over the edge "
+                           "routers of the tier facing the interposer; 'first': consecutive routers from that "
+                           "tier's first", choices=PLACEMENTS)
+    interposer_tier: int | None = param(None, 0, 255, "None: the first systolic tier faces the interposer "
+                                        "(assumed, docs/assumptions.md)")
+    routers: tuple[int, ...] | None = param(None, 0, 4095, "explicit router of each port (overrides placement; "
+                                            "noc.hbm_router/noc.hbm_ports also do)", length=(1, 4096))
 
     def __post_init__(self) -> None:
         validate_fields(self)
@@ -85,6 +102,21 @@ class HbmCost:
     bytes: int
 
 
+def interleave(nbytes: int, k: int, address: int, g: int) -> list[int]:
+    """Bytes each of ``k`` servers holds of ``nbytes`` from ``address``, blocks of ``g`` bytes
+    interleaved (block i -> server i mod k)."""
+    out = [0] * k
+    end = address + nbytes
+    first, last = address // g, (end - 1) // g if nbytes else address // g - 1
+    full_rounds, rest = divmod(last - first + 1, k) if nbytes else (0, 0)
+    for j in range(k):  # every channel gets full_rounds blocks, the first `rest` one more
+        out[(first + j) % k] = (full_rounds + (j < rest)) * g
+    if nbytes:  # trim the partial first and last blocks
+        out[first % k] -= address - first * g
+        out[last % k] -= (last + 1) * g - end
+    return out
+
+
 class Hbm2:
     """Stateless timing/energy of HBM2 transfers (no bank conflicts or refresh modelled)."""
 
@@ -115,17 +147,7 @@ class Hbm2:
             raise ConfigError("channels", f"must be in 1..{c.channels}, got {k!r}")
         check_int("bytes", nbytes, minimum=0)
         check_int("address", address, minimum=0)
-        g = c.interleave_bytes
-        out = [0] * k
-        end = address + nbytes
-        first, last = address // g, (end - 1) // g if nbytes else address // g - 1
-        full_rounds, rest = divmod(last - first + 1, k) if nbytes else (0, 0)
-        for j in range(k):  # every channel gets full_rounds blocks, the first `rest` one more
-            out[(first + j) % k] = (full_rounds + (j < rest)) * g
-        if nbytes:  # trim the partial first and last blocks
-            out[first % k] -= address - first * g
-            out[last % k] -= (last + 1) * g - end
-        return out
+        return interleave(nbytes, k, address, c.interleave_bytes)
 
     def channel_time_ps(self, nbytes: int, channels: int | None = None, address: int = 0) -> int:
         """Time (ps, rounded up) to move ``nbytes`` from ``address`` over ``channels`` idle
@@ -136,6 +158,30 @@ class Hbm2:
         per = self.channel_bytes(nbytes, channels, address)
         bursts = max(-(-b // c.burst_bytes) for b in per)  # a partial burst still costs a burst
         return c.access_latency_ps + math.ceil(bursts * c.burst_ps)
+
+    def port_stripes(self, nbytes: int, ports: int, address: int = 0) -> list[tuple[int, int]]:
+        """(bytes, latency_ps) of each of ``ports`` memory ports for ``nbytes`` from ``address``.
+        ports <= channels: port k serves channels k, k+P, ... (in parallel, each its own bus), so
+        its stripe takes access latency + its busiest channel's bursts; ports > channels: blocks
+        interleave over the ports and each channel is time-shared by ports/channels of them."""
+        c = self.cfg
+        check_int("ports", ports, minimum=1)
+        if nbytes == 0:
+            return [(0, 0)] * ports
+        n = c.channels
+        if ports <= n:
+            per = self.channel_bytes(nbytes, None, address)
+            out = []
+            for k in range(ports):
+                mine = per[k::ports]
+                bursts = max(-(-b // c.burst_bytes) for b in mine)
+                b = sum(mine)
+                out.append((b, c.access_latency_ps + math.ceil(bursts * c.burst_ps) if b else 0))
+            return out
+        per = interleave(nbytes, ports, address, c.interleave_bytes)
+        share = Fraction(ports, n)
+        return [(b, c.access_latency_ps + math.ceil(-(-b // c.burst_bytes) * c.burst_ps * share) if b else 0)
+                for b in per]
 
 
 class HbmChannels:

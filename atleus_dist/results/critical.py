@@ -84,6 +84,7 @@ def critical_path(ops: pa.Table, kind_names: dict[int, str], deps: list | None =
     rank[by_end] = np.arange(len(ids))
     parts = {k: 0 for k in ("reram", "program", "systolic", "vector", "hbm", "other")}
     gap_ps, ops_on_path, unit_waits = 0, 0, 0
+    gaps: dict[str, int] = {}
     i = int(by_end[-1])
     step_ps = int(end.max() - start.min())
     first_start = int(start.min())
@@ -107,11 +108,15 @@ def critical_path(ops: pa.Table, kind_names: dict[int, str], deps: list | None =
             idle = s - first_start
             break
         gap_ps += s - int(end[prev])
+        if s > int(end[prev]):  # which kind of data the path waits for: producer -> consumer
+            key = f"{c['class'][prev]} -> {c['class'][i]}"
+            gaps[key] = gaps.get(key, 0) + s - int(end[prev])
         i = prev
     total = sum(parts.values()) + gap_ps + idle
     return {"step_ps": step_ps, "path_ps": total, "ops": ops_on_path, "exact": exact,
             "compute_ps": {k: v for k, v in parts.items() if v or k not in ("other", "program")},
             "transfer": transfer, "transfer_ps": gap_ps, "idle_before_first_op_ps": idle,
+            "transfer_ps_by_edge": dict(sorted(gaps.items(), key=lambda kv: (-kv[1], kv[0]))),
             "waits_for_a_busy_unit": unit_waits,
             "bound": _bound(parts, gap_ps, transfer)}
 
@@ -191,6 +196,8 @@ def packet_split(packets: pa.Table | None, links: pa.Table | None, clock_ps: int
         out["bottleneck_source_packets_share"] = float((src == worst).mean())
         per_dst = np.bincount(dst, weights=net)
         out["slowest_destination_router"] = int(np.argmax(per_dst))
+        if "flits" in packets.column_names:
+            out.update(ni_limits(packets, src, dst, ct, it, at, worst))
     if links is not None and links.num_rows and step_ps and clock_ps:
         flits = links.column("flits").to_numpy().astype(np.float64)
         util = flits / (step_ps / clock_ps)
@@ -199,6 +206,55 @@ def packet_split(packets: pa.Table | None, links: pa.Table | None, clock_ps: int
         out["busiest_link"] = {"router": int(links.column("router").to_numpy()[j]),
                                "port": int(links.column("port").to_numpy()[j]),
                                "class": link_names.get(cls, f"class{cls}"), "utilisation": float(util[j])}
+    return out
+
+
+NI_LIMIT = 0.8  # an NI busier than this while it has work is what limits its traffic
+
+
+def _merged(lo, hi) -> tuple[np.ndarray, np.ndarray]:
+    """The union of the intervals [lo_i, hi_i) as sorted disjoint (starts, ends)."""
+    order = np.argsort(lo, kind="stable")
+    starts, ends = [], []
+    for a, b in zip(lo[order], hi[order]):
+        if starts and a <= ends[-1]:
+            ends[-1] = max(ends[-1], b)
+        else:
+            starts.append(a)
+            ends.append(b)
+    return np.asarray(starts), np.asarray(ends)
+
+
+def _inside(t, starts, ends) -> np.ndarray:
+    k = np.searchsorted(starts, t, side="right") - 1
+    return (k >= 0) & (t < ends[np.maximum(k, 0)])
+
+
+def ni_limits(packets: pa.Table, src, dst, ct, it, at, worst_src: int) -> dict:
+    """Whether a network interface limits (one flit a cycle each way, the engine's NI), over the
+    cycles the bottleneck source's queue held packets (union of its packets' [created, head
+    injected) spans): the flits its NI injected per such cycle, and the flits ejected per such
+    cycle by the router its traffic mostly goes to. Injection near 1: the source's NI sets the
+    pace (an HBM port or core with more to send than one flit a cycle); injection low and that
+    destination's ejection near 1: the destination's NI does (many senders converging on one
+    core or port). Sampled packets stand for ``1 / sampling_rate`` each."""
+    meta = packets.schema.metadata or {}
+    rate = float(meta.get(b"atleus.sampling_rate", b"1") or 1)
+    flits = packets.column("flits").to_numpy().astype(np.float64) / rate
+    waited = (src == worst_src) & (it > ct)
+    if not waited.any():
+        return {}
+    starts, ends = _merged(ct[waited], it[waited])
+    span = float((ends - starts).sum())
+    mine = src == worst_src
+    target = int(np.argmax(np.bincount(dst[mine], weights=flits[mine])))
+    injected = flits[mine & _inside(it, starts, ends)].sum()
+    ejected = flits[(dst == target) & _inside(at, starts, ends)].sum()
+    out = {"bottleneck_source_injection_share": float(min(1.0, injected / span)),
+           "bottleneck_target_router": target,
+           "bottleneck_target_ejection_share": float(min(1.0, ejected / span))}
+    out["injection_limits"] = out["bottleneck_source_injection_share"] >= NI_LIMIT
+    out["ejection_limits"] = not out["injection_limits"] and out["bottleneck_target_ejection_share"] >= NI_LIMIT
     return out
 
 
@@ -238,7 +294,7 @@ def step_bounds(tables: dict[str, pa.Table], manifest: dict, deps: list | None, 
     step = path["step_ps"]
     pk = packet_split(tables.get("packets"), tables.get("links"), clock_ps, step, link_names)
     hbm_routers = (cfg.get("noc") or {}).get("hbm_routers") or []
-    for key in ("bottleneck_source_router", "slowest_destination_router"):
+    for key in ("bottleneck_source_router", "slowest_destination_router", "bottleneck_target_router"):
         if key in pk:  # say which routers are the HBM's ports: the usual suspects
             pk[key.replace("router", "is_hbm_port")] = pk[key] in hbm_routers
     return {"critical_path": path, "busiest_units": busiest_units(ops, kind_names, tier_names),

@@ -112,6 +112,10 @@ def format_bounds(b: dict | None) -> list[str]:
     name = cp["bound"]
     lines.append(f"    bound: {name} ({'data movement' if name in ('noc', 'stub', 'transfer') else 'compute'} "
                  f"dominates the path; {cp['waits_for_a_busy_unit']:,} of its ops waited for a busy unit)")
+    edges = cp.get("transfer_ps_by_edge") or {}
+    if edges:
+        lines.append(f"    {cp['transfer']} transfer on the path, by producer -> consumer: " + "; ".join(
+            f"{k} {_ms(v)}" for k, v in list(edges.items())[:4]))
     units = b.get("busiest_units") or {}
     if units:
         lines.append("busiest unit of each kind (occupied share of the step; mean over units that ran):")
@@ -126,6 +130,7 @@ def format_bounds(b: dict | None) -> list[str]:
         lines.append(f"    bottleneck: router {pk['bottleneck_source_router']}{port}'s injection queue holds "
                      f"{pk['bottleneck_source_queue_share']:.1%} of all queueing time "
                      f"({pk['bottleneck_source_packets_share']:.1%} of the packets)")
+        lines += ni_limit_lines(pk)
     if "busiest_link" in pk:
         bl = pk["busiest_link"]
         lines.append(f"    busiest link: router {bl['router']} port {bl['port']} ({bl['class']}), "
@@ -320,3 +325,21 @@ def format_compare(c: dict) -> list[str]:
     lines += c.get("explanation", [])
     lines += [f"warning: {w}" for w in c["warnings"]]
     return lines
+
+
+def ni_limit_lines(pk: dict) -> list[str]:
+    """Say whether an NI (one flit a cycle each way) sets the pace while the bottleneck source's
+    queue holds packets: its own injection, or the ejection of the router its traffic goes to."""
+    if "bottleneck_target_router" not in pk:
+        return []
+    src, dst = pk["bottleneck_source_router"], pk["bottleneck_target_router"]
+    kind = {True: " (an HBM port)", False: " (a core)"}
+    inj, ej = pk["bottleneck_source_injection_share"], pk["bottleneck_target_ejection_share"]
+    if pk["injection_limits"]:
+        verdict = f"router {src}{kind[bool(pk.get('bottleneck_source_is_hbm_port'))]}'s injection LIMITS"
+    elif pk["ejection_limits"]:
+        verdict = f"router {dst}{kind[bool(pk.get('bottleneck_target_is_hbm_port'))]}'s ejection LIMITS"
+    else:
+        verdict = "no NI is saturated (the network or the producers' timing sets the pace)"
+    return [f"    while its queue holds packets, router {src} injects a flit in {inj:.0%} of the cycles and "
+            f"router {dst} (where most of its flits go) ejects one in {ej:.0%}: {verdict}"]

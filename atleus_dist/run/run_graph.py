@@ -49,4 +49,11 @@ def op_graph_of_run(manifest: dict):
 def op_deps_of_run(manifest: dict) -> list[tuple[int, ...]] | None:
     """Dependencies of every op of the run (``deps[op_id]``), or None."""
     graph = op_graph_of_run(manifest)
-    return None if graph is None else [op.deps for op in graph]
+    if graph is None:
+        return None
+    ports = ((manifest.get("config") or {}).get("noc") or {}).get("hbm_routers")
+    if ports:  # a chip run: the ops table's ids are the program's, each HBM op one per port
+        from atleus_dist.hw.chip_program import program_deps
+
+        return program_deps(graph, len(ports))
+    return [op.deps for op in graph]

@@ -3,7 +3,8 @@
 - Static-weight matmuls go to the ReRAM cores holding their weight block (crossbar-wise quantised
   to the scenario's bits); dynamic matmuls and vector ops to the systolic core of their layer
   (layers round-robin over systolic cores), each dynamic matmul in the orientation (C or C^T) with
-  fewer cycles; HBM ops to the HBM port.
+  fewer cycles; HBM ops to the HBM (the chip program stripes each over the channels' ports,
+  :mod:`atleus_dist.hw.chip_program`).
 - Capacity: weights are placed layer by layer into the crossbars of all ReRAM tiers, each layer on
   whole cores of its own with its blocks balanced over them when room allows (see ``_layout``). If they do not
   fit, policy ``fit`` refuses with an error; policy ``stream`` keeps the first weights resident and

@@ -183,10 +183,10 @@ class ChipNocConfig:
     and interface parameters (the chip's tiers make the Z dimension; no synthetic traffic)."""
 
     mesh: str | None = param(None, source="None: the squarest X x Y grid holding a tier's cores")
-    hbm_ports: int = param(1, 1, MAX_ROUTERS, "one port: striping over 16 made GPT-2 Medium steps slower "
-                           "(hw/chip.py chip_noc_config)")
-    hbm_router: int | None = param(None, 0, MAX_ROUTERS - 1, "None: the first router of the first systolic "
-                                   "tier (the memory controller)")
+    hbm_ports: int | None = param(None, 1, MAX_ROUTERS, "None: one port per HBM channel placed by hbm.placement; "
+                                  "N: N consecutive port routers from noc.hbm_router (explicit placement)")
+    hbm_router: int | None = param(None, 0, MAX_ROUTERS - 1, "None: hbm.placement; a router: the first of the "
+                                   "noc.hbm_ports (default 1) consecutive port routers (explicit placement)")
     router: RouterConfig = field(default_factory=RouterConfig)
     planar: PlanarLink = field(default_factory=PlanarLink)
     tsv: TsvLink = field(default_factory=TsvLink)
