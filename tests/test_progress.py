@@ -38,3 +38,29 @@ def test_eta_never_rises_when_the_rate_drops(capsys, monkeypatch):
     etas = _etas(lines)
     assert etas[:2] == [2.0, 1.5] and "revised up" not in lines[1]
     assert etas[2] > 9 and "(revised up)" in lines[2]
+
+
+def test_backends_report_the_ops_done_to_the_progress_callback(mapping, tmp_path):
+    """The progress callback's 4th argument counts finished ops, so the ETA can follow the share of
+    ops done: inline and the compiled-round threads both end with every op of the step."""
+    from atleus_dist import backends
+    from atleus_dist.hw.chip import chip_run_spec
+    from atleus_dist.results import SinkFactory
+
+    for name, part, backend, workers in (("one", "single", "inline", 1), ("two", "blocks:2x1", "local", 2)):
+        calls = []
+        spec, _ = chip_run_spec(mapping, {}, part, workers, SinkFactory(str(tmp_path / name)), backend=backend)
+        backends.run(spec, backend, progress=lambda *args: calls.append(args))
+        assert calls and len(calls[-1]) == 4, (name, calls[-1:])
+        # every op of the chip's program (HBM ops are one per memory port, so more than the graph's)
+        assert calls[-1][3] == spec.meta["total_ops"] >= len(mapping.graph), name
+        done = [c[3] for c in calls if len(c) == 4]
+        assert done == sorted(done)  # never goes back
+
+
+def test_without_an_estimate_the_op_share_is_the_progress(capsys):
+    from atleus_dist.run.driver import stderr_progress
+
+    report = stderr_progress("run", end_ps=1_000_000_000, total_ops=100)  # a hard end, no estimate
+    report(1, 1_000, 1, 40)  # 1e-6 of the hard end, but 40 of 100 ops
+    assert "( 40.0%)" in capsys.readouterr().err

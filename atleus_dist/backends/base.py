@@ -58,13 +58,20 @@ class ProgressTicker:
         self.every_s = every_s
         self._last = time.monotonic()
 
-    def tick(self, rounds: int, sim_ps: int, events: int, force: bool = False) -> None:
+    def tick(self, rounds: int, sim_ps: int, events: int, force: bool = False,
+             work: Callable[[], int | None] | None = None) -> None:
+        """``work()``, if given, counts the model's work done (e.g. ops); it is passed as a 4th
+        argument when it counts anything."""
         if self.progress is None:
             return
         now = time.monotonic()
         if force or now - self._last >= self.every_s:
             self._last = now
-            self.progress(rounds, sim_ps, events)
+            done = work() if work is not None else None
+            if done is None:
+                self.progress(rounds, sim_ps, events)
+            else:
+                self.progress(rounds, sim_ps, events, done)
 
 
 def frontier_ps(next_ps: np.ndarray, end_ps: int) -> int:
@@ -74,7 +81,8 @@ def frontier_ps(next_ps: np.ndarray, end_ps: int) -> int:
 
 
 def coordinator_loop(spec: RunSpec, n_groups: int, step: Callable, initial_next: np.ndarray,
-                     stats: RunStats, progress: Progress | None) -> None:
+                     stats: RunStats, progress: Progress | None,
+                     work: Callable[[], int | None] | None = None) -> None:
     """Drive rounds from one place: ``step(horizons) -> (local_next_all, sent_min_stack)``.
 
     Used by the inline and Ray backends; the local backend runs the same arithmetic in every
@@ -93,5 +101,5 @@ def coordinator_loop(spec: RunSpec, n_groups: int, step: Callable, initial_next:
         stats.extra["last_horizon_ps"] = int(horizons.min())
         local_next, sent_min = step(horizons)
         stats.rounds += 1
-        ticker.tick(stats.rounds, stats.end_time_ps, stats.events)
-    ticker.tick(stats.rounds, stats.end_time_ps, stats.events, force=True)
+        ticker.tick(stats.rounds, stats.end_time_ps, stats.events, work=work)
+    ticker.tick(stats.rounds, stats.end_time_ps, stats.events, force=True, work=work)

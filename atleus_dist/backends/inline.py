@@ -11,6 +11,11 @@ from atleus_dist.backends.base import Progress, RunStats, coordinator_loop
 from atleus_dist.kernel import LPGroup, RunSpec
 
 
+def _sum_known(counts) -> int | None:
+    known = [c for c in counts if c is not None]
+    return sum(known) if known else None
+
+
 def run(spec: RunSpec, progress: Progress | None = None) -> RunStats:
     t_start = time.perf_counter()
     groups = [LPGroup(spec, g) for g in range(len(spec.groups))]
@@ -39,7 +44,8 @@ def run(spec: RunSpec, progress: Progress | None = None) -> RunStats:
         return local_next, sent_min
 
     try:
-        coordinator_loop(spec, len(groups), step, local_next.copy(), stats, progress)
+        coordinator_loop(spec, len(groups), step, local_next.copy(), stats, progress,
+                         work=lambda: _sum_known(g.work_done() for g in groups))
     finally:
         for group in groups:
             group.close()

@@ -62,6 +62,11 @@ def run(spec: RunSpec, progress: Progress | None = None) -> RunStats:
     stats.setup_s = time.perf_counter() - t_start
     t_run = time.perf_counter()
     ticker = ProgressTicker(progress)
+
+    def work() -> int | None:  # plain int reads of the other threads' schedulers (under the GIL)
+        known = [d for d in (lp.work_done() for lp in lps) if d is not None]
+        return sum(known) if known else None
+
     try:
         for t in threads:
             t.start()
@@ -69,7 +74,7 @@ def run(spec: RunSpec, progress: Progress | None = None) -> RunStats:
             while t.is_alive():
                 t.join(0.25)
                 r = int(board.epoch[0:n * STRIDE:STRIDE].min())
-                ticker.tick(max(r, 0), int(board.head[max(r, 0) & 1, :, H_NEXT].min()), 0)
+                ticker.tick(max(r, 0), int(board.head[max(r, 0) & 1, :, H_NEXT].min()), 0, work=work)
     except BaseException:
         board.abort()
         for t in threads:
@@ -92,7 +97,7 @@ def run(spec: RunSpec, progress: Progress | None = None) -> RunStats:
         stats.end_time_ps = min(d.frontier_ps for d in drivers)
         stats.extra["compiled_rounds"] = True
         stats.extra["mean_cycles_per_window"] = float(np.mean([d.mean_window_cycles for d in drivers]))
-        ticker.tick(stats.rounds, stats.end_time_ps, stats.events, force=True)
+        ticker.tick(stats.rounds, stats.end_time_ps, stats.events, force=True, work=work)
     finally:
         for lp in lps:
             lp.close()

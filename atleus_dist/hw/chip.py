@@ -138,6 +138,7 @@ def chip_run_spec(mapping, noc: ChipNocConfig | dict | None, partition: str, wor
     spec = RunSpec(n_lps=n_lps, channels=channels(topo, lp_of_router, clk, cfg.router), end_ps=horizon_cycles * clk,
                    lp_factory=ChipLPFactory(cfg, program, every), groups=contiguous_groups(n_lps, workers),
                    sink_factory=sink_factory, meta={"model": "chip", "partition": partition, "expected_end_ps": expected,
+                                                     "total_ops": len(program.router),
                                                     "clock_period_ps": clk, "plan": plan and plan.to_meta()},
                    max_window_ps=max(clk, expected // 200))
     return spec, dict(cfg.to_dict(), hbm_routers=hbm, mesh=f"{lay.x}x{lay.y}", layout=layout,

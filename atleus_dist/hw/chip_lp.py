@@ -34,6 +34,9 @@ class ChipLP(NocRegionLP):
         self.targets = {d: rs for d, rs in p.dests.items() if p.router[d] in mine}
         self.compute_events = 0
 
+    def work_done(self) -> int:
+        return self.sched.ops_done
+
     def next_time(self) -> int:
         return min(self.sched.next_time(), super().next_time())
 

@@ -115,6 +115,9 @@ class TierLP(LogicalProcess):
         self._out: dict[int, list[tuple[int, int]]] = {}
         self.seq = 0
 
+    def work_done(self) -> int:
+        return self.sched.ops_done
+
     def next_time(self) -> int:
         return self.sched.next_time()
 

@@ -119,6 +119,11 @@ class LPGroup:
         self.events = 0
         self.messages = 0
 
+    def work_done(self) -> int | None:
+        """The sum of this group's LPs' :meth:`LogicalProcess.work_done` (None if none counts)."""
+        done = [d for d in (lp.work_done() for lp in self.lps.values()) if d is not None]
+        return sum(done) if done else None
+
     def local_next(self) -> np.ndarray:
         return np.array([self.lps[lp].next_time() for lp in self.lp_ids], dtype=np.int64)
 

@@ -52,6 +52,11 @@ class LogicalProcess:
     def close(self) -> None:
         """Called once after the last round: flush results."""
 
+    def work_done(self) -> int | None:
+        """Units of the model's own work finished so far (a chip LP: ops done), for progress
+        estimates; None when the model has no such count. Read between rounds only."""
+        return None
+
     # --- what a model implements ------------------------------------------------------------
     def receive(self, blocks: list[Block]) -> None:
         raise NotImplementedError

@@ -51,8 +51,9 @@ def stderr_progress(label: str, end_ps: int, expected_end_ps: int | None = None,
     Two measures of progress: simulated time over ``expected_end_ps`` (the model's estimate of
     where the step ends - a lower bound, so this *over*states progress and is no guide once
     passed) and ops done over ``total_ops`` (the callback's optional 4th argument, when the
-    backend reports it). The shown fraction is the smaller of the two that are known; past the
-    estimate with no op count, the line says so instead of sitting at 99%. The ETA is the
+    backend reports it). The shown fraction is the smaller of the two that are known (the op share
+    alone when there is no estimate: the hard end time is only a bound); past the estimate with no
+    op count, the line says so instead of sitting at 99%. The ETA is the
     remaining fraction at the average rate so far, and never rises between two lines (a noisy
     rate only makes it fall more slowly) unless it has run out with work left, when it is revised
     up and marked so; without an estimate the hard end time is the target."""
@@ -66,6 +67,8 @@ def stderr_progress(label: str, end_ps: int, expected_end_ps: int | None = None,
         by_time = sim_ps / end_ps if end_ps else None
         if estimate and by_time is not None and by_time >= 1:
             by_time = None  # the lower bound is passed: simulated time says nothing more
+        if not estimate and by_ops is not None:
+            by_time = None  # the hard end lies far past the step's last op: the op count is the measure
         known = [f for f in (by_ops, by_time) if f is not None]
         return min(min(known), 0.999) if known else None
 
@@ -159,7 +162,8 @@ def execute(command: str, config: dict, spec: RunSpec, backend: str, out: Path,
     partition = {"groups": spec.groups, "n_lps": spec.n_lps, "backend": backend,
                  "min_cut_lookahead_ps": spec.channel_map().min_cut_lookahead(spec.group_of_lp())}
     guard = _SignalGuard()
-    cb = guard.progress(stderr_progress(command, spec.end_ps, spec.meta.get("expected_end_ps")) if progress else None)
+    cb = guard.progress(stderr_progress(command, spec.end_ps, spec.meta.get("expected_end_ps"),
+                                           total_ops=spec.meta.get("total_ops")) if progress else None)
     shield = hygiene.children_shielded() if backend == "local" else nullcontext()
     with guard.installed(), shield:
         manifest = start_manifest(out, command, config, partition)  # a signal from now on finds it

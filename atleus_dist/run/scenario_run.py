@@ -95,7 +95,7 @@ def build(scenario, arch_file: str | None = None, sets=None, transport: str | No
             stub = FixedLatencyTransferStub(stub_latency_ps("planar", tiers=arch.tiers))
         program = _tier_program(mapping, stub)
         spec = tier_run_spec(program, contiguous_groups(program.n_tiers, workers), sink_factory,
-                             meta={"model": "tiers"})
+                             meta={"model": "tiers", "total_ops": len(program.tier)})
         config["stub"] = dataclasses.asdict(stub)
         partition = "by-tier"
     else:
