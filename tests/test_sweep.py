@@ -254,10 +254,15 @@ def test_a_worker_that_dies_fails_its_point_and_the_rest_still_run(tmp_path, mon
     assert _sweep(*BASE, "--backend", "local", "--workers", "2", "--out", str(out)) == 1
     rows = {r["point"]: r for r in pq.read_table(out / "sweep.parquet").to_pylist()}
     assert rows[crash]["status"] == "failed" and "worker process died" in rows[crash]["error"]
-    # a point running beside it when the pool broke may fail with it; the others ran on a fresh pool
-    assert sum(r["status"] == "complete" for r in rows.values()) >= 2
+    # points running in the other worker when the pool broke fail with it (how many depends on
+    # timing: the survivor may have moved on to a second point); the others ran on a fresh pool
+    failed = [r for r in rows.values() if r["status"] != "complete"]
+    assert all(r["status"] == "failed" and "worker process died" in r["error"] for r in failed)
+    assert len(failed) < len(rows)
     monkeypatch.undo()
     assert _sweep(*BASE, "--backend", "local", "--workers", "2", "--out", str(out)) == 0
+    rows = pq.read_table(out / "sweep.parquet").to_pylist()
+    assert {r["status"] for r in rows} == {"complete"}  # the rerun completed exactly what had failed
 
 
 def test_api_sweep_returns_the_table(tmp_path):
