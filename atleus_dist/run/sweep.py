@@ -194,9 +194,14 @@ def _run_pool(pool: ProcessPoolExecutor, jobs: list[Point], out_root: Path, on_d
         for fut in as_completed(futures):
             pending.discard(fut)
             try:
-                on_done(futures[fut], fut.result())
+                result = fut.result()
             except BrokenProcessPool:
                 broken.append(futures[fut])
+                continue
+            if result["status"] == "interrupted":  # not by Ctrl-C here (that raises below): the pool's
+                broken.append(futures[fut])  # teardown after a dead worker stopped it (SIGTERM)
+                continue
+            on_done(futures[fut], result)
     except KeyboardInterrupt:
         pool.stop_event.set()
         for fut in pending:
