@@ -174,6 +174,15 @@ def _run_inline(jobs: list[Point], out_root: Path, on_done) -> None:
             raise KeyboardInterrupt
 
 
+def _kill(workers: dict) -> None:
+    """SIGKILL every process of a broken pool (its teardown's SIGTERM leaves them time to write)."""
+    for proc in workers.values():
+        if proc.is_alive():
+            proc.kill()
+    for proc in workers.values():
+        proc.join(5)
+
+
 def _run_pool(pool: ProcessPoolExecutor, jobs: list[Point], out_root: Path, on_done) -> None:
     """Run ``jobs`` on ``pool``. A worker that dies (killed, out of memory) breaks the whole pool:
     the points that had started (their directory exists: stale ones are removed first) fail, saying
@@ -190,6 +199,7 @@ def _run_pool(pool: ProcessPoolExecutor, jobs: list[Point], out_root: Path, on_d
             broken.extend(jobs[i:])
             break
     pending = set(futures)
+    workers = dict(getattr(pool, "_processes", None) or {})  # started by the submissions above
     try:
         for fut in as_completed(futures):
             pending.discard(fut)
@@ -219,6 +229,8 @@ def _run_pool(pool: ProcessPoolExecutor, jobs: list[Point], out_root: Path, on_d
             except Exception:  # noqa: BLE001 - a worker that cannot answer leaves its point pending
                 pass
         raise
+    if broken:  # no worker of the broken pool may still write a point while the fresh pool reruns it
+        _kill(workers)
     again = [p for p in broken if not (out_root / POINTS / p.id).exists()]
     for p in broken:
         if p not in again:
