@@ -9,11 +9,7 @@ import numpy as np
 
 from atleus_dist.backends.base import Progress, RunStats, coordinator_loop
 from atleus_dist.kernel import LPGroup, RunSpec
-
-
-def _sum_known(counts) -> int | None:
-    known = [c for c in counts if c is not None]
-    return sum(known) if known else None
+from atleus_dist.kernel.lp import total_work
 
 
 def run(spec: RunSpec, progress: Progress | None = None) -> RunStats:
@@ -45,7 +41,7 @@ def run(spec: RunSpec, progress: Progress | None = None) -> RunStats:
 
     try:
         coordinator_loop(spec, len(groups), step, local_next.copy(), stats, progress,
-                         work=lambda: _sum_known(g.work_done() for g in groups))
+                         work=lambda: total_work(g.work_done() for g in groups))
     finally:
         for group in groups:
             group.close()

@@ -21,6 +21,7 @@ import numpy as np
 from atleus_dist.backends.base import Progress, ProgressTicker, RunStats
 from atleus_dist.kernel import RunSpec, SimulationAborted
 from atleus_dist.kernel.compiled_sync import H_NEXT, STRIDE, Board
+from atleus_dist.kernel.lp import total_work
 
 ROWS_EVERY = 1024  # rounds per ``windows`` row (per-round rows would be millions)
 
@@ -64,8 +65,7 @@ def run(spec: RunSpec, progress: Progress | None = None) -> RunStats:
     ticker = ProgressTicker(progress)
 
     def work() -> int | None:  # plain int reads of the other threads' schedulers (under the GIL)
-        known = [d for d in (lp.work_done() for lp in lps) if d is not None]
-        return sum(known) if known else None
+        return total_work(lp.work_done() for lp in lps)
 
     try:
         for t in threads:

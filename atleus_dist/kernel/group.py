@@ -23,7 +23,7 @@ import numpy as np
 
 from atleus_dist.kernel.channels import ChannelMap
 from atleus_dist.kernel.errors import ConfigError
-from atleus_dist.kernel.lp import LogicalProcess
+from atleus_dist.kernel.lp import LogicalProcess, total_work
 from atleus_dist.kernel.messages import decode_outbox, encode_outbox
 from atleus_dist.kernel.time import NEVER_PS, check_time_ps
 
@@ -121,8 +121,7 @@ class LPGroup:
 
     def work_done(self) -> int | None:
         """The sum of this group's LPs' :meth:`LogicalProcess.work_done` (None if none counts)."""
-        done = [d for d in (lp.work_done() for lp in self.lps.values()) if d is not None]
-        return sum(done) if done else None
+        return total_work(lp.work_done() for lp in self.lps.values())
 
     def local_next(self) -> np.ndarray:
         return np.array([self.lps[lp].next_time() for lp in self.lp_ids], dtype=np.int64)

@@ -19,6 +19,12 @@ from atleus_dist.kernel.messages import Block
 from atleus_dist.kernel.time import NEVER_PS
 
 
+def total_work(counts) -> int | None:
+    """The sum of :meth:`LogicalProcess.work_done` counts that are known (None if none is)."""
+    known = [c for c in counts if c is not None]
+    return sum(known) if known else None
+
+
 class LogicalProcess:
     """Base class: keeps the processed-time watermark and checks causality on delivery."""
 
