@@ -64,3 +64,63 @@ def test_without_an_estimate_the_op_share_is_the_progress(capsys):
     report = stderr_progress("run", end_ps=1_000_000_000, total_ops=100)  # a hard end, no estimate
     report(1, 1_000, 1, 40)  # 1e-6 of the hard end, but 40 of 100 ops
     assert "( 40.0%)" in capsys.readouterr().err
+
+
+def test_generic_worker_processes_report_the_ops_done(mapping, tmp_path):
+    """``--backend local --partition by-tier``: several LPs per group, so the generic worker
+    processes run (not the compiled rounds); their ops done reach the progress callback through
+    shared memory, never go back, and end at every op of the step."""
+    from atleus_dist import backends
+    from atleus_dist.backends import threads
+    from atleus_dist.hw.chip import chip_run_spec
+    from atleus_dist.results import SinkFactory
+
+    calls = []
+    spec, _ = chip_run_spec(mapping, {}, "by-tier", 2, SinkFactory(str(tmp_path / "tiers")), backend="local")
+    assert len(spec.groups) == 2 and not threads.eligible(spec)  # the path under test
+    backends.run(spec, "local", progress=lambda *args: calls.append(args))
+    done = [c[3] for c in calls if len(c) == 4]
+    assert done and len(calls[-1]) == 4
+    assert done[-1] == spec.meta["total_ops"] >= len(mapping.graph)
+    assert done == sorted(done)
+
+
+def test_ray_actors_report_the_ops_done_in_their_round_summary(mapping, tmp_path):
+    """The Ray backend's actor logic (``GroupActor``, plain Python; ``ray.remote`` wraps it at the
+    edge) driven by the same coordinator loop and exchange as ``ray_backend.run``, without Ray:
+    each round's summary carries the actor's ops done, whose sum reaches every op of the step."""
+    import numpy as np
+
+    from atleus_dist.backends.base import RunStats, coordinator_loop
+    from atleus_dist.backends.ray_backend import GroupActor
+    from atleus_dist.hw.chip import chip_run_spec
+    from atleus_dist.kernel.lp import total_work
+    from atleus_dist.results import SinkFactory
+
+    spec, _ = chip_run_spec(mapping, {}, "by-tier", 2, SinkFactory(str(tmp_path / "ray")), backend="ray")
+    n = len(spec.groups)
+    actors = [GroupActor(spec, g) for g in range(n)]
+    local_next = np.empty(spec.n_lps, dtype=np.int64)
+    for g, a in enumerate(actors):
+        local_next[spec.groups[g]] = a.group.local_next()  # init() also asks Ray for its node
+    inbound: list[list] = [[] for _ in range(n)]
+    done: list = [None] * n
+    seen = []
+
+    def step(horizons):
+        outs = [a.step(horizons, *inbound[g]) for g, a in enumerate(actors)]
+        for v in range(n):
+            inbound[v] = [outs[g][1 + v] for g in range(n) if outs[g][1 + v]]
+        for g, out in enumerate(outs):
+            local_next[spec.groups[g]] = out[0][0]
+            done[g] = out[0][6]
+        seen.append(total_work(done))
+        return local_next, np.stack([out[0][1] for out in outs])
+
+    calls = []
+    coordinator_loop(spec, n, step, local_next.copy(), RunStats("ray", n), lambda *a: calls.append(a),
+                     work=lambda: total_work(done))
+    for a in actors:
+        a.close()
+    assert seen[-1] == spec.meta["total_ops"] and seen == sorted(seen)
+    assert len(calls[-1]) == 4 and calls[-1][3] == spec.meta["total_ops"]

@@ -105,6 +105,8 @@ class _Worker:
             ctrl.local_next[q, lp_ids] = res.local_next
             ctrl.sent_min[q, w, :] = res.sent_min
             ctrl.events[q, w] = self.group.events
+            done = self.group.work_done()
+            ctrl.work[q, w] = -1 if done is None else done
             self.work_s += time.perf_counter() - t1
             ctrl.arrive[w] = r  # publish last: readers that see r see everything above
         ctrl.stats[w, :] = (r, self.group.events, self.group.messages, self.work_s, self.sync_s,
@@ -163,6 +165,7 @@ def run(spec: RunSpec, progress: Progress | None = None, start_method: str = "sp
              for w in range(n)]
     stats = RunStats(backend="local", groups=n)
     ticker = ProgressTicker(progress)
+    work = _WorkCount()
     try:
         with hygiene.signals_deferred():  # a child must never see its parent stop mid-handshake
             for proc in procs:
@@ -179,7 +182,8 @@ def run(spec: RunSpec, progress: Progress | None = None, start_method: str = "sp
                 raise SimulationAborted(_errors(dir_, n) or "a worker process died")
             r = int(ctrl.arrive.min())
             if r > 0:
-                ticker.tick(r, int(ctrl.local_next[r % 2].min()), int(ctrl.events[r % 2].sum()))
+                ticker.tick(r, int(ctrl.local_next[r % 2].min()), int(ctrl.events[r % 2].sum()),
+                            work=lambda p=r % 2: work.read(ctrl.work[p]))
         st = ctrl.stats
         stats.rounds = int(st[:, 0].max())
         stats.events = int(st[:, 1].sum())
@@ -187,7 +191,9 @@ def run(spec: RunSpec, progress: Progress | None = None, start_method: str = "sp
         stats.work_s = float(st[:, 3].sum())
         stats.sync_s = float(st[:, 4].sum())
         stats.end_time_ps = int(st[:, 5].min())
-        ticker.tick(stats.rounds, stats.end_time_ps, stats.events, force=True)
+        # the last round's parity holds every worker's final count (each published it, then stopped)
+        ticker.tick(stats.rounds, stats.end_time_ps, stats.events, force=True,
+                    work=lambda: work.read(ctrl.work[stats.rounds % 2]))
     finally:
         _stop(procs)
         ctrl.close()
@@ -196,6 +202,23 @@ def run(spec: RunSpec, progress: Progress | None = None, start_method: str = "sp
     stats.run_s = (stats.work_s + stats.sync_s) / n
     stats.setup_s = max(stats.wall_s - stats.run_s, 0.0)
     return stats
+
+
+class _WorkCount:
+    """The workers' ops done as the progress line counts them (:func:`total_work`): the sum of
+    the counts workers publish (-1: a group whose LPs count nothing; None if none counts). Read
+    while workers run, a parity may hold a fast worker's count of a later round next to the
+    others' (as for ``events``), so the sum may run ahead by a round; it is kept from going back."""
+
+    def __init__(self) -> None:
+        self.last: int | None = None
+
+    def read(self, counts: np.ndarray) -> int | None:
+        known = counts[counts >= 0]
+        if not known.size:
+            return self.last
+        self.last = max(int(known.sum()), self.last or 0)
+        return self.last
 
 
 def _stop(procs: list) -> None:

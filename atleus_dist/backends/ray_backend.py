@@ -16,6 +16,7 @@ import numpy as np
 
 from atleus_dist.backends.base import Progress, RunStats, coordinator_loop
 from atleus_dist.kernel import ConfigError, LPGroup, RunSpec
+from atleus_dist.kernel.lp import total_work
 
 PLACEMENTS = ("spread", "pack")
 
@@ -35,7 +36,8 @@ class GroupActor:
         res = self.group.advance(horizons)
         work = time.perf_counter() - t0
         nonempty = [bool(b) for b in res.outbound]
-        summary = (res.local_next, res.sent_min, res.events, res.messages, work, nonempty)
+        # ops done so far (None: the LPs count nothing), for the progress line's share of ops
+        summary = (res.local_next, res.sent_min, res.events, res.messages, work, nonempty, self.group.work_done())
         return (summary, *res.outbound)
 
     def close(self) -> None:
@@ -97,6 +99,7 @@ def run(spec: RunSpec, progress: Progress | None = None, address: str | None = N
         stats.extra["nodes"] = sorted({node for _ln, _h, node in inits})
         stats.extra["actor_nodes"] = [node for _ln, _h, node in inits]
         inbound: list[list] = [[] for _ in range(n)]
+        done: list[int | None] = [None] * n  # each actor's ops done after its last round
         stats.setup_s = time.perf_counter() - t_start
         t_run = time.perf_counter()
 
@@ -112,9 +115,10 @@ def run(spec: RunSpec, progress: Progress | None = None, address: str | None = N
                 stats.events += s[2]
                 stats.messages += s[3]
                 stats.work_s += s[4]
+                done[g] = s[6]
             return local_next, sent_min
 
-        coordinator_loop(spec, n, step, local_next.copy(), stats, progress)
+        coordinator_loop(spec, n, step, local_next.copy(), stats, progress, work=lambda: total_work(done))
         ray.get([a.close.remote() for a in actors])
         stats.run_s = time.perf_counter() - t_run
         stats.sync_s = max(stats.run_s * n - stats.work_s, 0.0)

@@ -84,6 +84,7 @@ class Control:
             "sent_min": (2, w, n),
             "datalen": (2, w, w),
             "events": (2, w),
+            "work": (2, w),  # each worker's LPGroup.work_done() (ops done), -1 if it counts none
         }
         ints = sum(int(np.prod(s)) for s in self.layout.values())
         floats = w * len(self.STAT_FIELDS)
