@@ -92,7 +92,9 @@ class ChipProgram:
     bytes, as HBM interleaves addresses over its (pseudo-)channels. Each stripe takes the whole
     op's latency - the channels work in parallel, each at 1/ports of the stack's bandwidth - and
     its share of the energy. A consumer waits for every stripe; a producer feeding a write sends
-    each port only its share. Op ids are the program's (``origin`` maps them to graph ops)."""
+    each port only its share, one feeding a read only a token, one feeding a head group of a split
+    op only its heads' share (:func:`_wanted`). Op ids are the program's (``origin`` maps them to
+    graph ops)."""
 
     ops: OpTable
     router: list[int]  # per op: the router of its core
@@ -161,13 +163,14 @@ class ChipProgram:
         prog = OpTable(base.n_tiers, stub=base.stub, **cols)
         need: dict[tuple[int, int], int] = {}
         dests: dict[int, set[int]] = {}
+        graph = mapping.graph.ops
         for c, deps in enumerate(prog.deps):
+            cop = graph[origin[c]]
             for d in deps:
                 key = (d, routers[c])
                 if routers[d] != routers[c]:
                     dests.setdefault(d, set()).add(routers[c])
-                share = share_of.get(c)
-                want = out[d] if share is None else _split(out[d], share[1])[share[0]]
+                want = _wanted(cop, graph[origin[d]], out[d], share_of.get(c))
                 need[key] = max(need.get(key, 0), want)
         edge = {key: b for key, b in need.items() if b < out[key[0]]}
         return cls(prog, routers, out, layout.n_routers, origin, edge,
@@ -192,6 +195,21 @@ class ChipProgram:
     def bytes_to(self, op: int, router: int) -> int:
         """What the result of ``op`` puts on the NoC towards ``router``."""
         return self.edge_bytes.get((op, router), self.out_bytes[op])
+
+
+def _wanted(consumer, producer, out_bytes: int, write_share: tuple[int, list[int]] | None) -> int:
+    """Bytes of ``producer``'s result (``out_bytes``, per program op) one program op of
+    ``consumer`` needs: a write stripe its port's share; a read none (it moves data from the
+    memory, not from its deps: a completion token, e.g. the optimizer state read after the
+    gradients); a head group of a split op (``part`` of ``parts``) its heads' share of an input
+    that is not split (the reload, dAV), the whole of one that is (its own heads already)."""
+    if write_share is not None:
+        return _split(out_bytes, write_share[1])[write_share[0]]
+    if consumer.kind == "hbm_read" and producer.kind not in ("hbm_read", "hbm_write"):
+        return 0
+    if consumer.parts > 1 and producer.parts == 1:
+        return _share(out_bytes, consumer.parts, consumer.part)
+    return out_bytes
 
 
 def program_deps(graph, n_ports: int) -> list[tuple[int, ...]]:

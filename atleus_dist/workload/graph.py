@@ -45,6 +45,10 @@ class Op:
     nbytes: int = 0
     deps: tuple[int, ...] = ()
     chunk: int = 0  # pipeline chunk (token group) of the op; 0 for whole-step ops
+    # part ``part`` of ``parts`` of a head-parallel op the mapper split over cores (its heads'
+    # share of the count or elements; :mod:`atleus_dist.workload.head_split`); 0 of 1: whole
+    part: int = 0
+    parts: int = 1
 
     @property
     def tier(self) -> str:
@@ -107,5 +111,5 @@ class OpGraph:
         for op in keep:
             g.ops.append(Op(new_id[op.id], op.name, op.kind, op.phase, op.layer, op.m, op.n, op.k, op.count,
                             op.weight, op.transposed, op.vector_kind, op.elements, op.nbytes,
-                            tuple(new_id[d] for d in op.deps if d in new_id), op.chunk))
+                            tuple(new_id[d] for d in op.deps if d in new_id), op.chunk, op.part, op.parts))
         return g

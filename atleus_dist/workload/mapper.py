@@ -12,6 +12,10 @@
   ``hbm_read`` + ``program`` op pair inserted into the graph), counting writes per crossbar.
   A weight whose block alone exceeds the chip (Llama-3-8B's LM head) is first split by output
   columns into slices no larger than the largest block that fits, each streamed as its own weight.
+- Backward attention (fine-tuning): each head-parallel op is split into head groups, one per HBM
+  channel (at most one per systolic core), part g on the layer's core + g x cores/parts
+  (:mod:`atleus_dist.workload.head_split`), so a reload of saved activations reaches as many cores
+  as the memory has channels instead of converging on one core's ejection channel.
 - Per-layer pipeline: the layer's forward ReRAM matmuls are split into ``reram_stages_per_layer``
   contiguous stages minimising the slowest, next to one systolic stage; spare crossbars then
   replicate the bottleneck stage's weights (ISAAC-style) while they last, which divides its vectors.
@@ -41,6 +45,7 @@ from atleus_dist.hw.systolic import SystolicCore
 from atleus_dist.hw.units import HBM_CORE  # the op table's id of the HBM (hw.units)
 from atleus_dist.kernel.errors import ConfigError
 from atleus_dist.workload.graph import Op, OpGraph
+from atleus_dist.workload.head_split import split_heads
 from atleus_dist.workload.scenario import Scenario
 from atleus_dist.workload.weight_slices import slice_widths, split_oversized, weight_name
 
@@ -304,6 +309,8 @@ class Mapper:
         writes = WriteCounters(arch.crossbar_capacity, arch.reram.endurance_writes)
         placements = self._replicate(sc, g, placements, arch.crossbar_capacity - resident - region)
         n_sys = min(arch.systolic_cores, sc.model.layers + 1)
+        if sc.mode == "finetune":  # a reload's consumers on as many cores as the memory has channels
+            g = split_heads(g, sc.batch * sc.model.heads, min(arch.hbm.channels, n_sys))
         core, lat, en = [], [], []
         for op in g:
             c, t, e = self._cost(op, placements, writes, n_sys)
@@ -364,7 +371,8 @@ class Mapper:
         if op.kind in ("hbm_read", "hbm_write"):
             c = self.hbm.transfer(op.nbytes, "read" if op.kind == "hbm_read" else "write")
             return HBM_CORE, c.latency_ps, c.energy_pj
-        sys_core = arch.reram_cores + (op.layer % n_sys)
+        # the layer's core; part g of a head-split op (head_split) g x cores/parts further on
+        sys_core = arch.reram_cores + (op.layer + op.part * (n_sys // op.parts)) % n_sys
         if op.kind == "dynamic_mm":
             # both operands are dynamic, so the compiler may compute C^T = B^T A^T instead: keep
             # whichever operand makes the stationary one (a pipeline chunk's few rows streamed
