@@ -6,7 +6,7 @@ import pytest
 
 from atleus_dist.hw.chip import chip_noc_config
 from atleus_dist.hw.chip_program import ChipProgram
-from atleus_dist.workload.accounting import step_flops
+from atleus_dist.workload.accounting import reram_op_share, step_flops
 from atleus_dist.workload.compiler import compile_step
 from atleus_dist.workload.head_split import HEAD_PARALLEL_BWD, split_heads
 from atleus_dist.workload.mapper import Mapper
@@ -39,6 +39,9 @@ def test_split_keeps_every_flop_and_element(mapped):
     assert all(op.parts == 8 for op in bwd)  # 16 heads over 8 channels: 2 heads a part
     assert all(op.count == 2 * B for op in bwd if op.kind == "dynamic_mm")
     assert all(op.elements == 2 * B * CHUNK * s for op in bwd if op.kind == "vector")
+    assert all(op.parts == 1 for op in m.graph if op.phase != "bwd")  # the forward is not split
+    # the paper's convention (forward, causal scores skipped) counts the parts as the whole ops
+    assert reram_op_share(sc, m.graph) == reram_op_share(sc, graph)
 
 
 def test_parts_run_on_distinct_systolic_cores(mapped):
@@ -102,3 +105,14 @@ def test_inference_and_small_chips_are_not_split():
     assert split_heads(g, heads, 1) is g
     capped = split_heads(g, heads, 4 * heads)  # at most one head per part
     assert {op.parts for op in capped} == {1, heads} and {op.count for op in capped if op.parts > 1 and op.kind == "dynamic_mm"} == {1}
+
+
+def test_one_chunk_part_names_still_count_as_attention():
+    """Without chunks the parts are named ``L3.qk.dq.h2``; the op counts as its base op."""
+    from atleus_dist.workload.accounting import _attention_op
+
+    sc = Scenario(load_model("gpt2-medium"), seq=64, pipeline_chunk_tokens=64)
+    m = Mapper().map(sc, compile_step(sc))
+    assert any(op.name == "L0.qk.dq.h0" for op in m.graph)
+    assert _attention_op("L0.qk.h3") and _attention_op("L0.av[c1].h0") and not _attention_op("L0.qk.dq.h3")
+    assert reram_op_share(sc, m.graph) == reram_op_share(sc, compile_step(sc))

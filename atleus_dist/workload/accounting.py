@@ -16,6 +16,8 @@ Knows nothing of mapping, LPs, files or Ray.
 
 from __future__ import annotations
 
+import re
+
 from atleus_dist.hw.systolic import SystolicCoreConfig
 from atleus_dist.workload.graph import PHASES, OpGraph
 from atleus_dist.workload.scenario import Scenario
@@ -41,7 +43,7 @@ def step_flops(graph: OpGraph, vector_cfg: SystolicCoreConfig | None = None) -> 
 
 
 def _attention_op(name: str) -> bool:
-    base = name.split("[", 1)[0]  # drop the chunk suffix "[c3]"
+    base = re.sub(r"\.h\d+$", "", name.split("[", 1)[0])  # drop the chunk "[c3]" and head-group ".h2" suffixes
     return base.rsplit(".", 1)[-1] in ATTENTION_OPS and base.startswith("L")
 
 

@@ -22,9 +22,6 @@ SAVED_PER_HEAD_S2 = 5
 # with both LayerNorms the other 23*s*b*h (19 + 4). Backward reloads each part where it is used.
 SAVED_ATTN_PER_TOKEN_D = 11
 OPT_STATE_BYTES = 12  # Adam in fp32: master weight + two moments (4 bytes each)
-# Backward reloads a chunk's saved activations one layer ahead (see _Compiler.layer_bwd); False:
-# as soon as they are saved (during the forward), the schedule before issue 13's mapping work
-RELOAD_AHEAD = True
 
 
 class _Compiler:
@@ -165,7 +162,7 @@ class _Compiler:
         return self.chunks[j][1] * self.sc.batch * self.m.d_model * SAVED_ATTN_PER_TOKEN_D + self.saved_attn_s2(j)
 
     # --- backward ------------------------------------------------------------------------------
-    def layer_bwd(self, i: int, dys: list[int], saves: list[int | None], ahead: list[int] | None = None) -> list[int]:
+    def layer_bwd(self, i: int, dys: list[int], saves: list[int | None]) -> list[int]:
         """Backward of layer ``i``, chunks in reverse order (the last chunk's gradient is ready first).
 
         Row-local ops of chunk j (FFN, norms, residuals, O, dP = dAV V^T, softmax backward,
@@ -179,16 +176,11 @@ class _Compiler:
         # chunk j's saved activations come back in two reads, each to where it is used: the MLP's
         # and norms' part (``load``) and the attention block's (``load_at``: softmax backward and,
         # for K and V, the attention of the chunks that attended to j)
-        # ... one layer ahead: after the save and once the layer above has begun its backward
-        # (``ahead``: the gradients entering it; its first chunk's, since the first chunk here needs
-        # every chunk's K and V), so reloads are buffered for about one layer's backward rather than
-        # from the forward on, and the forward's NoC carries no reload traffic
         load, load_at = [0] * n, [0] * n
         for j in order:
             attn = self.saved_attn_bytes(j)
-            when = [saves[j]] + ([ahead[order[0]]] if ahead is not None else [])
-            load_at[j] = self.add(f"L{i}.load_act.attn", "hbm_read", "bwd", i, j, when, nbytes=attn)
-            load[j] = self.add(f"L{i}.load_act.mlp", "hbm_read", "bwd", i, j, when,
+            load_at[j] = self.add(f"L{i}.load_act.attn", "hbm_read", "bwd", i, j, [saves[j]], nbytes=attn)
+            load[j] = self.add(f"L{i}.load_act.mlp", "hbm_read", "bwd", i, j, [saves[j]],
                                nbytes=g.ops[saves[j]].nbytes - attn)
         dy, d_r1, d_av, dp, ds, dq, dk, dv = ([0] * n for _ in range(8))
 
@@ -274,7 +266,6 @@ class _Compiler:
                 dys[j] = self.vec("loss", "loss", rows * (head[1] if head else m.d_model), "fwd", L, [x], j)
         if not self.train:
             return g
-        loss_ops = list(dys) if lm else [dys[0]] * n
         for j in (reversed(range(n)) if lm else [0]):
             dy = dys[j]
             rows = self.rows(j) if lm else self.sc.batch
@@ -290,11 +281,8 @@ class _Compiler:
         for j in reversed(range(n)):
             if m.final_norm:
                 dys[j] = self.vec("final_norm.bwd", m.norm, self.rows(j) * m.d_model, "bwd", L, [dys[j]], j)
-        ahead = list(loss_ops) if RELOAD_AHEAD else None  # the top layer reloads during the head's backward
         for i in reversed(range(L)):
-            before = dys
-            dys = self.layer_bwd(i, dys, saves[i], ahead)
-            ahead = before if RELOAD_AHEAD else None
+            dys = self.layer_bwd(i, dys, saves[i])
         self.update()
         return g
 

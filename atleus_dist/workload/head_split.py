@@ -18,7 +18,9 @@ reads a split op waits for every part. Sums are exact: the parts' MACs, FLOPs an
 up to the whole op's. The mapper puts part g on the layer's systolic core plus g x (cores / parts),
 so a reload's consumers are ``parts`` cores, each ejecting its share.
 
-The forward is not split: its attention inputs come from the layer's own ops, not from HBM.
+The forward is not split: its attention inputs come from the layer's own ops, not from HBM, and
+splitting it too (tried with the reloads one layer ahead, see bench/RESULTS.md) made the stub's step
+16% slower - the parts of successive layers' forwards then queue on shared cores.
 Knows nothing of hardware timing, NoC, LPs, files or Ray.
 """
 
