@@ -98,14 +98,9 @@ def _merge_sets(data: dict, sets: Any) -> dict:
     return flat
 
 
-def _finish(built, command: str, out: str, progress: bool, baseline_kind: str | None = None) -> Run:
+def summary_finalize(built, baseline_kind: str | None = None):
+    """The ``finalize`` of a simulated run: its ``summary`` table and figures (``resume`` too)."""
     from atleus_dist.results.summary import summary_figures, write_summary
-    from atleus_dist.run import execute, prepare_out_dir
-
-    cfg = built.run_config
-    ex = cfg.execution
-    options = {"address": ex.address, "placement": ex.placement} if ex.backend == "ray" else {}
-    path = prepare_out_dir(out)  # only now: every input was checked
 
     def finalize(run_dir, manifest, _figures):
         if baseline_kind:
@@ -115,8 +110,22 @@ def _finish(built, command: str, out: str, progress: bool, baseline_kind: str | 
         fig.pop("absent_tables", None)
         return fig
 
+    return finalize
+
+
+def _finish(built, command: str, out: str, progress: bool, baseline_kind: str | None = None,
+            checkpoint_every_ps: int | None = None) -> Run:
+    from atleus_dist.run import execute, prepare_out_dir
+    from atleus_dist.run.checkpoint_resume import checkpoint_setup
+
+    cfg = built.run_config
+    ex = cfg.execution
+    options = {"address": ex.address, "placement": ex.placement} if ex.backend == "ray" else {}
+    plan, extra = checkpoint_setup(built, command, out, checkpoint_every_ps)
+    path = prepare_out_dir(out)  # only now: every input was checked
     stats, manifest = execute(command, built.config, built.spec, ex.backend, path, progress=progress,
-                              finalize=finalize, **options)
+                              finalize=summary_finalize(built, baseline_kind), checkpoint=plan,
+                              manifest_extra=extra, **options)
     sc = built.scenario
     fig = dict(manifest["figures"], out=str(path), scenario=sc.name, model=sc.model.name, mode=sc.mode,
                seq=sc.seq, batch=sc.batch, transport=cfg.transport)
@@ -130,15 +139,19 @@ def _finish(built, command: str, out: str, progress: bool, baseline_kind: str | 
 def simulate(scenario_or_config: str | RunConfig | None = None, *, sets: Any = None, arch: str | None = None,
              out: str | os.PathLike | None = None, transport: str | None = None, backend: str | None = None,
              workers: int | None = None, partition: str | None = None, address: str | None = None,
-             placement: str | None = None, progress: bool = False) -> Run:
+             placement: str | None = None, progress: bool = False, checkpoint_every_ps: int | None = None) -> Run:
     """One step of a scenario on Atleus (``atleus-dist run``). ``scenario_or_config``: a scenario
     name, a YAML file, a :class:`RunConfig` or None (the default scenario); the other arguments
-    override it (None: keep). ``out``: the run directory to create (None: a temporary one)."""
+    override it (None: keep). ``out``: the run directory to create (None: a temporary one).
+    ``checkpoint_every_ps``: write a checkpoint at every multiple of it (``atleus-dist resume``)."""
+    from atleus_dist.run.checkpoint import check_every_ps
+
+    check_every_ps(checkpoint_every_ps)
     out = _out_dir(out)
     flags = dict(transport=transport, backend=backend, workers=workers, partition=partition, address=address,
                  placement=placement)
     built = _built(scenario_or_config, sets, arch, out, flags)
-    return _finish(built, "run", out, progress)
+    return _finish(built, "run", out, progress, checkpoint_every_ps=checkpoint_every_ps)
 
 
 def baseline(kind: str, scenario: str | None = None, *, seq: int | None = None, batch: int | None = None,
