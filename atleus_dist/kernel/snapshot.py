@@ -65,6 +65,12 @@ def _is_frozen_dataclass(obj: Any) -> bool:
     return params is not None and params.frozen
 
 
+def _plain_class(t: type) -> bool:
+    """Defined in Python (a heap type) with only such bases: its instances' state is their
+    ``__dict__``. A C type (a file, a lock, a writer) holds state the walk cannot see."""
+    return all(c is object or c.__flags__ & (1 << 9) for c in t.__mro__)
+
+
 def _skipped(value: Any) -> bool:
     return isinstance(value, _SKIP_TYPES) or _is_frozen_dataclass(value)
 
@@ -112,7 +118,7 @@ def _value(v: Any, arrays: list, ids: dict, path: str, top: bool = False) -> Any
         return tuple(items) if isinstance(v, tuple) else type(v)(items)
     if isinstance(v, dict):
         return {_value(k, arrays, ids, f"{path} key"): _value(x, arrays, ids, f"{path}[{k!r}]") for k, x in v.items()}
-    if top and hasattr(v, "__dict__") and not _skipped(v):
+    if top and hasattr(v, "__dict__") and _plain_class(type(v)):
         return object_state(v, arrays, ids, path)
     raise SnapshotError(f"{path}: a {type(v).__name__} cannot be saved in a checkpoint "
                         f"(name it in snapshot_skip if the constructor rebuilds it)")
