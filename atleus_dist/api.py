@@ -201,20 +201,22 @@ def _set_dict(sets: Any) -> dict:
 
 def noc(config: Any = None, *, sets: Any = None, out: str | os.PathLike | None = None, backend: str = "inline",
         workers: int = 2, transfers: tuple = (), progress: bool = False, address: str | None = None,
-        placement: str = "spread") -> Run:
+        placement: str = "spread", checkpoint_every_ps: int | None = None) -> Run:
     """A synthetic-traffic run of the flit-level 3D NoC (``atleus-dist noc``). ``config``: a
     :class:`~atleus_dist.hw.noc.config.NocConfig`, a nested mapping of its fields, a YAML file or
     None (defaults); ``sets``: ``{"router.num_vcs": 2}`` or ``["traffic.rate=0.1"]``.
     ``transfers``: scripted (cycle, src, dest, nbytes, tag) tuples; their completions are written
-    to a ``transfers`` table (tag, done_cycle). Figures are BookSim2's."""
+    to a ``transfers`` table (tag, done_cycle). Figures are BookSim2's. ``checkpoint_every_ps``:
+    write a checkpoint at every multiple of it (``atleus-dist resume``)."""
     from atleus_dist.config.run_config import ExecutionConfig
+    from atleus_dist.run.checkpoint import check_every_ps
+
+    check_every_ps(checkpoint_every_ps)
     from atleus_dist.config.sets import read_yaml_mapping
     from atleus_dist.config.tree import put
     from atleus_dist.hw.noc.config import NocConfig
     from atleus_dist.hw.noc.lp import build_spec
-    from atleus_dist.hw.noc.stats import figures
-    from atleus_dist.hw.noc.topology import build_topology
-    from atleus_dist.results import SinkFactory, read_table
+    from atleus_dist.results import SinkFactory
     from atleus_dist.run import execute, prepare_out_dir
 
     out = _out_dir(out)
@@ -241,14 +243,27 @@ def noc(config: Any = None, *, sets: Any = None, out: str | os.PathLike | None =
     cfg = build_tree(NocConfig, data, (), labels)
     spec = build_spec(cfg, ex.workers, SinkFactory(out), transfers, backend=ex.backend)  # checks the partition
     cfg = dataclasses.replace(cfg, partition=spec.meta["partition"])  # auto: the plan it resolved to
+    from atleus_dist.run.checkpoint_resume import noc_checkpoint_setup
+
+    plan, extra = noc_checkpoint_setup(cfg, spec, transfers, ex.backend, out, checkpoint_every_ps)
     path = prepare_out_dir(out)
     options = {"address": ex.address, "placement": ex.placement} if ex.backend == "ray" else {}
     config = dict(cfg.to_dict(), plan=spec.meta["plan"]) if spec.meta.get("plan") else cfg.to_dict()
-    stats, manifest = execute("noc", config, spec, ex.backend, path, progress=progress, **options)
+    stats, manifest = execute("noc", config, spec, ex.backend, path, progress=progress, checkpoint=plan,
+                              manifest_extra=extra, **options)
+    return noc_run(cfg, spec, stats, manifest, path, ex.backend)
+
+
+def noc_run(cfg, spec, stats, manifest: dict, path: Path, backend: str) -> Run:
+    """The :class:`Run` of a finished ``noc`` run: BookSim2's figures from its tables (``resume`` too)."""
+    from atleus_dist.hw.noc.stats import figures
+    from atleus_dist.hw.noc.topology import build_topology
+    from atleus_dist.results import read_table
+
     read = {name: read_table(path, name) for name in ("packets", "nodes", "links")}  # each verified once
     tables = {name: {c: t.column(c).to_numpy() for c in t.column_names} for name, t in read.items()}
     fig = figures(cfg, build_topology(cfg).n_routers, tables["packets"], tables["nodes"], tables["links"])
-    fig.update({"lps": spec.n_lps, "workers": len(spec.groups), "backend": ex.backend,
+    fig.update({"lps": spec.n_lps, "workers": len(spec.groups), "backend": backend,
                 "partition": cfg.partition, "wall_s": stats.run_s, "rounds": stats.rounds, "out": str(path),
                 "topology": cfg.topology, "pattern": cfg.traffic.pattern, "rate": cfg.traffic.rate})
     fig = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in fig.items()}

@@ -25,9 +25,13 @@ from atleus_dist.kernel.snapshot import SnapshotError, decode, encode, object_st
 # tier LPs (the stub transport, 5 LPs): ~2-3 s of simulation, 2 ms of simulated time apart
 STUB = ["run", "--transport", "stub", "--set", "scenario.seq=64", "--quiet"]
 STUB_EVERY = "2000000000"
-# the default chip on the flit-level NoC, one LP (the planner's pick): ~8 s
-NOC = ["run", "--set", "scenario.seq=8", "--quiet"]
-NOC_EVERY = "1000000000"
+# a chip step on the flit-level NoC, one LP (the planner's pick): ~1-2 s, 0.57 ms simulated
+NOC = ["run", "roberta-base-lora32-s512", "--set", "scenario.seq=8", "--set", "scenario.mode=inference", "--quiet"]
+NOC_EVERY = "50000000"
+# the NoC alone (synthetic traffic), cut in two regions on compiled rounds: ~22k cycles
+NOC_ONLY = ["noc", "--mesh", "4x4x4", "--traffic", "uniform", "--rate", "0.06", "--warmup", "1000", "--measure",
+            "20000", "--drain", "1000", "--seed", "3", "--partition", "blocks:2x1", "--quiet"]
+NOC_ONLY_EVERY = "2000000"
 
 
 def _start(args: list[str], out: Path) -> subprocess.Popen:
@@ -121,6 +125,21 @@ def test_killed_noc_run_resumes(tmp_path, cli, digest_of):
     assert m["partition"]["n_lps"] == 1
     code, _, err = cli("resume", str(out), "--backend", "local", "--quiet")
     assert code == 0, err
+    assert digest_of(out) == digest_of(ref)
+
+
+def test_killed_noc_only_run_on_compiled_rounds_resumes_inline(tmp_path, cli, digest_of):
+    """Checkpoints of compiled rounds (segments ending at each boundary, mailboxes drained into
+    the regions) resume on the generic path of another backend and worker count."""
+    ref = tmp_path / "ref"
+    code, _, err = cli(*NOC_ONLY, "--backend", "inline", "--workers", "1", "--out", str(ref))
+    assert code == 0, err
+    out = tmp_path / "run"
+    _stop_after_first_checkpoint([*NOC_ONLY, "--backend", "local", "--workers", "2", "--checkpoint-every-ps",
+                                  NOC_ONLY_EVERY], out, signal.SIGKILL)
+    code, data, err = cli("resume", str(out), "--backend", "inline", "--workers", "1", "--quiet", "--json")
+    assert code == 0, err
+    assert data["resumed_from_ps"] >= int(NOC_ONLY_EVERY)
     assert digest_of(out) == digest_of(ref)
 
 

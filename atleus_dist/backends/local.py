@@ -152,20 +152,15 @@ def run(spec: RunSpec, progress: Progress | None = None, start_method: str = "sp
         compiled: bool | None = None, checkpoint=None) -> RunStats:
     """``compiled``: None runs compiled rounds when the LPs offer them (one LP per group), True
     insists, False forces the generic worker processes. A one-group plan runs in this process.
-    ``checkpoint`` (a :class:`~atleus_dist.run.checkpoint.CheckpointPlan`) runs the generic
-    workers: compiled rounds cannot stop at a checkpoint boundary yet."""
+    ``checkpoint``: a :class:`~atleus_dist.run.checkpoint.CheckpointPlan` (None: none)."""
     if len(spec.groups) == 1:
         from atleus_dist.backends import inline
 
         stats = inline.run(spec, progress, checkpoint=checkpoint)
         stats.backend = "local"
         return stats
-    if checkpoint is not None:
-        if compiled:
-            raise ConfigError("compiled", "compiled rounds cannot write checkpoints yet")
-        compiled = False
     if compiled is not False and threads.eligible(spec):
-        return threads.run(spec, progress)
+        return threads.run(spec, progress, checkpoint=checkpoint)
     if compiled:
         raise ConfigError("compiled", "this run's LPs have no compiled rounds (or a group holds several LPs)")
     t_start = time.perf_counter()

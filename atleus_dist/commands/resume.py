@@ -28,7 +28,14 @@ def main(args: argparse.Namespace) -> int:
 
     r = resume(args.run, backend=args.backend, workers=args.workers, partition=args.partition,
                checkpoint=args.checkpoint, progress=not args.quiet)
-    lines = run_lines(r.figures, r.stats, r.figures["scenario"])
-    lines.insert(0, f"resumed from {r.figures['resumed_from_ps'] / 1e6:,.3f} us")
+    fig = r.figures
+    if "scenario" in fig:  # a chip run
+        lines = run_lines(fig, r.stats, fig["scenario"])
+    else:  # a noc run
+        lines = [f"{fig['topology']} {fig['pattern']} rate {fig['rate']}: accepted "
+                 f"{fig.get('accepted_flit_rate') or 0:.4f} flits/node/cycle, packet latency "
+                 f"{fig.get('packet_latency_mean') or float('nan'):.2f} cycles",
+                 f"{fig['lps']} LPs on {fig['workers']} workers ({fig['backend']}); results in {fig['out']}"]
+    lines.insert(0, f"resumed from {fig['resumed_from_ps'] / 1e6:,.3f} us")
     emit(args, r.figures, lines)
     return 0

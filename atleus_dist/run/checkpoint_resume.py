@@ -59,6 +59,24 @@ def checkpoint_setup(built, command: str, out: str, every_ps: int | None) -> tup
     return plan, {"checkpoint": info}
 
 
+def noc_checkpoint_setup(cfg, spec, transfers, backend: str, out: str,
+                         every_ps: int | None) -> tuple[CheckpointPlan | None, dict]:
+    """:func:`checkpoint_setup` of a ``noc`` run (its NocConfig with the partition resolved)."""
+    if check_every_ps(every_ps) is None:
+        return None, {}
+    from atleus_dist.config.tree import to_data
+
+    if backend == "ray":
+        raise ConfigError("--checkpoint-every-ps", "checkpoints are written on the inline and local backends "
+                          "(a run may be resumed on ray)")
+    info = {"run_id": uuid.uuid4().hex, "every_ps": every_ps, "pid": os.getpid(), "partition": cfg.partition,
+            "n_lps": spec.n_lps,
+            "rebuild": {"api": "noc", "command": "noc", "noc_config": to_data(cfg), "backend": backend,
+                        "workers": len(spec.groups), "transfers": [list(t) for t in transfers]}}
+    plan = CheckpointPlan(str(out), every_ps, len(spec.groups), identity={"run_id": info["run_id"]})
+    return plan, {"checkpoint": info}
+
+
 # --- reading a checkpoint ---------------------------------------------------------------------
 
 def _sha256(path: Path) -> tuple[int, str]:
@@ -131,6 +149,11 @@ class RestoringFactory:
 
     inner: object
     ckpt_dir: str
+
+    def __getattr__(self, name: str):  # the inner factory's other services (compiled_plane)
+        if name.startswith("__") or name in ("inner", "ckpt_dir"):
+            raise AttributeError(name)
+        return getattr(self.inner, name)
 
     def __call__(self, lp_id: int, sink):
         lp = self.inner(lp_id, sink)
@@ -217,11 +240,9 @@ def resume(run_dir, *, backend: str | None = None, workers: int | None = None, p
     """Continue the run in ``run_dir`` from its newest checkpoint (or ``checkpoint``, by name);
     returns an :class:`atleus_dist.api.Run` once it completes."""
     from atleus_dist.api import Run, summary_finalize
-    from atleus_dist.config.load import flatten, load_run_config
     from atleus_dist.results import SinkFactory
     from atleus_dist.results.manifest import read_manifest
     from atleus_dist.run import execute
-    from atleus_dist.run.scenario_run import build
 
     path = Path(run_dir)
     manifest = read_manifest(path, field="run")
@@ -239,17 +260,15 @@ def resume(run_dir, *, backend: str | None = None, workers: int | None = None, p
                           f"resuming on another partition ({partition!r}) is not supported yet (state is "
                           f"saved per LP, not per router)", allowed=str(resolved))
     rb = info["rebuild"]
-    flat = {".".join(parts): value for parts, value in flatten(rb["run_config"], ())}
-    flat["execution.partition"] = resolved
-    for key, value in (("backend", backend), ("workers", workers)):
-        if value is not None:
-            flat[f"execution.{key}"] = value
-    cfg, labels = load_run_config(None, None, flat)
-    built = build(cfg, sink_factory=ResumingSinkFactory(SinkFactory(str(path)), str(ckpt)), labels=labels)
-    if built.spec.n_lps != meta["n_lps"] or _comparable(built.config) != _comparable(manifest["config"]):
+    sinks = ResumingSinkFactory(SinkFactory(str(path)), str(ckpt))
+    if rb.get("api") == "noc":
+        built, cfg, spec0, config = _rebuild_noc(rb, resolved, backend, workers, sinks)
+    else:
+        built, cfg, spec0, config = _rebuild_run(rb, resolved, backend, workers, sinks)
+    if spec0.n_lps != meta["n_lps"] or _comparable(config) != _comparable(manifest["config"]):
         raise ConfigError("run", f"{path}: the configuration rebuilt from the manifest is not the run's "
                           f"(the software or a workload file changed since); cannot resume")
-    spec = dataclasses.replace(built.spec, lp_factory=RestoringFactory(built.spec.lp_factory, str(ckpt)))
+    spec = dataclasses.replace(spec0, lp_factory=RestoringFactory(spec0.lp_factory, str(ckpt)))
     prepare_streams(path, ckpt, meta["lps"])
     ex = cfg.execution
     plan = CheckpointPlan(str(path), int(info["every_ps"]), len(spec.groups), identity={"run_id": info["run_id"]})
@@ -261,10 +280,65 @@ def resume(run_dir, *, backend: str | None = None, workers: int | None = None, p
         manifest.pop(key, None)
     options = {"address": ex.address, "placement": ex.placement} if ex.backend == "ray" else {}
     stats, manifest = execute(rb.get("command", "run"), manifest["config"], spec, ex.backend, path,
-                              progress=progress, finalize=summary_finalize(built),
+                              progress=progress, finalize=summary_finalize(built) if built else None,
                               checkpoint=plan if ex.backend != "ray" else None,
                               manifest=manifest, **options)
+    if built is None:
+        from atleus_dist.api import noc_run
+
+        r = noc_run(cfg.noc, spec, stats, manifest, path, ex.backend)
+        r.figures["resumed_from_ps"] = meta["sim_time_ps"]
+        return r
     sc = built.scenario
     fig = dict(manifest["figures"], out=str(path), scenario=sc.name, model=sc.model.name, mode=sc.mode,
                seq=sc.seq, batch=sc.batch, transport=cfg.transport, resumed_from_ps=meta["sim_time_ps"])
     return Run(path, manifest, fig, stats)
+
+
+def _rebuild_run(rb: dict, partition: str, backend, workers, sinks):
+    """(built, RunConfig, spec, config) of a ``run`` from its recorded RunConfig tree."""
+    from atleus_dist.config.load import flatten, load_run_config
+    from atleus_dist.run.scenario_run import build
+
+    flat = {".".join(parts): value for parts, value in flatten(rb["run_config"], ())}
+    flat["execution.partition"] = partition
+    for key, value in (("backend", backend), ("workers", workers)):
+        if value is not None:
+            flat[f"execution.{key}"] = value
+    cfg, labels = load_run_config(None, None, flat)
+    built = build(cfg, sink_factory=sinks, labels=labels)
+    return built, cfg, built.spec, built.config
+
+
+@dataclasses.dataclass(frozen=True)
+class _NocExecution:
+    backend: str
+    workers: int
+    address: str | None = None
+    placement: str = "spread"
+
+
+@dataclasses.dataclass(frozen=True)
+class _NocRun:
+    """What :func:`resume` reads of a run's configuration, for a ``noc`` run."""
+
+    execution: _NocExecution
+    noc: object
+    transport: str = "noc"
+
+
+def _rebuild_noc(rb: dict, partition: str, backend, workers, sinks):
+    """(None, run-like, spec, config) of a ``noc`` run from its recorded NocConfig tree."""
+    from atleus_dist.config.load import Labels
+    from atleus_dist.config.run_config import ExecutionConfig
+    from atleus_dist.config.tree import build as build_tree
+    from atleus_dist.hw.noc.config import NocConfig
+    from atleus_dist.hw.noc.lp import build_spec
+
+    data = dict(rb["noc_config"], partition=partition)
+    cfg = build_tree(NocConfig, data, (), Labels())
+    ex = build_tree(ExecutionConfig, {"backend": backend or rb["backend"], "workers": workers or rb["workers"]},
+                    ("execution",), Labels())
+    transfers = tuple(tuple(int(x) for x in t) for t in rb.get("transfers", ()))
+    spec = build_spec(cfg, ex.workers, sinks, transfers, backend=ex.backend)
+    return None, _NocRun(_NocExecution(ex.backend, ex.workers, ex.address, ex.placement), cfg), spec, cfg.to_dict()

@@ -221,6 +221,8 @@ def execute(command: str, config: dict, spec: RunSpec, backend: str, out: Path,
 
 def _interrupted(out: Path, manifest: dict, guard: _SignalGuard, signum: int) -> None:
     name = signal.Signals(signum).name
+    # a checkpoint committed after the last progress note (the signal can fall in between) proves more
+    guard.sim_ps = max([guard.sim_ps] + [c["sim_time_ps"] for c in manifest.get("checkpoints", ())])
     finish_manifest(out, manifest, "interrupted", {"rounds": guard.rounds, "events": guard.events},
                     error=f"interrupted by {name}", signal=name, sim_time_ps=guard.sim_ps)
     raise RunInterrupted(signum, f"interrupted by {name} at simulated time {guard.sim_ps / 1e6:,.3f} us; "
