@@ -98,7 +98,7 @@ def _merge_sets(data: dict, sets: Any) -> dict:
     return flat
 
 
-def summary_finalize(built, baseline_kind: str | None = None):
+def _summary_finalize(built, baseline_kind: str | None = None):
     """The ``finalize`` of a simulated run: its ``summary`` table and figures (``resume`` too)."""
     from atleus_dist.results.summary import summary_figures, write_summary
 
@@ -124,8 +124,13 @@ def _finish(built, command: str, out: str, progress: bool, baseline_kind: str | 
     plan, extra = checkpoint_setup(built, command, out, checkpoint_every_ps)
     path = prepare_out_dir(out)  # only now: every input was checked
     stats, manifest = execute(command, built.config, built.spec, ex.backend, path, progress=progress,
-                              finalize=summary_finalize(built, baseline_kind), checkpoint=plan,
+                              finalize=_summary_finalize(built, baseline_kind), checkpoint=plan,
                               manifest_extra=extra, **options)
+    return _run_of(built, path, manifest, stats, baseline_kind)
+
+
+def _run_of(built, path: Path, manifest: dict, stats, baseline_kind: str | None = None) -> Run:
+    cfg = built.run_config
     sc = built.scenario
     fig = dict(manifest["figures"], out=str(path), scenario=sc.name, model=sc.model.name, mode=sc.mode,
                seq=sc.seq, batch=sc.batch, transport=cfg.transport)
@@ -251,10 +256,10 @@ def noc(config: Any = None, *, sets: Any = None, out: str | os.PathLike | None =
     config = dict(cfg.to_dict(), plan=spec.meta["plan"]) if spec.meta.get("plan") else cfg.to_dict()
     stats, manifest = execute("noc", config, spec, ex.backend, path, progress=progress, checkpoint=plan,
                               manifest_extra=extra, **options)
-    return noc_run(cfg, spec, stats, manifest, path, ex.backend)
+    return _noc_run(cfg, spec, stats, manifest, path, ex.backend)
 
 
-def noc_run(cfg, spec, stats, manifest: dict, path: Path, backend: str) -> Run:
+def _noc_run(cfg, spec, stats, manifest: dict, path: Path, backend: str) -> Run:
     """The :class:`Run` of a finished ``noc`` run: BookSim2's figures from its tables (``resume`` too)."""
     from atleus_dist.hw.noc.stats import figures
     from atleus_dist.hw.noc.topology import build_topology
@@ -268,6 +273,28 @@ def noc_run(cfg, spec, stats, manifest: dict, path: Path, backend: str) -> Run:
                 "topology": cfg.topology, "pattern": cfg.traffic.pattern, "rate": cfg.traffic.rate})
     fig = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in fig.items()}
     return Run(path, manifest, fig, stats)
+
+
+def resume(run_dir: str | os.PathLike, *, backend: str | None = None, workers: int | None = None,
+           partition: str | None = None, checkpoint: str | None = None, progress: bool = False) -> Run:
+    """Continue a killed or interrupted ``run``/``noc`` run from its newest checkpoint (or the one
+    named), on the run's or another backend and worker count (``atleus-dist resume``); see
+    :mod:`atleus_dist.run.checkpoint_resume`. ``figures["resumed_from_ps"]`` says where it went on."""
+    from atleus_dist.run import execute
+    from atleus_dist.run.checkpoint_resume import plan_resume
+
+    rs = plan_resume(run_dir, backend=backend, workers=workers, partition=partition, checkpoint=checkpoint)
+    ex = rs.execution
+    options = {"address": ex.address, "placement": ex.placement} if ex.backend == "ray" else {}
+    stats, manifest = execute(rs.command, rs.manifest["config"], rs.spec, ex.backend, rs.path, progress=progress,
+                              finalize=_summary_finalize(rs.built) if rs.built is not None else None,
+                              checkpoint=rs.plan, manifest=rs.manifest, **options)
+    if rs.built is None:
+        r = _noc_run(rs.noc_config, rs.spec, stats, manifest, rs.path, ex.backend)
+    else:
+        r = _run_of(rs.built, rs.path, manifest, stats, manifest.get("baseline"))
+    r.figures["resumed_from_ps"] = rs.sim_time_ps
+    return r
 
 
 def hbm_bench(*, nbytes: int = 8 << 20, readers: int | None = None, writers: int | None = None,

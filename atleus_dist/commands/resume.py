@@ -24,7 +24,7 @@ def register(subs) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from atleus_dist.run.checkpoint_resume import resume
+    from atleus_dist.api import resume
 
     r = resume(args.run, backend=args.backend, workers=args.workers, partition=args.partition,
                checkpoint=args.checkpoint, progress=not args.quiet)

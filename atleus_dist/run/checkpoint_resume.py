@@ -14,12 +14,14 @@ What a resume does, in order (nothing is touched until every check passed):
    positions and *continued* by the resumed writers, so each stays one stream and a completed
    resumed run seals and verifies like any other; streams and close records written after the
    checkpoint, and any Parquet file, are removed;
-4. runs the simulation from the checkpoint: every LP is built by the run's own factory and its
-   saved state written into it (:meth:`LogicalProcess.restore_state`), checkpoints continue at
-   the same interval, and the manifest records the resume (``resumes``).
+4. (:func:`atleus_dist.api.resume`, with the :class:`Resume` built here) runs the simulation from
+   the checkpoint: every LP is built by the run's own factory and its saved state written into it
+   (:meth:`LogicalProcess.restore_state`), checkpoints continue at the same interval, and the
+   manifest records the resume (``resumes``).
 
 The state is saved per LP, so a resume keeps the run's partition (its LPs) but may change the
-backend and the number of workers (how LPs are grouped). Knows nothing of hardware.
+backend and the number of workers (how LPs are grouped). Knows nothing of argument parsing or
+terminal output.
 """
 
 from __future__ import annotations
@@ -235,14 +237,27 @@ def _comparable(config: dict) -> dict:
     return json.loads(json.dumps(out, sort_keys=True, default=str))
 
 
-def resume(run_dir, *, backend: str | None = None, workers: int | None = None, partition: str | None = None,
-           checkpoint: str | None = None, progress: bool = False):
-    """Continue the run in ``run_dir`` from its newest checkpoint (or ``checkpoint``, by name);
-    returns an :class:`atleus_dist.api.Run` once it completes."""
-    from atleus_dist.api import Run, summary_finalize
+@dataclasses.dataclass
+class Resume:
+    """A checked resume, ready to execute: :func:`atleus_dist.api.resume` runs it."""
+
+    path: Path
+    manifest: dict  # the run's, with the resume recorded
+    command: str
+    spec: object
+    plan: CheckpointPlan | None
+    execution: object  # backend, workers, address, placement
+    sim_time_ps: int
+    built: object = None  # a ``run``: its Built (scenario, config); None for ``noc``
+    noc_config: object = None  # a ``noc`` run: its NocConfig
+
+
+def plan_resume(run_dir, *, backend: str | None = None, workers: int | None = None, partition: str | None = None,
+                checkpoint: str | None = None) -> Resume:
+    """Steps 1-3 of the module docstring for the run in ``run_dir``; nothing is changed on disk
+    before every check passed (then the streams are cut back)."""
     from atleus_dist.results import SinkFactory
     from atleus_dist.results.manifest import read_manifest
-    from atleus_dist.run import execute
 
     path = Path(run_dir)
     manifest = read_manifest(path, field="run")
@@ -271,28 +286,16 @@ def resume(run_dir, *, backend: str | None = None, workers: int | None = None, p
     spec = dataclasses.replace(spec0, lp_factory=RestoringFactory(spec0.lp_factory, str(ckpt)))
     prepare_streams(path, ckpt, meta["lps"])
     ex = cfg.execution
-    plan = CheckpointPlan(str(path), int(info["every_ps"]), len(spec.groups), identity={"run_id": info["run_id"]})
+    plan = None if ex.backend == "ray" else CheckpointPlan(str(path), int(info["every_ps"]), len(spec.groups),
+                                                         identity={"run_id": info["run_id"]})
     entry = {"checkpoint": ckpt.name, "sim_time_ps": meta["sim_time_ps"], "backend": ex.backend,
              "workers": ex.workers, "groups": spec.groups, "pid": os.getpid(), "previous_status": manifest["status"],
              "at": datetime.now(timezone.utc).isoformat(timespec="milliseconds")}
     manifest = dict(manifest, checkpoint=dict(info, pid=os.getpid()), resumes=list(manifest.get("resumes", [])) + [entry])
     for key in ("error", "signal", "sim_time_ps", "files", "tables"):
         manifest.pop(key, None)
-    options = {"address": ex.address, "placement": ex.placement} if ex.backend == "ray" else {}
-    stats, manifest = execute(rb.get("command", "run"), manifest["config"], spec, ex.backend, path,
-                              progress=progress, finalize=summary_finalize(built) if built else None,
-                              checkpoint=plan if ex.backend != "ray" else None,
-                              manifest=manifest, **options)
-    if built is None:
-        from atleus_dist.api import noc_run
-
-        r = noc_run(cfg.noc, spec, stats, manifest, path, ex.backend)
-        r.figures["resumed_from_ps"] = meta["sim_time_ps"]
-        return r
-    sc = built.scenario
-    fig = dict(manifest["figures"], out=str(path), scenario=sc.name, model=sc.model.name, mode=sc.mode,
-               seq=sc.seq, batch=sc.batch, transport=cfg.transport, resumed_from_ps=meta["sim_time_ps"])
-    return Run(path, manifest, fig, stats)
+    return Resume(path, manifest, rb.get("command", "run"), spec, plan, ex, int(meta["sim_time_ps"]), built,
+                  getattr(cfg, "noc", None) if built is None else None)
 
 
 def _rebuild_run(rb: dict, partition: str, backend, workers, sinks):
