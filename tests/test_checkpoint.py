@@ -102,6 +102,17 @@ def test_killed_run_resumes_on_other_backend_and_workers(tmp_path, cli, digest_o
     assert code == 0, err
 
 
+@pytest.mark.ray
+@pytest.mark.slow
+def test_killed_run_resumes_on_ray(tmp_path, cli, digest_of, stub_reference):
+    out = tmp_path / "run"
+    _stop_after_first_checkpoint([*STUB, "--backend", "inline", "--checkpoint-every-ps", STUB_EVERY], out,
+                                 signal.SIGKILL)
+    code, _, err = cli("resume", str(out), "--backend", "ray", "--workers", "2", "--quiet")
+    assert code == 0, err
+    assert digest_of(out) == stub_reference
+
+
 def test_interrupted_run_resumes(tmp_path, cli, digest_of, stub_reference):
     out = tmp_path / "run"
     m = _stop_after_first_checkpoint([*STUB, "--backend", "local", "--workers", "2", "--checkpoint-every-ps",

@@ -121,7 +121,9 @@ class CheckpointPlan:
             body = encode({"lp": lp, "state": tree, "streams": positions})
             files[f"lp{lp:03d}.state"] = _write_file(d / f"lp{lp:03d}.state", body)
             buf = io.BytesIO()
-            np.savez(buf, **{f"a{i}": a for i, a in enumerate(arrays)})
+            # deflated: the NoC's arrays are mostly zeros (a chip checkpoint 4.1 MB -> 0.11 MB for
+            # 60 ms more, measured on the default chip), random draws of synthetic traffic less so
+            np.savez_compressed(buf, **{f"a{i}": a for i, a in enumerate(arrays)})
             files[f"lp{lp:03d}.npz"] = _write_file(d / f"lp{lp:03d}.npz", buf.getvalue())
         part = dict(info, group=group.group, lps=list(group.lp_ids), files=files,
                     write_s=time.perf_counter() - t0)
