@@ -46,12 +46,12 @@ def _manifest(out: Path) -> dict:
         return {}
 
 
-def _stop_after_first_checkpoint(args: list[str], out: Path, sig: int) -> dict:
-    """Start a run, wait until its manifest lists a checkpoint, send ``sig``; the manifest after."""
+def _stop_after_first_checkpoint(args: list[str], out: Path, sig: int, count: int = 1) -> dict:
+    """Start a run, wait until its manifest lists ``count`` checkpoints, send ``sig``; the manifest after."""
     proc = _start(args, out)
     deadline = time.monotonic() + 120
     try:
-        while not _manifest(out).get("checkpoints"):
+        while len(_manifest(out).get("checkpoints", ())) < count:
             assert proc.poll() is None, f"the run ended before its first checkpoint: {proc.stderr.read()!r}"
             assert time.monotonic() < deadline, "no checkpoint within 120 s"
             time.sleep(0.01)
@@ -206,6 +206,17 @@ def test_tampered_stream_refused(tmp_path, cli, killed_pair):
     stream.write_bytes(bytes(data))
     code, _, err = cli("resume", str(run), "--quiet")
     assert code == 2 and str(stream) in err and "differs from the checkpoint" in err, err
+
+
+def test_resume_from_an_older_checkpoint(tmp_path, cli, digest_of, stub_reference):
+    run = tmp_path / "run"
+    _stop_after_first_checkpoint([*STUB, "--backend", "inline", "--checkpoint-every-ps", STUB_EVERY], run,
+                                 signal.SIGKILL, count=2)
+    names = sorted(p.name for p in (run / "checkpoints").glob("ckpt-*"))
+    assert len(names) == 2
+    code, _, err = cli("resume", str(run), "--checkpoint", names[0], "--quiet")
+    assert code == 0, err
+    assert digest_of(run) == stub_reference
 
 
 def test_resume_refusals(tmp_path, cli, killed_pair):

@@ -211,6 +211,9 @@ def prepare_streams(run_dir: Path, ckpt_dir: Path, lps: list[int]) -> None:
         path.unlink()
     for tmp in (run_dir / CKPT_DIR).glob(".*"):  # parts of a checkpoint never committed, or half deleted
         shutil.rmtree(tmp, ignore_errors=True)
+    for later in (run_dir / CKPT_DIR).glob("ckpt-*"):  # resuming from an older one: the newer ones
+        if later.name > ckpt_dir.name:  # describe streams about to be rewritten
+            shutil.rmtree(later, ignore_errors=True)
 
 
 # --- the resume -------------------------------------------------------------------------------
