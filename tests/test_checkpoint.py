@@ -219,6 +219,32 @@ def test_resume_from_an_older_checkpoint(tmp_path, cli, digest_of, stub_referenc
     assert digest_of(run) == stub_reference
 
 
+def test_half_written_checkpoint_ignored(tmp_path, cli, digest_of, killed_pair, stub_reference):
+    """A run killed while writing a checkpoint leaves only its ``.tmp-*`` directory: never read."""
+    run = _copy(killed_pair[0], tmp_path / "run")
+    tmp = run / "checkpoints" / ".tmp-9000000000000000000"
+    tmp.mkdir()
+    (tmp / "lp000.state").write_bytes(b"half")
+    code, _, err = cli("resume", str(run), "--quiet")
+    assert code == 0, err
+    assert not tmp.exists() and digest_of(run) == stub_reference
+
+
+def test_live_run_not_resumed(tmp_path, cli):
+    out = tmp_path / "run"
+    proc = _start([*STUB, "--backend", "inline", "--checkpoint-every-ps", STUB_EVERY], out)
+    try:
+        deadline = time.monotonic() + 120
+        while not _manifest(out).get("checkpoints") and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert proc.poll() is None and _manifest(out).get("checkpoints"), "no checkpoint while the run was alive"
+        code, _, err = cli("resume", str(out), "--quiet")
+        assert code == 2 and "still running" in err, err
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 def test_resume_refusals(tmp_path, cli, killed_pair):
     run = _copy(killed_pair[0], tmp_path / "run")
     code, _, err = cli("resume", str(run), "--partition", "single", "--quiet")
