@@ -139,19 +139,33 @@ def test_killed_noc_run_resumes(tmp_path, cli, digest_of):
     assert digest_of(out) == digest_of(ref)
 
 
-def test_killed_noc_only_run_on_compiled_rounds_resumes_inline(tmp_path, cli, digest_of):
+@pytest.fixture(scope="module")
+def noc_only_reference(tmp_path_factory) -> str:
+    out = tmp_path_factory.mktemp("ref") / "noc"
+    proc = subprocess.run([sys.executable, "-m", "atleus_dist.cli", *NOC_ONLY, "--backend", "inline", "--workers",
+                           "1", "--out", str(out)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "atleus_dist.cli", "digest", str(out), "--json"],
+                          capture_output=True, text=True, timeout=120)
+    return json.loads(proc.stdout)["digest"]
+
+
+@pytest.mark.parametrize("resume_on, compiled", [(["--backend", "inline", "--workers", "1"], None),
+                                                 (["--backend", "local", "--workers", "2"], True)])
+def test_killed_noc_only_run_on_compiled_rounds_resumes(tmp_path, cli, digest_of, noc_only_reference,
+                                                        resume_on, compiled):
     """Checkpoints of compiled rounds (segments ending at each boundary, mailboxes drained into
-    the regions) resume on the generic path of another backend and worker count."""
-    ref = tmp_path / "ref"
-    code, _, err = cli(*NOC_ONLY, "--backend", "inline", "--workers", "1", "--out", str(ref))
-    assert code == 0, err
+    the regions) resume on the generic path of another backend and worker count, and on
+    compiled rounds again."""
     out = tmp_path / "run"
-    _stop_after_first_checkpoint([*NOC_ONLY, "--backend", "local", "--workers", "2", "--checkpoint-every-ps",
-                                  NOC_ONLY_EVERY], out, signal.SIGKILL)
-    code, data, err = cli("resume", str(out), "--backend", "inline", "--workers", "1", "--quiet", "--json")
+    m = _stop_after_first_checkpoint([*NOC_ONLY, "--backend", "local", "--workers", "2", "--checkpoint-every-ps",
+                                      NOC_ONLY_EVERY], out, signal.SIGKILL)
+    assert m["partition"]["n_lps"] == 2
+    code, data, err = cli("resume", str(out), *resume_on, "--quiet", "--json")
     assert code == 0, err
     assert data["resumed_from_ps"] >= int(NOC_ONLY_EVERY)
-    assert digest_of(out) == digest_of(ref)
+    assert _manifest(out)["figures"].get("compiled_rounds") is compiled
+    assert digest_of(out) == noc_only_reference
 
 
 @pytest.fixture(scope="module")
