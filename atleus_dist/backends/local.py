@@ -188,11 +188,7 @@ def run(spec: RunSpec, progress: Progress | None = None, start_method: str = "sp
                 raise SimulationAborted(_errors(dir_, n) or "a worker process died")
             if checkpoint is not None:
                 checkpoint.poll()  # commit checkpoints whose parts every worker wrote
-            r = int(ctrl.arrive.min())
-            if r > 0:
-                p = r % 2  # the frontier counts messages in flight (sent_min), as the workers do
-                reached = frontier_ps(global_next(ctrl.local_next[p], ctrl.sent_min[p]), spec.end_ps)
-                ticker.tick(r, reached, int(ctrl.events[p].sum()))
+            _note_frontier(ctrl, spec, ticker)
         if checkpoint is not None:
             checkpoint.poll()
         st = ctrl.stats
@@ -203,6 +199,9 @@ def run(spec: RunSpec, progress: Progress | None = None, start_method: str = "sp
         stats.sync_s = float(st[:, 4].sum())
         stats.end_time_ps = int(st[:, 5].min())
         ticker.tick(stats.rounds, stats.end_time_ps, stats.events, force=True)
+    except BaseException:
+        _note_frontier(ctrl, spec, ticker)  # a stop signal: the time reached, read before the workers stop
+        raise
     finally:
         _stop(procs)
         ctrl.close()
@@ -211,6 +210,14 @@ def run(spec: RunSpec, progress: Progress | None = None, start_method: str = "sp
     stats.run_s = (stats.work_s + stats.sync_s) / n
     stats.setup_s = max(stats.wall_s - stats.run_s, 0.0)
     return stats
+
+
+def _note_frontier(ctrl, spec: RunSpec, ticker: ProgressTicker) -> None:
+    r = int(ctrl.arrive.min())
+    if r > 0:
+        p = r % 2  # the frontier counts messages in flight (sent_min), as the workers do
+        reached = frontier_ps(global_next(ctrl.local_next[p], ctrl.sent_min[p]), spec.end_ps)
+        ticker.tick(r, reached, int(ctrl.events[p].sum()))
 
 
 def _stop(procs: list) -> None:
