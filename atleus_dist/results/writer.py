@@ -227,6 +227,10 @@ class LPSink:
             path = lp_file(self.run_dir, table, self.lp)
             with open(path, "rb") as fh:
                 schema = pa.ipc.open_stream(fh).schema
+                fh.seek(0)
+                head = schema.serialize().to_pybytes()
+                if fh.read(len(head)) != head:  # the continued writer's schema must be the file's, byte for byte
+                    raise ValueError(f"{path}: its schema does not re-serialise to the bytes it starts with")
             self._tables[table] = _TableStream(path, schema, self._flush_rows, self._flush_s, resume=pos)
 
     def close(self) -> None:
