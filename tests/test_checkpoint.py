@@ -347,5 +347,9 @@ def test_state_walk_refuses_what_it_cannot_save():
         m.lock.close()
     with pytest.raises(SnapshotError):
         decode(b"\xc1garbage")
+    m = _Model()
+    m.view = m.shared[1:]
+    with pytest.raises(SnapshotError, match="view"):
+        object_state(m, [])
     with pytest.raises(SnapshotError, match="restore into"):
         restore_object(_Inner(None), object_state(_Model(), []), [])

@@ -84,7 +84,8 @@ def skip_names(obj: Any) -> set[str]:
 
 
 def object_state(obj: Any, arrays: list | None = None, _ids: dict | None = None, _path: str = "") -> ObjNode:
-    """The state tree of ``obj``; arrays go to ``arrays`` (returned in the node as :class:`ArrayRef`)."""
+    """The state tree of ``obj``; arrays go to ``arrays`` (returned in the node as :class:`ArrayRef`).
+    An array that is a view of another saved array is refused: restored, the two would part."""
     arrays = [] if arrays is None else arrays
     ids = {} if _ids is None else _ids
     skip = skip_names(obj)
@@ -93,7 +94,19 @@ def object_state(obj: Any, arrays: list | None = None, _ids: dict | None = None,
         if name in skip or _skipped(value):
             continue
         attrs[name] = _value(value, arrays, ids, f"{_path}.{name}" if _path else name, top=True)
+    if _ids is None:
+        _check_views(arrays, ids)
     return ObjNode(_qualname(obj), attrs)
+
+
+def _check_views(arrays: list, ids: dict) -> None:
+    for i, a in enumerate(arrays):
+        base = a.base
+        while isinstance(base, np.ndarray):
+            if id(base) in ids:
+                raise SnapshotError(f"array {i} of the state is a view of array {ids[id(base)][0]} "
+                                    f"(restored, they would no longer share memory)")
+            base = base.base
 
 
 def _value(v: Any, arrays: list, ids: dict, path: str, top: bool = False) -> Any:
