@@ -98,14 +98,9 @@ def _merge_sets(data: dict, sets: Any) -> dict:
     return flat
 
 
-def _finish(built, command: str, out: str, progress: bool, baseline_kind: str | None = None) -> Run:
+def _summary_finalize(built, baseline_kind: str | None = None):
+    """The ``finalize`` of a simulated run: its ``summary`` table and figures (``resume`` too)."""
     from atleus_dist.results.summary import summary_figures, write_summary
-    from atleus_dist.run import execute, prepare_out_dir
-
-    cfg = built.run_config
-    ex = cfg.execution
-    options = {"address": ex.address, "placement": ex.placement} if ex.backend == "ray" else {}
-    path = prepare_out_dir(out)  # only now: every input was checked
 
     def finalize(run_dir, manifest, _figures):
         if baseline_kind:
@@ -115,8 +110,27 @@ def _finish(built, command: str, out: str, progress: bool, baseline_kind: str | 
         fig.pop("absent_tables", None)
         return fig
 
+    return finalize
+
+
+def _finish(built, command: str, out: str, progress: bool, baseline_kind: str | None = None,
+            checkpoint_every_ps: int | None = None) -> Run:
+    from atleus_dist.run import execute, prepare_out_dir
+    from atleus_dist.run.checkpoint_resume import checkpoint_setup
+
+    cfg = built.run_config
+    ex = cfg.execution
+    options = {"address": ex.address, "placement": ex.placement} if ex.backend == "ray" else {}
+    plan, extra = checkpoint_setup(built, command, out, checkpoint_every_ps)
+    path = prepare_out_dir(out)  # only now: every input was checked
     stats, manifest = execute(command, built.config, built.spec, ex.backend, path, progress=progress,
-                              finalize=finalize, **options)
+                              finalize=_summary_finalize(built, baseline_kind), checkpoint=plan,
+                              manifest_extra=extra, **options)
+    return _run_of(built, path, manifest, stats, baseline_kind)
+
+
+def _run_of(built, path: Path, manifest: dict, stats, baseline_kind: str | None = None) -> Run:
+    cfg = built.run_config
     sc = built.scenario
     fig = dict(manifest["figures"], out=str(path), scenario=sc.name, model=sc.model.name, mode=sc.mode,
                seq=sc.seq, batch=sc.batch, transport=cfg.transport)
@@ -130,15 +144,19 @@ def _finish(built, command: str, out: str, progress: bool, baseline_kind: str | 
 def simulate(scenario_or_config: str | RunConfig | None = None, *, sets: Any = None, arch: str | None = None,
              out: str | os.PathLike | None = None, transport: str | None = None, backend: str | None = None,
              workers: int | None = None, partition: str | None = None, address: str | None = None,
-             placement: str | None = None, progress: bool = False) -> Run:
+             placement: str | None = None, progress: bool = False, checkpoint_every_ps: int | None = None) -> Run:
     """One step of a scenario on Atleus (``atleus-dist run``). ``scenario_or_config``: a scenario
     name, a YAML file, a :class:`RunConfig` or None (the default scenario); the other arguments
-    override it (None: keep). ``out``: the run directory to create (None: a temporary one)."""
+    override it (None: keep). ``out``: the run directory to create (None: a temporary one).
+    ``checkpoint_every_ps``: write a checkpoint at every multiple of it (``atleus-dist resume``)."""
+    from atleus_dist.run.checkpoint import check_every_ps
+
+    check_every_ps(checkpoint_every_ps)
     out = _out_dir(out)
     flags = dict(transport=transport, backend=backend, workers=workers, partition=partition, address=address,
                  placement=placement)
     built = _built(scenario_or_config, sets, arch, out, flags)
-    return _finish(built, "run", out, progress)
+    return _finish(built, "run", out, progress, checkpoint_every_ps=checkpoint_every_ps)
 
 
 def baseline(kind: str, scenario: str | None = None, *, seq: int | None = None, batch: int | None = None,
@@ -188,20 +206,22 @@ def _set_dict(sets: Any) -> dict:
 
 def noc(config: Any = None, *, sets: Any = None, out: str | os.PathLike | None = None, backend: str = "inline",
         workers: int = 2, transfers: tuple = (), progress: bool = False, address: str | None = None,
-        placement: str = "spread") -> Run:
+        placement: str = "spread", checkpoint_every_ps: int | None = None) -> Run:
     """A synthetic-traffic run of the flit-level 3D NoC (``atleus-dist noc``). ``config``: a
     :class:`~atleus_dist.hw.noc.config.NocConfig`, a nested mapping of its fields, a YAML file or
     None (defaults); ``sets``: ``{"router.num_vcs": 2}`` or ``["traffic.rate=0.1"]``.
     ``transfers``: scripted (cycle, src, dest, nbytes, tag) tuples; their completions are written
-    to a ``transfers`` table (tag, done_cycle). Figures are BookSim2's."""
+    to a ``transfers`` table (tag, done_cycle). Figures are BookSim2's. ``checkpoint_every_ps``:
+    write a checkpoint at every multiple of it (``atleus-dist resume``)."""
     from atleus_dist.config.run_config import ExecutionConfig
+    from atleus_dist.run.checkpoint import check_every_ps
+
+    check_every_ps(checkpoint_every_ps)
     from atleus_dist.config.sets import read_yaml_mapping
     from atleus_dist.config.tree import put
     from atleus_dist.hw.noc.config import NocConfig
     from atleus_dist.hw.noc.lp import build_spec
-    from atleus_dist.hw.noc.stats import figures
-    from atleus_dist.hw.noc.topology import build_topology
-    from atleus_dist.results import SinkFactory, read_table
+    from atleus_dist.results import SinkFactory
     from atleus_dist.run import execute, prepare_out_dir
 
     out = _out_dir(out)
@@ -228,18 +248,53 @@ def noc(config: Any = None, *, sets: Any = None, out: str | os.PathLike | None =
     cfg = build_tree(NocConfig, data, (), labels)
     spec = build_spec(cfg, ex.workers, SinkFactory(out), transfers, backend=ex.backend)  # checks the partition
     cfg = dataclasses.replace(cfg, partition=spec.meta["partition"])  # auto: the plan it resolved to
+    from atleus_dist.run.checkpoint_resume import noc_checkpoint_setup
+
+    plan, extra = noc_checkpoint_setup(cfg, spec, transfers, ex.backend, out, checkpoint_every_ps)
     path = prepare_out_dir(out)
     options = {"address": ex.address, "placement": ex.placement} if ex.backend == "ray" else {}
     config = dict(cfg.to_dict(), plan=spec.meta["plan"]) if spec.meta.get("plan") else cfg.to_dict()
-    stats, manifest = execute("noc", config, spec, ex.backend, path, progress=progress, **options)
+    stats, manifest = execute("noc", config, spec, ex.backend, path, progress=progress, checkpoint=plan,
+                              manifest_extra=extra, **options)
+    return _noc_run(cfg, spec, stats, manifest, path, ex.backend)
+
+
+def _noc_run(cfg, spec, stats, manifest: dict, path: Path, backend: str) -> Run:
+    """The :class:`Run` of a finished ``noc`` run: BookSim2's figures from its tables (``resume`` too)."""
+    from atleus_dist.hw.noc.stats import figures
+    from atleus_dist.hw.noc.topology import build_topology
+    from atleus_dist.results import read_table
+
     read = {name: read_table(path, name) for name in ("packets", "nodes", "links")}  # each verified once
     tables = {name: {c: t.column(c).to_numpy() for c in t.column_names} for name, t in read.items()}
     fig = figures(cfg, build_topology(cfg).n_routers, tables["packets"], tables["nodes"], tables["links"])
-    fig.update({"lps": spec.n_lps, "workers": len(spec.groups), "backend": ex.backend,
+    fig.update({"lps": spec.n_lps, "workers": len(spec.groups), "backend": backend,
                 "partition": cfg.partition, "wall_s": stats.run_s, "rounds": stats.rounds, "out": str(path),
                 "topology": cfg.topology, "pattern": cfg.traffic.pattern, "rate": cfg.traffic.rate})
     fig = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in fig.items()}
     return Run(path, manifest, fig, stats)
+
+
+def resume(run_dir: str | os.PathLike, *, backend: str | None = None, workers: int | None = None,
+           partition: str | None = None, checkpoint: str | None = None, progress: bool = False) -> Run:
+    """Continue a killed or interrupted ``run``/``noc`` run from its newest checkpoint (or the one
+    named), on the run's or another backend and worker count (``atleus-dist resume``); see
+    :mod:`atleus_dist.run.checkpoint_resume`. ``figures["resumed_from_ps"]`` says where it went on."""
+    from atleus_dist.run import execute
+    from atleus_dist.run.checkpoint_resume import plan_resume
+
+    rs = plan_resume(run_dir, backend=backend, workers=workers, partition=partition, checkpoint=checkpoint)
+    ex = rs.execution
+    options = {"address": ex.address, "placement": ex.placement} if ex.backend == "ray" else {}
+    stats, manifest = execute(rs.command, rs.manifest["config"], rs.spec, ex.backend, rs.path, progress=progress,
+                              finalize=_summary_finalize(rs.built) if rs.built is not None else None,
+                              checkpoint=rs.plan, manifest=rs.manifest, **options)
+    if rs.built is None:
+        r = _noc_run(rs.noc_config, rs.spec, stats, manifest, rs.path, ex.backend)
+    else:
+        r = _run_of(rs.built, rs.path, manifest, stats, manifest.get("baseline"))
+    r.figures["resumed_from_ps"] = rs.sim_time_ps
+    return r
 
 
 def hbm_bench(*, nbytes: int = 8 << 20, readers: int | None = None, writers: int | None = None,

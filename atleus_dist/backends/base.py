@@ -64,6 +64,9 @@ class ProgressTicker:
         argument when it counts anything."""
         if self.progress is None:
             return
+        note = getattr(self.progress, "note", None)  # unthrottled: the run's frontier, for a stop signal
+        if note is not None:
+            note(rounds, sim_ps, events)
         now = time.monotonic()
         if force or now - self._last >= self.every_s:
             self._last = now
@@ -82,22 +85,31 @@ def frontier_ps(next_ps: np.ndarray, end_ps: int) -> int:
 
 def coordinator_loop(spec: RunSpec, n_groups: int, step: Callable, initial_next: np.ndarray,
                      stats: RunStats, progress: Progress | None,
-                     work: Callable[[], int | None] | None = None) -> None:
+                     work: Callable[[], int | None] | None = None,
+                     checkpoint=None, at_boundary: Callable[[int], None] | None = None) -> None:
     """Drive rounds from one place: ``step(horizons) -> (local_next_all, sent_min_stack)``.
 
     Used by the inline and Ray backends; the local backend runs the same arithmetic in every
-    worker instead, to save the coordinator hop.
+    worker instead, to save the coordinator hop. With ``checkpoint`` (a
+    :class:`~atleus_dist.run.checkpoint.CheckpointPlan`) horizons stop at its boundaries and
+    ``at_boundary(t_ps)`` runs once every LP has reached one (it delivers what is in flight and
+    writes the checkpoint).
     """
     cmap = spec.channel_map()
     ticker = ProgressTicker(progress)
     local_next = initial_next
     sent_min = np.full((n_groups, spec.n_lps), NEVER_PS, dtype=np.int64)
+    end = spec.end_ps
+    until = checkpoint.next_until(int(initial_next.min())) if checkpoint is not None else end
     while True:
         nxt = global_next(local_next, sent_min)
         stats.end_time_ps = frontier_ps(nxt, spec.end_ps)
         if nxt.min() >= spec.end_ps:
             break
-        horizons = cmap.horizons(nxt, spec.end_ps)
+        if checkpoint is not None and checkpoint.due(int(nxt.min()), until, end):
+            at_boundary(until)
+            until = checkpoint.next_until(int(nxt.min()))
+        horizons = cmap.horizons(nxt, min(end, until))
         stats.extra["last_horizon_ps"] = int(horizons.min())
         local_next, sent_min = step(horizons)
         stats.rounds += 1

@@ -12,7 +12,8 @@ from atleus_dist.kernel import LPGroup, RunSpec
 from atleus_dist.kernel.lp import total_work
 
 
-def run(spec: RunSpec, progress: Progress | None = None) -> RunStats:
+def run(spec: RunSpec, progress: Progress | None = None, checkpoint=None) -> RunStats:
+    """``checkpoint``: a :class:`~atleus_dist.run.checkpoint.CheckpointPlan` (None: none)."""
     t_start = time.perf_counter()
     groups = [LPGroup(spec, g) for g in range(len(spec.groups))]
     stats = RunStats(backend="inline", groups=len(groups))
@@ -39,9 +40,17 @@ def run(spec: RunSpec, progress: Progress | None = None) -> RunStats:
             stats.messages += r.messages
         return local_next, sent_min
 
+    def at_boundary(until_ps: int) -> None:  # messages in flight join their receivers' state
+        for g, group in enumerate(groups):
+            group.deliver(inbound[g])
+            inbound[g] = []
+            checkpoint.write_group(until_ps, group, {"round": stats.rounds, "events": group.events})
+        checkpoint.poll()
+
     try:
         coordinator_loop(spec, len(groups), step, local_next.copy(), stats, progress,
-                         work=lambda: total_work(g.work_done() for g in groups))
+                         work=lambda: total_work(g.work_done() for g in groups),
+                         checkpoint=checkpoint, at_boundary=at_boundary)
     finally:
         for group in groups:
             group.close()

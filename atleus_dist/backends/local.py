@@ -29,8 +29,9 @@ YIELD_SPINS = 20000
 
 
 class _Worker:
-    def __init__(self, spec: RunSpec, w: int, dir_: str, parent_pid: int) -> None:
+    def __init__(self, spec: RunSpec, w: int, dir_: str, parent_pid: int, checkpoint=None) -> None:
         self.spec = spec
+        self.checkpoint = checkpoint
         self.w = w
         self.n = len(spec.groups)
         self.parent_pid = parent_pid
@@ -81,6 +82,8 @@ class _Worker:
         own = b""
         r = 0
         ctrl.arrive[w] = 0
+        ckpt = self.checkpoint
+        until = None if ckpt is not None else end  # set from the first round's times, which every worker shares
         while True:
             t0 = time.perf_counter()
             self._wait(r)
@@ -92,7 +95,12 @@ class _Worker:
             if nxt.min() >= end:
                 break
             self.group.deliver(self._inbound(p, own))
-            horizons = self.cmap.horizons(nxt, end)
+            if until is None:
+                until = ckpt.next_until(int(nxt.min()))
+            if ckpt is not None and ckpt.due(int(nxt.min()), until, end):  # every worker sees the same
+                ckpt.write_group(until, self.group, {"round": r, "events": self.group.events})
+                until = ckpt.next_until(int(nxt.min()))
+            horizons = self.cmap.horizons(nxt, min(end, until))
             res = self.group.advance(horizons)
             r += 1
             q = r % 2
@@ -118,11 +126,11 @@ class _Worker:
             m.close()
 
 
-def _worker_main(spec: RunSpec, w: int, dir_: str, parent_pid: int) -> None:
+def _worker_main(spec: RunSpec, w: int, dir_: str, parent_pid: int, checkpoint=None) -> None:
     hygiene.worker_started(parent_pid)  # dies with the parent (SIGKILL), leaves SIGINT/SIGHUP to it
     worker = None
     try:
-        worker = _Worker(spec, w, dir_, parent_pid)
+        worker = _Worker(spec, w, dir_, parent_pid, checkpoint)
         worker.run()
         worker.close()
     except BaseException as exc:  # report, raise the abort flag, exit non-zero
@@ -143,17 +151,18 @@ def _worker_main(spec: RunSpec, w: int, dir_: str, parent_pid: int) -> None:
 
 
 def run(spec: RunSpec, progress: Progress | None = None, start_method: str = "spawn",
-        compiled: bool | None = None) -> RunStats:
+        compiled: bool | None = None, checkpoint=None) -> RunStats:
     """``compiled``: None runs compiled rounds when the LPs offer them (one LP per group), True
-    insists, False forces the generic worker processes. A one-group plan runs in this process."""
+    insists, False forces the generic worker processes. A one-group plan runs in this process.
+    ``checkpoint``: a :class:`~atleus_dist.run.checkpoint.CheckpointPlan` (None: none)."""
     if len(spec.groups) == 1:
         from atleus_dist.backends import inline
 
-        stats = inline.run(spec, progress)
+        stats = inline.run(spec, progress, checkpoint=checkpoint)
         stats.backend = "local"
         return stats
     if compiled is not False and threads.eligible(spec):
-        return threads.run(spec, progress)
+        return threads.run(spec, progress, checkpoint=checkpoint)
     if compiled:
         raise ConfigError("compiled", "this run's LPs have no compiled rounds (or a group holds several LPs)")
     t_start = time.perf_counter()
@@ -161,7 +170,7 @@ def run(spec: RunSpec, progress: Progress | None = None, start_method: str = "sp
     dir_ = shm.make_dir()
     ctrl = shm.Control(os.path.join(dir_, "control"), n, spec.n_lps, create=True)
     ctx = mp.get_context(start_method)
-    procs = [ctx.Process(target=_worker_main, args=(spec, w, dir_, os.getpid()), name=f"atleus-lp-group{w}")
+    procs = [ctx.Process(target=_worker_main, args=(spec, w, dir_, os.getpid(), checkpoint), name=f"atleus-lp-group{w}")
              for w in range(n)]
     stats = RunStats(backend="local", groups=n)
     ticker = ProgressTicker(progress)
@@ -180,10 +189,11 @@ def run(spec: RunSpec, progress: Progress | None = None, start_method: str = "sp
             if ctrl.abort[0]:
                 _stop(procs)
                 raise SimulationAborted(_errors(dir_, n) or "a worker process died")
-            r = int(ctrl.arrive.min())
-            if r > 0:
-                ticker.tick(r, int(ctrl.local_next[r % 2].min()), int(ctrl.events[r % 2].sum()),
-                            work=lambda p=r % 2: work.read(ctrl.work[p]))
+            if checkpoint is not None:
+                checkpoint.poll()  # commit checkpoints whose parts every worker wrote
+            _note_frontier(ctrl, spec, ticker, work)
+        if checkpoint is not None:
+            checkpoint.poll()
         st = ctrl.stats
         stats.rounds = int(st[:, 0].max())
         stats.events = int(st[:, 1].sum())
@@ -194,6 +204,9 @@ def run(spec: RunSpec, progress: Progress | None = None, start_method: str = "sp
         # the last round's parity holds every worker's final count (each published it, then stopped)
         ticker.tick(stats.rounds, stats.end_time_ps, stats.events, force=True,
                     work=lambda: work.read(ctrl.work[stats.rounds % 2]))
+    except BaseException:
+        _note_frontier(ctrl, spec, ticker, work)  # a stop signal: the time reached, read before the workers stop
+        raise
     finally:
         _stop(procs)
         ctrl.close()
@@ -219,6 +232,14 @@ class _WorkCount:
             return self.last
         self.last = max(int(known.sum()), self.last or 0)
         return self.last
+
+
+def _note_frontier(ctrl, spec: RunSpec, ticker: ProgressTicker, work: "_WorkCount") -> None:
+    r = int(ctrl.arrive.min())
+    if r > 0:
+        p = r % 2  # the frontier counts messages in flight (sent_min), as the workers do
+        reached = frontier_ps(global_next(ctrl.local_next[p], ctrl.sent_min[p]), spec.end_ps)
+        ticker.tick(r, reached, int(ctrl.events[p].sum()), work=lambda: work.read(ctrl.work[p]))
 
 
 def _stop(procs: list) -> None:

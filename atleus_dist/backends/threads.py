@@ -35,15 +35,70 @@ def _ticks_per_s() -> float:
     return 1e9  # the loops count nanoseconds (compiled_sync.cycle_counter)
 
 
-def run(spec: RunSpec, progress: Progress | None = None) -> RunStats:
+def run(spec: RunSpec, progress: Progress | None = None, checkpoint=None) -> RunStats:
+    """``checkpoint`` (a :class:`~atleus_dist.run.checkpoint.CheckpointPlan`): the run goes in
+    segments that end at its boundaries - each a compiled run with the boundary as its end, after
+    which the flits and credits still in the mailboxes join their receivers (``absorb_pending``)
+    and every LP's state is written - so compiled rounds keep their speed between checkpoints."""
     t_start = time.perf_counter()
     n = spec.n_lps
     stats = RunStats(backend="local", groups=n)
-    board = Board(n)
     plane = spec.lp_factory.compiled_plane(spec)
     sinks = [spec.sink_factory(i) if spec.sink_factory else None for i in range(n)]
     lps = [spec.lp_factory(i, sinks[i]) for i in range(n)]
     rate = _ticks_per_s()
+    ticker = ProgressTicker(progress)
+    end = spec.end_ps
+    until = checkpoint.next_until(min(lp.next_time() for lp in lps)) if checkpoint is not None else end
+    stats.setup_s = time.perf_counter() - t_start
+    t_run = time.perf_counter()
+
+    def work() -> int | None:  # plain int reads of the other threads' schedulers (under the GIL)
+        return total_work(lp.work_done() for lp in lps)
+
+    try:
+        while True:
+            plane.end_ps = min(end, until)
+            drivers = _segment(lps, plane, rate, ticker, work)
+            for lp, d in zip(lps, drivers):
+                stats.messages += int(d.messages_sent)
+                stats.work_s += sum(row[4] for row in d.rows)
+                stats.sync_s += sum(row[5] for row in d.rows)
+                _write_windows(lp.lp_id, sinks[lp.lp_id], d.rows)
+            stats.rounds += max(d.rounds for d in drivers)
+            stats.end_time_ps = min(d.frontier_ps for d in drivers)
+            if plane.end_ps >= end:
+                break
+            for d in drivers:  # at the boundary: what is in flight joins its receiver
+                d.absorb_pending()
+            nxt = min(lp.next_time() for lp in lps)
+            if nxt >= end:
+                stats.end_time_ps = end  # nothing left: as far as the unsegmented run reaches
+                break
+            for lp in lps:
+                checkpoint.write_group(until, _OneLP(lp, sinks[lp.lp_id]),
+                                       {"round": stats.rounds, "events": lp.events_committed})
+            checkpoint.poll()
+            until = checkpoint.next_until(nxt)
+        stats.run_s = time.perf_counter() - t_run
+        stats.events = sum(lp.events_committed for lp in lps)
+        stats.extra["compiled_rounds"] = True
+        stats.extra["mean_cycles_per_window"] = float(np.mean([d.mean_window_cycles for d in drivers]))
+        ticker.tick(stats.rounds, stats.end_time_ps, stats.events, force=True, work=work)
+    finally:
+        for lp in lps:
+            lp.close()
+        for s in sinks:
+            if s is not None:
+                s.close()
+    stats.wall_s = time.perf_counter() - t_start
+    return stats
+
+
+def _segment(lps: list, plane, rate: float, ticker: ProgressTicker, work) -> list:
+    """One compiled run of every LP on its own thread, up to ``plane.end_ps``; its drivers."""
+    n = len(lps)
+    board = Board(n)
     drivers = [lp.compiled_driver(board, plane, ROWS_EVERY, rate) for lp in lps]
     for d in drivers:
         d.publish_initial()
@@ -60,13 +115,6 @@ def run(spec: RunSpec, progress: Progress | None = None) -> RunStats:
     sys.setswitchinterval(1e-4)  # a thread back from its loop gets the GIL soon
     threads = [threading.Thread(target=body, args=(d,), name=f"atleus-lp{i}", daemon=True)
                for i, d in enumerate(drivers)]
-    stats.setup_s = time.perf_counter() - t_start
-    t_run = time.perf_counter()
-    ticker = ProgressTicker(progress)
-
-    def work() -> int | None:  # plain int reads of the other threads' schedulers (under the GIL)
-        return total_work(lp.work_done() for lp in lps)
-
     try:
         for t in threads:
             t.start()
@@ -82,30 +130,24 @@ def run(spec: RunSpec, progress: Progress | None = None) -> RunStats:
         raise
     finally:
         sys.setswitchinterval(old_switch)
-    stats.run_s = time.perf_counter() - t_run
-    try:
-        if errors:
-            real = [e for e in errors if not isinstance(e, SimulationAborted)]
-            raise (real or errors)[0]
-        for lp, d in zip(lps, drivers):
-            stats.events += lp.events_committed
-            stats.messages += int(d.messages_sent)
-            stats.work_s += sum(row[4] for row in d.rows)
-            stats.sync_s += sum(row[5] for row in d.rows)
-            _write_windows(lp.lp_id, sinks[lp.lp_id], d.rows)
-        stats.rounds = max(d.rounds for d in drivers)
-        stats.end_time_ps = min(d.frontier_ps for d in drivers)
-        stats.extra["compiled_rounds"] = True
-        stats.extra["mean_cycles_per_window"] = float(np.mean([d.mean_window_cycles for d in drivers]))
-        ticker.tick(stats.rounds, stats.end_time_ps, stats.events, force=True, work=work)
-    finally:
-        for lp in lps:
-            lp.close()
-        for s in sinks:
-            if s is not None:
-                s.close()
-    stats.wall_s = time.perf_counter() - t_start
-    return stats
+    if errors:
+        real = [e for e in errors if not isinstance(e, SimulationAborted)]
+        raise (real or errors)[0]
+    return drivers
+
+
+class _OneLP:
+    """One LP with its sink, as :meth:`CheckpointPlan.write_group` takes a group."""
+
+    def __init__(self, lp, sink) -> None:
+        self.lp, self.sink = lp, sink
+        self.group = lp.lp_id
+        self.lp_ids = [lp.lp_id]
+
+    def checkpoint_state(self) -> dict[int, tuple]:
+        positions = self.sink.positions() if self.sink is not None and hasattr(self.sink, "positions") else {}
+        tree, arrays = self.lp.snapshot_state()
+        return {self.lp.lp_id: (tree, arrays, positions)}
 
 
 def _write_windows(lp: int, sink, rows: list[tuple]) -> None:

@@ -42,6 +42,8 @@ def register(subs) -> None:
     for flag, path in FLAGS.items():
         help_text = "comma-separated node ids for traffic hotspot" if flag == "hotspots" else path
         p.add_argument("--" + flag.replace("_", "-"), dest=flag, default=None, metavar="VALUE", help=help_text)
+    p.add_argument("--checkpoint-every-ps", type=int, default=None, metavar="N",
+                   help="write a checkpoint at every N ps of simulated time (atleus-dist resume RUN)")
     add_backend_flags(p, default_backend="inline")
     p.set_defaults(func=main)
 
@@ -69,7 +71,8 @@ def main(args: argparse.Namespace) -> int:
 
     try:
         r = api.noc(args.config, sets=_sets(args), out=args.out, backend=args.backend, workers=args.workers,
-                    progress=not args.quiet, address=args.address, placement=args.placement)
+                    progress=not args.quiet, address=args.address, placement=args.placement,
+                    checkpoint_every_ps=args.checkpoint_every_ps)
     except ConfigError as exc:  # name the flag the user typed, not the --set item it became
         path = exc.field.removeprefix("--set ")
         flag = {v: k for k, v in FLAGS.items()}.get(path)

@@ -28,6 +28,9 @@ def register(subs) -> None:
     p.add_argument("--partition", default=None,
                    help="LPs (noc): auto (default: the planner's fastest plan, never predicted slower than one LP), "
                         "single, by-tier, tiers:g0,g1,..., blocks:AxB, map:l0,l1,...; the stub runs by-tier")
+    p.add_argument("--checkpoint-every-ps", type=int, default=None, metavar="N",
+                   help="write a checkpoint at every N ps of simulated time (the last two are kept; "
+                        "atleus-dist resume RUN continues from the newest)")
     add_backend_flags(p)
     p.set_defaults(func=main)
 
@@ -37,6 +40,7 @@ def main(args: argparse.Namespace) -> int:
 
     r = api.simulate(args.scenario, sets=args.set, arch=args.arch, out=args.out, transport=args.transport,
                      backend=args.backend, workers=args.workers, partition=args.partition,
-                     address=args.address, placement=args.placement, progress=not args.quiet)
+                     address=args.address, placement=args.placement, progress=not args.quiet,
+                     checkpoint_every_ps=args.checkpoint_every_ps)
     emit(args, r.figures, run_lines(r.figures, r.stats, r.figures["scenario"]))
     return 0

@@ -21,6 +21,8 @@ from atleus_dist.kernel.rng import keep_one_in
 
 
 class ChipLP(NocRegionLP):
+    snapshot_skip = ("targets",)  # built by __init__ from the program, only read after (checkpoints)
+
     def __init__(self, cfg: NocConfig, program: ChipProgram, lp_id: int, sink=None,
                  packet_sample_every: int = 1) -> None:
         super().__init__(cfg, lp_id, sink)

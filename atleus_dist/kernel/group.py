@@ -208,6 +208,19 @@ class LPGroup:
             )
             rows.clear()
 
+    def checkpoint_state(self) -> dict[int, tuple]:
+        """Per LP of this group: (state tree, arrays, its sink's stream positions), taken between
+        rounds once every message in flight was delivered (:meth:`LogicalProcess.snapshot_state`;
+        a sink without ``positions()`` records none)."""
+        self.flush_windows()
+        out = {}
+        for lp in self.lp_ids:
+            sink = self.sinks[lp]
+            positions = sink.positions() if sink is not None and hasattr(sink, "positions") else {}
+            tree, arrays = self.lps[lp].snapshot_state()
+            out[lp] = (tree, arrays, positions)
+        return out
+
     def close(self) -> None:
         self.flush_windows()
         for lp in self.lp_ids:

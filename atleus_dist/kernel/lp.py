@@ -70,6 +70,27 @@ class LogicalProcess:
     def process(self, horizon_ps: int) -> dict[int, list[Block]]:
         raise NotImplementedError
 
+    # --- checkpoint and resume (kernel.snapshot) ----------------------------------------------
+    # attributes the constructor rebuilds and the walk must not save: the result sink (the run
+    # saves its streams' positions itself); models add theirs
+    snapshot_skip: tuple[str, ...] = ("sink",)
+
+    def snapshot_state(self) -> tuple[Any, list]:
+        """This LP's state between rounds, after delivery: (tree, arrays) for
+        :func:`kernel.snapshot.encode`. The default walks the LP's attributes
+        (:func:`kernel.snapshot.object_state`); a model overrides it only for state the walk
+        cannot see."""
+        from atleus_dist.kernel.snapshot import object_state
+
+        arrays: list = []
+        return object_state(self, arrays), arrays
+
+    def restore_state(self, tree: Any, arrays: list) -> None:
+        """Write a :meth:`snapshot_state` back into this LP, freshly built by the run's factory."""
+        from atleus_dist.kernel.snapshot import restore_object
+
+        restore_object(self, tree, arrays)
+
 
 class EventLP(LogicalProcess):
     """An LP with a classic event heap, for models whose events are few or irregular.
@@ -79,6 +100,8 @@ class EventLP(LogicalProcess):
     which buffers them as one block per (destination LP, kind). The heap key is the message key
     ``(time_ps, priority, src, src_seq)``, so processing order does not depend on arrival order.
     """
+
+    snapshot_skip = ("handlers", "_dtypes")  # wired by the model's constructor
 
     def __init__(self, lp_id: int, msg_dtypes: dict[str, np.dtype]) -> None:
         super().__init__(lp_id)

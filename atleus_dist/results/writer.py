@@ -54,19 +54,45 @@ class _HashingFile:
     """A write-only file that hashes what it writes: each write goes to the OS at once (a kill
     loses nothing already written), and the digest is of exactly those bytes."""
 
-    def __init__(self, path: Path) -> None:
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        self.sha256 = hashlib.sha256()
-        self.nbytes = 0
+    def __init__(self, path: Path, keep_bytes: int | None = None, skip: int = 0) -> None:
+        """``keep_bytes``: continue an existing file after its first ``keep_bytes`` (the rest is
+        cut off; the hash covers the kept prefix); ``skip``: drop the first ``skip`` bytes written
+        (a continued stream's writer repeats the schema the file already starts with)."""
+        if keep_bytes is None:
+            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            self.sha256 = hashlib.sha256()
+            self.nbytes = 0
+        else:
+            self._fd = os.open(path, os.O_RDWR)
+            os.ftruncate(self._fd, keep_bytes)
+            self.sha256 = hashlib.sha256()
+            with open(path, "rb") as fh:
+                left = keep_bytes
+                while left > 0:
+                    chunk = fh.read(min(left, 1 << 20))
+                    if not chunk:
+                        break
+                    self.sha256.update(chunk)
+                    left -= len(chunk)
+            os.lseek(self._fd, keep_bytes, os.SEEK_SET)
+            self.nbytes = keep_bytes
+        self._skip = skip
         self.closed = False
 
     def write(self, data) -> int:
         view = memoryview(data).cast("B")
+        n_in = len(view)
+        if self._skip:
+            cut = min(self._skip, len(view))
+            self._skip -= cut
+            view = view[cut:]
+            if not view:
+                return n_in
         self.sha256.update(view)
+        self.nbytes += len(view)
         while view:
             view = view[os.write(self._fd, view):]
-        self.nbytes += len(data)
-        return len(data)
+        return n_in
 
     def writable(self) -> bool:
         return True
@@ -81,15 +107,22 @@ class _HashingFile:
 
 
 class _TableStream:
-    def __init__(self, path: Path, schema: pa.Schema, flush_rows: int, flush_s: float) -> None:
+    def __init__(self, path: Path, schema: pa.Schema, flush_rows: int, flush_s: float,
+                 resume: dict | None = None) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.schema = schema
-        self._raw = _HashingFile(path)
+        if resume is None:
+            self._raw = _HashingFile(path)
+        else:  # a checkpoint's position: keep the file up to it, and do not write the schema again
+            self._raw = _HashingFile(path, keep_bytes=int(resume["bytes"]), skip=len(schema.serialize()))
+            if self._raw.sha256.hexdigest() != resume["sha256"]:
+                self._raw.close()
+                raise ValueError(f"{path}: differs from the checkpoint before its recorded position")
         self._file = pa.PythonFile(self._raw, mode="w")
         self._writer = pa.ipc.new_stream(self._file, schema)
-        self._written_rows = 0
-        self._batches = 0
+        self._written_rows = 0 if resume is None else int(resume["rows"])
+        self._batches = 0 if resume is None else int(resume["batches"])
         self._pending: list[dict] = []
         self._rows = 0
         self._flush_rows = flush_rows
@@ -115,6 +148,14 @@ class _TableStream:
             self._pending.clear()
             self._rows = 0
         self._last_flush = time.monotonic()
+
+    def position(self) -> dict:
+        """Everything written so far is on disk: rows, batches, bytes and the SHA-256 of those
+        bytes - where a resumed run cuts this file and continues it."""
+        self.flush()
+        self._file.flush()
+        return {"rows": self._written_rows, "batches": self._batches, "bytes": self._raw.nbytes,
+                "sha256": self._raw.sha256.hexdigest()}
 
     def close(self) -> None:
         self.flush()
@@ -174,6 +215,23 @@ class LPSink:
     def flush(self) -> None:
         for stream in self._tables.values():
             stream.flush()
+
+    def positions(self) -> dict[str, dict]:
+        """Per table, :meth:`_TableStream.position` (a checkpoint records them)."""
+        return {table: stream.position() for table, stream in self._tables.items()}
+
+    def resume(self, positions: dict[str, dict]) -> None:
+        """Continue the streams a checkpoint recorded, each cut back to its position (its schema
+        read from the file); tables it did not record start afresh on their first write."""
+        for table, pos in positions.items():
+            path = lp_file(self.run_dir, table, self.lp)
+            with open(path, "rb") as fh:
+                schema = pa.ipc.open_stream(fh).schema
+                fh.seek(0)
+                head = schema.serialize().to_pybytes()
+                if fh.read(len(head)) != head:  # the continued writer's schema must be the file's, byte for byte
+                    raise ValueError(f"{path}: its schema does not re-serialise to the bytes it starts with")
+            self._tables[table] = _TableStream(path, schema, self._flush_rows, self._flush_s, resume=pos)
 
     def close(self) -> None:
         for stream in self._tables.values():

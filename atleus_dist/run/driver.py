@@ -28,7 +28,7 @@ from atleus_dist.backends import hygiene
 from atleus_dist.backends.base import RunStats
 from atleus_dist.kernel import ConfigError, RunSpec
 from atleus_dist.results import finish_manifest, start_manifest
-from atleus_dist.results.manifest import MANIFEST, seal
+from atleus_dist.results.manifest import MANIFEST, seal, write_manifest
 
 
 def prepare_out_dir(out: str | os.PathLike, field: str = "out") -> Path:
@@ -127,9 +127,16 @@ class _SignalGuard:
 
     def progress(self, forward):
         def report(rounds: int, sim_ps: int, events: int, *more) -> None:
-            self.rounds, self.sim_ps, self.events = rounds, sim_ps, events
+            note(rounds, sim_ps, events)
             if forward is not None:
                 forward(rounds, sim_ps, events, *more)
+
+        def note(rounds: int, sim_ps: int, events: int) -> None:
+            # every round (ProgressTicker), not only at the rate-limited lines: the time an
+            # interrupted run reached is then the frontier of its last round, not of the last line
+            self.rounds, self.sim_ps, self.events = rounds, sim_ps, events
+
+        report.note = note
         return report
 
     def handler(self, signum, _frame) -> None:
@@ -153,12 +160,16 @@ class _SignalGuard:
 
 
 def execute(command: str, config: dict, spec: RunSpec, backend: str, out: Path,
-            progress: bool = True, finalize=None, **backend_options) -> tuple[RunStats, dict]:
+            progress: bool = True, finalize=None, checkpoint=None, manifest: dict | None = None,
+            manifest_extra: dict | None = None, **backend_options) -> tuple[RunStats, dict]:
     """Run ``spec`` on ``backend`` into ``out``. ``finalize(out, manifest, figures)``, if given,
     runs after the simulation and before the manifest says ``complete`` (e.g. to write the
     ``summary`` table) and returns more figures. A stop signal raises :class:`RunInterrupted`
     after the manifest says ``interrupted``; files that do not seal make the run ``failed``
-    (:class:`~atleus_dist.kernel.SimulationAborted`)."""
+    (:class:`~atleus_dist.kernel.SimulationAborted`). ``checkpoint``: a
+    :class:`~atleus_dist.run.checkpoint.CheckpointPlan` for the backend (it adds each checkpoint
+    to the manifest); ``manifest``: an existing run's manifest to continue (``resume``) instead of
+    starting one; ``manifest_extra``: keys added to a new manifest."""
     partition = {"groups": spec.groups, "n_lps": spec.n_lps, "backend": backend,
                  "min_cut_lookahead_ps": spec.channel_map().min_cut_lookahead(spec.group_of_lp())}
     guard = _SignalGuard()
@@ -166,7 +177,17 @@ def execute(command: str, config: dict, spec: RunSpec, backend: str, out: Path,
                                            total_ops=spec.meta.get("total_ops")) if progress else None)
     shield = hygiene.children_shielded() if backend == "local" else nullcontext()
     with guard.installed(), shield:
-        manifest = start_manifest(out, command, config, partition)  # a signal from now on finds it
+        if manifest is None:
+            manifest = start_manifest(out, command, config, partition)  # a signal from now on finds it
+            if manifest_extra:
+                manifest.update(manifest_extra)
+                write_manifest(out, manifest)
+        else:
+            manifest = dict(manifest, status="running", finished=None)
+            write_manifest(out, manifest)
+        if checkpoint is not None:
+            checkpoint.manifest = manifest
+            backend_options["checkpoint"] = checkpoint
         guard.hold = False
         try:
             if guard.signum is not None:
@@ -200,7 +221,9 @@ def execute(command: str, config: dict, spec: RunSpec, backend: str, out: Path,
 
 def _interrupted(out: Path, manifest: dict, guard: _SignalGuard, signum: int) -> None:
     name = signal.Signals(signum).name
+    # a checkpoint committed after the last progress note (the signal can fall in between) proves more
+    guard.sim_ps = max([guard.sim_ps] + [c["sim_time_ps"] for c in manifest.get("checkpoints", ())])
     finish_manifest(out, manifest, "interrupted", {"rounds": guard.rounds, "events": guard.events},
                     error=f"interrupted by {name}", signal=name, sim_time_ps=guard.sim_ps)
-    raise RunInterrupted(signum, f"interrupted by {name} at simulated time >= {guard.sim_ps / 1e6:,.3f} us; "
+    raise RunInterrupted(signum, f"interrupted by {name} at simulated time {guard.sim_ps / 1e6:,.3f} us; "
                          f"manifest says 'interrupted', partial results in {out}") from None

@@ -338,6 +338,25 @@ class CompiledRounds:
         lp.events_committed = lp.total_events()
         self._row()
 
+    def absorb_pending(self) -> None:
+        """After a run that ended at a checkpoint boundary: the flits and credits the other LPs
+        posted in their last round (this round's parity) join this region's inboxes, as the
+        generic path delivers what is in flight before it takes a checkpoint."""
+        from atleus_dist.kernel.compiled_sync import H_SENT
+
+        n, i, p = self.board.n, self.lp.lp_id, self.rounds & 1
+        head, reg = self.board.head, self.lp.region
+        for k in range(n):
+            if k == i:
+                continue
+            nf, nc = int(head[p, k, H_SENT + n + i]), int(head[p, k, H_SENT + 2 * n + i])
+            if nf:
+                rows = np.ascontiguousarray(self.plane.mbf[p, k, i, :nf])
+                reg.add_remote_flits(np.ascontiguousarray(rows[:, 0]), np.ascontiguousarray(rows[:, 1:]))
+            if nc:
+                rows = np.ascontiguousarray(self.plane.mbc[p, k, i, :nc])
+                reg.add_remote_credits(np.ascontiguousarray(rows[:, 0]), np.ascontiguousarray(rows[:, 1:]))
+
     def _python_window(self) -> None:
         """The rest of this round's window in Python (the generic code), its outbox posted."""
         from atleus_dist.kernel.compiled_sync import H_SENT

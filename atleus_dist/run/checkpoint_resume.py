@@ -1,0 +1,350 @@
+"""``atleus-dist resume RUN``: continue a killed or interrupted run from its newest checkpoint.
+
+What a resume does, in order (nothing is touched until every check passed):
+
+1. reads the manifest (a ``complete`` run has nothing to resume; one whose process is alive is
+   refused) and the checkpoint: ``checkpoint.json`` must be this run's (the run id the manifest
+   holds) and every file must have the size and SHA-256 it lists - a corrupt or foreign checkpoint
+   is refused naming the file;
+2. rebuilds the run from the resolved configuration the manifest recorded (``checkpoint.rebuild``)
+   on the backend and worker count asked for, and checks that it is the same run (same LPs, same
+   configuration apart from how it is executed);
+3. checks every result stream the checkpoint recorded: the file must start with exactly the bytes
+   the writer had written at the checkpoint (their SHA-256); streams are then *cut back* to those
+   positions and *continued* by the resumed writers, so each stays one stream and a completed
+   resumed run seals and verifies like any other; streams and close records written after the
+   checkpoint, and any Parquet file, are removed;
+4. (:func:`atleus_dist.api.resume`, with the :class:`Resume` built here) runs the simulation from
+   the checkpoint: every LP is built by the run's own factory and its saved state written into it
+   (:meth:`LogicalProcess.restore_state`), checkpoints continue at the same interval, and the
+   manifest records the resume (``resumes``).
+
+The state is saved per LP, so a resume keeps the run's partition (its LPs) but may change the
+backend and the number of workers (how LPs are grouped). Knows nothing of argument parsing or
+terminal output.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import json
+import os
+import shutil
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from atleus_dist.kernel.errors import ConfigError
+from atleus_dist.kernel.snapshot import SnapshotError, decode
+from atleus_dist.run.checkpoint import CKPT_DIR, FORMAT, META, VERSION, CheckpointPlan, check_every_ps
+
+_EXECUTION_KEYS = ("execution", "partition", "plan")
+
+
+def checkpoint_setup(built, command: str, out: str, every_ps: int | None) -> tuple[CheckpointPlan | None, dict]:
+    """The plan of a new run with checkpoints, and what its manifest must hold to be resumed."""
+    if check_every_ps(every_ps) is None:
+        return None, {}
+    from atleus_dist.config.tree import to_data
+
+    if built.run_config.execution.backend == "ray":
+        raise ConfigError("--checkpoint-every-ps", "checkpoints are written on the inline and local backends "
+                          "(a run may be resumed on ray)")
+    info = {"run_id": uuid.uuid4().hex, "every_ps": every_ps, "pid": os.getpid(),
+            "partition": built.config.get("partition"), "n_lps": built.spec.n_lps,
+            "rebuild": {"api": "simulate", "command": command, "run_config": to_data(built.run_config)}}
+    plan = CheckpointPlan(str(out), every_ps, len(built.spec.groups), identity={"run_id": info["run_id"]})
+    return plan, {"checkpoint": info}
+
+
+def noc_checkpoint_setup(cfg, spec, transfers, backend: str, out: str,
+                         every_ps: int | None) -> tuple[CheckpointPlan | None, dict]:
+    """:func:`checkpoint_setup` of a ``noc`` run (its NocConfig with the partition resolved)."""
+    if check_every_ps(every_ps) is None:
+        return None, {}
+    from atleus_dist.config.tree import to_data
+
+    if backend == "ray":
+        raise ConfigError("--checkpoint-every-ps", "checkpoints are written on the inline and local backends "
+                          "(a run may be resumed on ray)")
+    info = {"run_id": uuid.uuid4().hex, "every_ps": every_ps, "pid": os.getpid(), "partition": cfg.partition,
+            "n_lps": spec.n_lps,
+            "rebuild": {"api": "noc", "command": "noc", "noc_config": to_data(cfg), "backend": backend,
+                        "workers": len(spec.groups), "transfers": [list(t) for t in transfers]}}
+    plan = CheckpointPlan(str(out), every_ps, len(spec.groups), identity={"run_id": info["run_id"]})
+    return plan, {"checkpoint": info}
+
+
+# --- reading a checkpoint ---------------------------------------------------------------------
+
+def _sha256(path: Path) -> tuple[int, str]:
+    h = hashlib.sha256()
+    n = 0
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+            n += len(chunk)
+    return n, h.hexdigest()
+
+
+def load_meta(ckpt: Path, run_id: str, field: str = "run") -> dict:
+    """``checkpoint.json`` of ``ckpt``, checked to be this run's and to match every file it lists."""
+    meta_path = ckpt / META
+    try:
+        meta = json.loads(meta_path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(field, f"{meta_path}: missing (not a checkpoint)") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(field, f"{meta_path}: not a checkpoint description ({type(exc).__name__})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT or not isinstance(meta.get("files"), dict):
+        raise ConfigError(field, f"{meta_path}: not an atleus-dist checkpoint")
+    if meta.get("version") != VERSION:
+        raise ConfigError(field, f"{meta_path}: checkpoint format version {meta.get('version')!r}, "
+                          f"this atleus-dist reads {VERSION}")
+    if (meta.get("run") or {}).get("run_id") != run_id:
+        raise ConfigError(field, f"{meta_path}: belongs to another run (run id differs from the manifest's)")
+    for name, rec in sorted(meta["files"].items()):
+        path = ckpt / name
+        if not path.is_file():
+            raise ConfigError(field, f"{path}: missing from the checkpoint")
+        n, sha = _sha256(path)
+        if n != rec.get("bytes") or sha != rec.get("sha256"):
+            raise ConfigError(field, f"{path}: {'size' if n != rec.get('bytes') else 'SHA-256'} differs from "
+                              f"{META} (the checkpoint is corrupt)")
+    return meta
+
+
+def find_checkpoint(run_dir: Path, name: str | None, run_id: str) -> tuple[Path, dict]:
+    """The newest checkpoint (or the one named), verified."""
+    root = run_dir / CKPT_DIR
+    names = sorted(p.name for p in root.glob("ckpt-*")) if root.is_dir() else []
+    if name is not None:
+        if name not in names:
+            raise ConfigError("--checkpoint", f"{root / name}: no such checkpoint", allowed=", ".join(names) or "none")
+        return root / name, load_meta(root / name, run_id, "--checkpoint")
+    if not names:
+        raise ConfigError("run", f"{root}: no checkpoint written yet (the run stopped before its first)")
+    return root / names[-1], load_meta(root / names[-1], run_id)
+
+
+def read_lp_state(ckpt_dir: str | os.PathLike, lp: int) -> dict:
+    """LP ``lp``'s saved record: ``state`` (tree), ``arrays`` (list), ``streams`` (positions)."""
+    d = Path(ckpt_dir)
+    try:
+        rec = decode((d / f"lp{lp:03d}.state").read_bytes())
+        with np.load(io.BytesIO((d / f"lp{lp:03d}.npz").read_bytes()), allow_pickle=False) as z:
+            arrays = [z[f"a{i}"] for i in range(len(z.files))]
+    except (OSError, ValueError, SnapshotError) as exc:
+        raise SnapshotError(f"{d}/lp{lp:03d}: {exc}") from None
+    if not isinstance(rec, dict) or rec.get("lp") != lp:
+        raise SnapshotError(f"{d}/lp{lp:03d}.state: not the state of LP {lp}")
+    return dict(rec, arrays=arrays)
+
+
+@dataclasses.dataclass(frozen=True)
+class RestoringFactory:
+    """Picklable ``lp_factory``: the run's own factory, then the checkpoint's state written in."""
+
+    inner: object
+    ckpt_dir: str
+
+    def __getattr__(self, name: str):  # the inner factory's other services (compiled_plane)
+        if name.startswith("__") or name in ("inner", "ckpt_dir"):
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+    def __call__(self, lp_id: int, sink):
+        lp = self.inner(lp_id, sink)
+        rec = read_lp_state(self.ckpt_dir, lp_id)
+        lp.restore_state(rec["state"], rec["arrays"])
+        return lp
+
+
+@dataclasses.dataclass(frozen=True)
+class ResumingSinkFactory:
+    """Picklable ``sink_factory``: the run's sinks, each stream continued from its checkpoint position."""
+
+    inner: object
+    ckpt_dir: str
+
+    def __call__(self, lp: int):
+        sink = self.inner(lp)
+        sink.resume(read_lp_state(self.ckpt_dir, lp)["streams"])
+        return sink
+
+
+# --- the result streams -----------------------------------------------------------------------
+
+def prepare_streams(run_dir: Path, ckpt_dir: Path, lps: list[int]) -> None:
+    """Check that every recorded stream starts with the bytes written at the checkpoint, then
+    remove what was written after it that the resumed writers will not continue."""
+    from atleus_dist.results.writer import CLOSE_RECORD_SUFFIX, lp_file
+
+    keep = set()
+    for lp in lps:
+        streams = read_lp_state(ckpt_dir, lp)["streams"]
+        for table, pos in streams.items():
+            path = lp_file(run_dir, table, lp)
+            if not path.is_file() or path.stat().st_size < pos["bytes"]:
+                raise ConfigError("run", f"{path}: shorter than at the checkpoint ({pos['bytes']} bytes); cannot resume")
+            h = hashlib.sha256()
+            with open(path, "rb") as fh:
+                left = pos["bytes"]
+                while left > 0:
+                    chunk = fh.read(min(left, 1 << 20))
+                    h.update(chunk)
+                    left -= len(chunk)
+            if h.hexdigest() != pos["sha256"]:
+                raise ConfigError("run", f"{path}: differs from the checkpoint before its recorded position "
+                                  f"({pos['bytes']} bytes); cannot resume")
+            keep.add(path)
+    for path in run_dir.glob(f"*/lp*.arrows{CLOSE_RECORD_SUFFIX}*"):
+        path.unlink()
+    for path in run_dir.glob("*/lp*.arrows"):
+        if path not in keep:
+            path.unlink()
+    for path in list(run_dir.glob("*.parquet")) + list(run_dir.glob(".*.parquet.tmp")):
+        path.unlink()
+    for tmp in (run_dir / CKPT_DIR).glob(".*"):  # parts of a checkpoint never committed, or half deleted
+        shutil.rmtree(tmp, ignore_errors=True)
+    for later in (run_dir / CKPT_DIR).glob("ckpt-*"):  # resuming from an older one: the newer ones
+        if later.name > ckpt_dir.name:  # describe streams about to be rewritten
+            shutil.rmtree(later, ignore_errors=True)
+
+
+# --- the resume -------------------------------------------------------------------------------
+
+def _pid_alive(pid) -> bool:
+    if not isinstance(pid, int) or pid <= 0 or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a recycled pid of an unrelated process does not count
+        return b"atleus" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return True
+
+
+def _comparable(config: dict) -> dict:
+    out = {k: v for k, v in config.items() if k not in _EXECUTION_KEYS}
+    if isinstance(out.get("noc"), dict):
+        out["noc"] = {k: v for k, v in out["noc"].items() if k != "partition"}
+    return json.loads(json.dumps(out, sort_keys=True, default=str))
+
+
+@dataclasses.dataclass
+class Resume:
+    """A checked resume, ready to execute: :func:`atleus_dist.api.resume` runs it."""
+
+    path: Path
+    manifest: dict  # the run's, with the resume recorded
+    command: str
+    spec: object
+    plan: CheckpointPlan | None
+    execution: object  # backend, workers, address, placement
+    sim_time_ps: int
+    built: object = None  # a ``run``: its Built (scenario, config); None for ``noc``
+    noc_config: object = None  # a ``noc`` run: its NocConfig
+
+
+def plan_resume(run_dir, *, backend: str | None = None, workers: int | None = None, partition: str | None = None,
+                checkpoint: str | None = None) -> Resume:
+    """Steps 1-3 of the module docstring for the run in ``run_dir``; nothing is changed on disk
+    before every check passed (then the streams are cut back)."""
+    from atleus_dist.results import SinkFactory
+    from atleus_dist.results.manifest import read_manifest
+
+    path = Path(run_dir)
+    manifest = read_manifest(path, field="run")
+    info = manifest.get("checkpoint")
+    if manifest["status"] == "complete":
+        raise ConfigError("run", f"{path} is complete; there is nothing to resume")
+    if not isinstance(info, dict) or not isinstance(info.get("rebuild"), dict):
+        raise ConfigError("run", f"{path} was not run with --checkpoint-every-ps; it cannot be resumed")
+    if manifest["status"] == "running" and _pid_alive(info.get("pid")):
+        raise ConfigError("run", f"{path} is still running (process {info['pid']}); stop it before resuming")
+    ckpt, meta = find_checkpoint(path, checkpoint, info["run_id"])
+    resolved = info.get("partition")
+    if partition is not None and partition != resolved:
+        raise ConfigError("--partition", f"the checkpoint holds the state of the LPs of partition {resolved!r}; "
+                          f"resuming on another partition ({partition!r}) is not supported yet (state is "
+                          f"saved per LP, not per router)", allowed=str(resolved))
+    rb = info["rebuild"]
+    sinks = ResumingSinkFactory(SinkFactory(str(path)), str(ckpt))
+    if rb.get("api") == "noc":
+        built, cfg, spec0, config = _rebuild_noc(rb, resolved, backend, workers, sinks)
+    else:
+        built, cfg, spec0, config = _rebuild_run(rb, resolved, backend, workers, sinks)
+    if spec0.n_lps != meta["n_lps"] or _comparable(config) != _comparable(manifest["config"]):
+        raise ConfigError("run", f"{path}: the configuration rebuilt from the manifest is not the run's "
+                          f"(the software or a workload file changed since); cannot resume")
+    spec = dataclasses.replace(spec0, lp_factory=RestoringFactory(spec0.lp_factory, str(ckpt)))
+    prepare_streams(path, ckpt, meta["lps"])
+    ex = cfg.execution
+    plan = None if ex.backend == "ray" else CheckpointPlan(str(path), int(info["every_ps"]), len(spec.groups),
+                                                         identity={"run_id": info["run_id"]})
+    entry = {"checkpoint": ckpt.name, "sim_time_ps": meta["sim_time_ps"], "backend": ex.backend,
+             "workers": ex.workers, "groups": spec.groups, "pid": os.getpid(), "previous_status": manifest["status"],
+             "at": datetime.now(timezone.utc).isoformat(timespec="milliseconds")}
+    manifest = dict(manifest, checkpoint=dict(info, pid=os.getpid()), resumes=list(manifest.get("resumes", [])) + [entry])
+    for key in ("error", "signal", "sim_time_ps", "files", "tables"):
+        manifest.pop(key, None)
+    return Resume(path, manifest, rb.get("command", "run"), spec, plan, ex, int(meta["sim_time_ps"]), built,
+                  getattr(cfg, "noc", None) if built is None else None)
+
+
+def _rebuild_run(rb: dict, partition: str, backend, workers, sinks):
+    """(built, RunConfig, spec, config) of a ``run`` from its recorded RunConfig tree."""
+    from atleus_dist.config.load import flatten, load_run_config
+    from atleus_dist.run.scenario_run import build
+
+    flat = {".".join(parts): value for parts, value in flatten(rb["run_config"], ())}
+    flat["execution.partition"] = partition
+    for key, value in (("backend", backend), ("workers", workers)):
+        if value is not None:
+            flat[f"execution.{key}"] = value
+    cfg, labels = load_run_config(None, None, flat)
+    built = build(cfg, sink_factory=sinks, labels=labels)
+    return built, cfg, built.spec, built.config
+
+
+@dataclasses.dataclass(frozen=True)
+class _NocExecution:
+    backend: str
+    workers: int
+    address: str | None = None
+    placement: str = "spread"
+
+
+@dataclasses.dataclass(frozen=True)
+class _NocRun:
+    """What :func:`resume` reads of a run's configuration, for a ``noc`` run."""
+
+    execution: _NocExecution
+    noc: object
+    transport: str = "noc"
+
+
+def _rebuild_noc(rb: dict, partition: str, backend, workers, sinks):
+    """(None, run-like, spec, config) of a ``noc`` run from its recorded NocConfig tree."""
+    from atleus_dist.config.load import Labels
+    from atleus_dist.config.run_config import ExecutionConfig
+    from atleus_dist.config.tree import build as build_tree
+    from atleus_dist.hw.noc.config import NocConfig
+    from atleus_dist.hw.noc.lp import build_spec
+
+    data = dict(rb["noc_config"], partition=partition)
+    cfg = build_tree(NocConfig, data, (), Labels())
+    ex = build_tree(ExecutionConfig, {"backend": backend or rb["backend"], "workers": workers or rb["workers"]},
+                    ("execution",), Labels())
+    transfers = tuple(tuple(int(x) for x in t) for t in rb.get("transfers", ()))
+    spec = build_spec(cfg, ex.workers, sinks, transfers, backend=ex.backend)
+    return None, _NocRun(_NocExecution(ex.backend, ex.workers, ex.address, ex.placement), cfg), spec, cfg.to_dict()
