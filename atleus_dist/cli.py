@@ -5,13 +5,21 @@ Each sub-command lives in its own module under ``atleus_dist.commands`` and expo
 line in ``COMMANDS``. Errors in user input become one line on stderr and exit code 2; a failed
 simulation exit code 1; any other exception (a bug) one ``internal error`` line and exit code 1,
 its traceback in the run directory's ``error.log`` (or a temporary file).
+
+Run as a program (``atleus-dist``, ``python -m atleus_dist.cli``: ``main()`` without arguments),
+the process ends with ``os._exit`` once the command is done and the interpreter's shutdown steps
+that matter have run (:func:`_end_process`); called with arguments (tests, ``cluster/job.py``),
+``main`` returns the exit code.
 """
 
 from __future__ import annotations
 
 import argparse
+import atexit
 import importlib
+import os
 import sys
+import threading
 
 from atleus_dist.kernel.errors import CausalityError, ConfigError, SimulationAborted
 
@@ -57,10 +65,39 @@ def _commands_for(argv: list[str] | None) -> tuple[str, ...]:
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        return _main(argv)
+        code = _main(argv)
     except KeyboardInterrupt:  # Ctrl-C while the commands are still being imported: no traceback
         _line("atleus-dist: interrupted")
-        return 130
+        code = 130
+    if argv is None:  # the program itself: nothing after this command needs the interpreter
+        _end_process(code)
+    return code
+
+
+def _end_process(code: int) -> None:
+    """End the process with ``code`` after what the interpreter's own shutdown does that anything
+    relies on, in its order: wait for non-daemon threads, run the ``atexit`` handlers
+    (multiprocessing's, Ray's shutdown, ``weakref.finalize``), flush stdout and stderr (exit 120
+    if stdout cannot take its output, as Python does). What ``os._exit`` then skips is the
+    teardown of every module and object, ~0.07 s with numba loaded (LLVM's, pyarrow's and
+    numpy's) and ~0.045 s in a sweep's parent, paid serially by every command and needed by no
+    result: each file a command writes is closed, and its manifest fsynced, before it returns."""
+    try:
+        for t in threading.enumerate():
+            if t is not threading.main_thread() and not t.daemon:
+                t.join()
+        atexit._run_exitfuncs()
+    except KeyboardInterrupt:
+        code = 130
+    try:
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        code = code or 120
+    try:
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+    os._exit(code)
 
 
 def _main(argv: list[str] | None) -> int:

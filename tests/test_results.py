@@ -129,3 +129,50 @@ def test_close_record_and_json_code_tables(tmp_path):
                       "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
     meta = read_table(tmp_path, "t").schema.metadata
     assert json.loads(meta[b"atleus.kind_codes"]) == {"a": 0, "b": 1} and meta[b"atleus.note"] == b"x"
+
+
+def _reprs(table):
+    return {c: [repr(v) for v in table.column(c).to_pylist()] for c in table.column_names}
+
+
+def test_canonical_order_is_arrows_sort_row_for_row():
+    """Parquet's canonical order is computed with numpy (no pyarrow.compute import in a noc run);
+    it must be exactly ``sort_by`` over the same keys: random tables of ints, floats (with -0.0,
+    inf), booleans, many ties and several chunks, plus the kinds it hands back to Arrow."""
+    from atleus_dist.results.parquet import canonical_order
+
+    rng = np.random.default_rng(7)
+    for trial in range(300):
+        n = int(rng.integers(1, 200))
+        cols = {}
+        for j in range(int(rng.integers(1, 5))):
+            kind = int(rng.integers(0, 5))
+            cols[f"c{j}"] = [pa.array(rng.integers(0, 4, n)), pa.array(rng.integers(-3, 3, n).astype(np.int32)),
+                             pa.array(rng.choice([-0.0, 0.0, 1.5, -2.25], n)),
+                             pa.array(rng.choice([0.0, 1.5, -2.25, 1e300, -np.inf], n)),
+                             pa.array(rng.integers(0, 2, n).astype(bool))][kind]
+        cols["wall_s"] = pa.array(rng.random(n))
+        t = pa.table(cols).replace_schema_metadata({"atleus.wallclock_columns": "wall_s"})
+        if trial % 2:  # several chunks, as several LPs' streams give
+            k = int(rng.integers(0, n + 1))
+            t = pa.concat_tables([t.slice(0, k), t.slice(k)])
+        keys = [c for c in t.column_names if c != "wall_s"] + ["wall_s"]
+        assert _reprs(canonical_order(t)) == _reprs(t.sort_by([(c, "ascending") for c in keys])), trial
+    for t in (pa.table({"s": ["b", "a", "b"], "x": [1, 2, 0]}), pa.table({"x": pa.array([2, None, 1])}),
+              pa.table({"x": [2.0, float("nan"), 1.0, float("nan")], "y": [1, 2, 3, 0]})):
+        assert _reprs(canonical_order(t)) == _reprs(t.sort_by([(c, "ascending") for c in t.column_names]))
+
+
+def test_a_noc_run_never_imports_pyarrow_compute(tmp_path):
+    """~0.05 s of every noc process: its tables are sealed (Parquet in canonical order) without it."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from atleus_dist import api; "
+            "api.noc(sets=['topology=mesh:4x4x2', 'phases.warmup_cycles=20', 'phases.measure_cycles=40', "
+            "'phases.drain_cycles=40', 'traffic.rate=0.2'], out=sys.argv[1]); "
+            "print(int('pyarrow.compute' in sys.modules))")
+    r = subprocess.run([sys.executable, "-c", code, str(tmp_path / "noc")], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split()[-1] == "0"
+    assert (tmp_path / "noc" / "packets.parquet").is_file()

@@ -175,8 +175,9 @@ def test_a_failing_point_does_not_stop_the_sweep_and_is_rerun(tmp_path, monkeypa
 
 def test_ctrl_c_keeps_finished_points_and_the_next_run_resumes(tmp_path, monkeypatch, capsys):
     out = tmp_path / "i"
-    # inline runs the longest points first: seq 64 (tiers 4, 5), then seq 32; stop at the third
-    stop = "reram_tiers=4,scenario.seq=32"
+    # inline runs the longest points first: seq 64, then seq 32, 5 tiers before 4 (one more LP); stop
+    # at the third
+    stop, after_stop = "reram_tiers=5,scenario.seq=32", "reram_tiers=4,scenario.seq=32"
     monkeypatch.setattr(sweep_mod, "run_point", _flaky({stop}, KeyboardInterrupt()))
     assert _sweep(*BASE, "--backend", "inline", "--out", str(out)) == 130
     assert "interrupted" in capsys.readouterr().err
@@ -184,11 +185,11 @@ def test_ctrl_c_keeps_finished_points_and_the_next_run_resumes(tmp_path, monkeyp
     status = {p["id"]: p["status"] for p in man["points"]}
     assert man["status"] == "interrupted"
     assert status == {"reram_tiers=4,scenario.seq=64": "complete", "reram_tiers=5,scenario.seq=64": "complete",
-                      stop: "interrupted", "reram_tiers=5,scenario.seq=32": "interrupted"}
+                      stop: "interrupted", after_stop: "interrupted"}
     kept = _file_state(out)
     monkeypatch.undo()
     assert _sweep(*BASE, "--backend", "inline", "--out", str(out)) == 0
-    assert sorted(p["id"] for p in read_manifest(out)["points"] if p["computed"]) == [stop, "reram_tiers=5,scenario.seq=32"]
+    assert sorted(p["id"] for p in read_manifest(out)["points"] if p["computed"]) == sorted([stop, after_stop])
     after = _file_state(out)
     assert all(after[k] == v for k, v in kept.items() if "seq=64" in k)  # finished points untouched
 
@@ -241,7 +242,7 @@ def test_a_worker_that_dies_fails_its_point_and_the_rest_still_run(tmp_path, mon
     import os
 
     out = tmp_path / "k"
-    crash = "reram_tiers=4,scenario.seq=64"  # the first point the pool runs (longest first)
+    crash = "reram_tiers=4,scenario.seq=64"  # one of the two points the pool runs first (longest first)
     real = sweep_mod.run_point
 
     def run_point(point, out_dir):

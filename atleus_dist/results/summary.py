@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from atleus_dist.kernel.errors import ConfigError
 from atleus_dist.results.manifest import MANIFEST, read_manifest
@@ -29,6 +28,20 @@ PJ_PER_J = 1e12
 
 
 # --- loading ---------------------------------------------------------------------------------
+class _Compute:
+    """``pyarrow.compute``, imported on first use: its import builds ~290 wrapped functions with
+    their docstrings (~0.05 s), which a process that never summarises an ``ops`` table (every
+    ``noc`` run: its tables only pass through ``parquet.user_table``) need not pay."""
+
+    def __getattr__(self, name: str):
+        import pyarrow.compute
+
+        return getattr(pyarrow.compute, name)
+
+
+pc = _Compute()
+
+
 def load_manifest(run_dir: str | os.PathLike, allow_incomplete: bool = False, field: str = "run_dir") -> dict:
     """The manifest of ``run_dir``; refuses a directory without one, or (unless ``allow_incomplete``)
     a run whose status is not ``complete`` - its tables may be partial."""

@@ -81,7 +81,7 @@ def validate_point(point: Point, out_dir: Path) -> dict:
             man = {}
         if man.get("status") == "complete" and man.get("config") == _jsonable(built.config):
             done = row_figures(out_dir)
-    return {"error": None, "ops": built.config.get("ops", 0), "done": done}
+    return {"error": None, "cost": (built.config.get("ops", 0), built.spec.n_lps), "done": done}
 
 
 def point_task(point: Point, out_dir: Path) -> dict:
@@ -308,7 +308,10 @@ def _sweep(out_root, keys, points, base, prev, backend, pool, slots, point_worke
            progress, grid, zips, workers) -> pa.Table:
     dirs = [out_root / POINTS / p.id for p in points]
     if pool is not None:  # validation is most of a rerun's work: in parallel too
-        checks = list(pool.map(validate_point, points, dirs))
+        # handed out last grid value first: grids are written ascending and a point's build grows
+        # with its values (seq, tiers...), so the small builds come last and even the workers out
+        # before the barrier (every point validated before any runs); results in grid order
+        checks = list(pool.map(validate_point, points[::-1], dirs[::-1]))[::-1]
     else:
         checks = [validate_point(p, d) for p, d in zip(points, dirs)]
     for p, c in zip(points, checks):
@@ -321,9 +324,11 @@ def _sweep(out_root, keys, points, base, prev, backend, pool, slots, point_worke
         if c["done"] is not None:
             state[p.id] = {"status": "complete", "error": None, "wall_s": old.get(p.id, {}).get("wall_s"),
                            "figures": c["done"], "computed": False}
-    ops = {p.id: c["ops"] for p, c in zip(points, checks)}
+    cost = {p.id: c["cost"] for p, c in zip(points, checks)}
+    # longest first, so the workers end together: ops as the cost, LPs (tiers) between equal ops -
+    # a stub point of 5 ReRAM tiers runs ~20% longer than the same ops on 4 (one more LP's rounds)
     jobs = sorted((p for p, c in zip(points, checks) if c["done"] is None),
-                  key=lambda p: -ops[p.id])  # longest first (ops as the cost): the workers end together
+                  key=lambda p: (-cost[p.id][0], -cost[p.id][1]))
     try:
         (out_root / POINTS).mkdir(parents=True, exist_ok=True)
     except OSError as exc:

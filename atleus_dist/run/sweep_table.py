@@ -11,6 +11,7 @@ Knows the run directory layout (manifest, ``ops`` table) and nothing of how poin
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -56,7 +57,8 @@ def row_figures(run_dir: str | os.PathLike) -> dict:
     return out
 
 
-def _typed(values: list[str]) -> pa.Array:
+@functools.lru_cache(maxsize=64)  # the same columns at every save of one sweep (YAML-parsed each time)
+def _typed(values: tuple[str, ...]) -> pa.Array:
     """Raw grid values as the narrowest column that holds them all: int64, float64, bool or string."""
     parsed = []
     for v in values:
@@ -70,14 +72,14 @@ def _typed(values: list[str]) -> pa.Array:
         return pa.array(parsed, pa.int64())
     if all(isinstance(p, (int, float)) and not isinstance(p, bool) for p in parsed):
         return pa.array([float(p) for p in parsed], pa.float64())
-    return pa.array(values, pa.string())
+    return pa.array(list(values), pa.string())
 
 
 def sweep_table(keys: list[str], points: list, state: dict[str, dict]) -> pa.Table:
     """One row per point in ``points`` order; ``state[id]`` holds status, error, wall_s, figures."""
     cols: dict[str, pa.Array] = {"point": pa.array([p.id for p in points], pa.string())}
     for k in keys:
-        cols[k] = _typed([p.values()[k] for p in points])
+        cols[k] = _typed(tuple(p.values()[k] for p in points))
     rows = [state.get(p.id, {}) for p in points]
     cols["status"] = pa.array([r.get("status", "pending") for r in rows], pa.string())
     cols["error"] = pa.array([r.get("error") for r in rows], pa.string())
