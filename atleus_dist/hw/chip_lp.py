@@ -90,6 +90,13 @@ class ChipLP(NocRegionLP):
     def total_events(self) -> int:
         return self.region.cycles_run + self.compute_events
 
+    def react_cycles(self) -> int:
+        """Cycles from a tail ejected here (cycle a) to the first transfer it can cause: the
+        consumers are ready at (a + 1) clk, run at least the shortest op owned here, and their
+        transfer is created at the cycle after that (ceil), so a + 1 + ceil(min latency / clk)."""
+        lat = [self.prog.ops.latency_ps[i] for i in self.sched.mine]
+        return 1 + -(-int(min(lat)) // self.clk) if lat else 1
+
     def finish_compiled(self) -> None:
         self._stream_packets()
 

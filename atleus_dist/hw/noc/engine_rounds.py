@@ -25,11 +25,11 @@ from numba import njit
 
 from atleus_dist.hw.noc import engine as E
 from atleus_dist.kernel.compiled_sync import H_NEXT, H_SENT, NEVER, STRIDE, atomic_store, cycle_counter, \
-    horizon_of, wait_round
+    horizon_forecast, horizon_of, wait_round
 
 # rs: the state of one LP's compiled rounds, kept across calls
 (R_PHASE, R_ROUND, R_HPS, R_HCYC, R_WAIT, R_BUSY, R_MSGS, R_NEED, R_SINCE, R_FLAG, R_FRONTIER, R_ROWS_EVERY,
- N_RS) = range(13)
+ R_FORECAST, R_REACT, N_RS) = range(15)
 PH_WAIT, PH_ABSORB, PH_RUN, PH_PUBLISH = range(4)
 RET_DONE, RET_POOL, RET_FLAG, RET_PYWIN, RET_STATS, RET_ABORT, RET_OVERFLOW, RET_LATE = range(8)
 
@@ -92,19 +92,111 @@ def _absorb(box, length, sc, ptr_at, rows, nrows, g2l, pool, free):
     return length
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _flit_eot(eot, fpath, flp, l, d, t, lcl, anyv):
+    """A flit that can be granted at local router ``l`` from cycle ``t`` on, headed to ``d``."""
+    pth = fpath[l, d]
+    if pth != NEVER:
+        j = flp[l, d]
+        if t + pth < eot[j]:
+            eot[j] = t + pth
+    elif lcl != NEVER and t + lcl < anyv:
+        return t + lcl
+    return anyv
+
+
 @njit(cache=True, nogil=True)
-def rounds(i, rs, epoch, head, mbf, mbc, dist, end_ps, max_window_ps, clk, end_cycle, lp_of_router, g2l,
+def forecast(now, prm, sc, rv, buf, rp, rr, ni, nq, pool, caln, calf, infbox, ninf, fpath, flp, clp, ccyc,
+             minpath, react, py_cycle, tc_cycle, eot):
+    """``eot[j]``: the least cycle at which anything this region holds at cycle ``now`` can be
+    read across a cut into LP j, given no further input (NEVER: nothing can) - the tables of
+    :mod:`atleus_dist.hw.noc.forecast`. Flits in buffers are granted at >= now, flits on links and
+    in the inbox at >= their arrival, queued packets are read at their router >= LL + 1 after
+    injection; credits leave only for flits in cut input ports. Python's events (``py_cycle``: a
+    transfer due or a loopback; ``tc_cycle``: a compute event, as the cycle its transfer would be
+    created) and synthetic generation may send anywhere from any of their routers; a tail ejected
+    here may cause a transfer ``react`` cycles later (NEVER: it causes none)."""
+    R, P, V, B, W, LL = prm[E.P_R], prm[E.P_P], prm[E.P_V], prm[E.P_B], prm[E.P_W], prm[E.P_LL]
+    n = eot.shape[0]
+    for j in range(n):
+        eot[j] = NEVER
+    gmin = NEVER
+    for l in range(R):
+        gmin = min(gmin, minpath[l])
+    lcl = NEVER if (react == NEVER or gmin == NEVER) else react + LL + 1 + gmin
+    anyv = NEVER
+    if sc[E.S_BUFFERED] > 0:
+        for l in range(R):
+            if rr[l, E.RR_BUF] == 0:
+                continue
+            for ip in range(P):
+                rpi = l * P + ip
+                if rp[rpi, E.RP_BUF] == 0:
+                    continue
+                for v in range(V):
+                    q = rpi * V + v
+                    cnt = rv[q, E.V_CNT]
+                    if cnt == 0:
+                        continue
+                    if clp[rpi] >= 0 and now + ccyc[rpi] < eot[clp[rpi]]:
+                        eot[clp[rpi]] = now + ccyc[rpi]
+                    h = rv[q, E.V_HEAD]
+                    for k in range(cnt):
+                        t = h + k
+                        slot = buf[q, t - B if t >= B else t]
+                        anyv = _flit_eot(eot, fpath, flp, l, pool[slot, E.F_DEST], now, lcl, anyv)
+    if sc[E.S_CALN] > 0:
+        for b in range(W):
+            a = now + ((b - now) & (W - 1))  # items due at cycle c sit in slot c & (W - 1), now <= c < now + W
+            for it in range(caln[b, E.K_FLIT]):
+                anyv = _flit_eot(eot, fpath, flp, calf[b, it, 0], pool[calf[b, it, 3], E.F_DEST], a, lcl, anyv)
+            if lcl != NEVER and caln[b, E.K_EJECT] > 0 and a + lcl < anyv:
+                anyv = a + lcl
+    for k in range(sc[E.S_INF], ninf):
+        a, l, ip = infbox[0, k], infbox[1, k], infbox[2, k]
+        rpi = l * P + ip
+        if clp[rpi] >= 0 and a + ccyc[rpi] < eot[clp[rpi]]:
+            eot[clp[rpi]] = a + ccyc[rpi]
+        anyv = _flit_eot(eot, fpath, flp, l, pool[infbox[4, k], E.F_DEST], a, lcl, anyv)
+    qcap = nq.shape[2]
+    for l in range(R):
+        t = now + LL + 1
+        for k in range(ni[E.N_QLEN, l]):
+            pos = ni[E.N_QHEAD, l] + k
+            anyv = _flit_eot(eot, fpath, flp, l, nq[E.Q_DEST, l, pos % qcap], t, lcl, anyv)
+        g = ni[E.N_NEXTGEN, l]
+        if g != NEVER:
+            t = max(g, now) + LL + 1  # -1: a chunk to draw, i.e. now
+            if minpath[l] != NEVER and t + minpath[l] < anyv:
+                anyv = t + minpath[l]
+            if lcl != NEVER and t + lcl < anyv:
+                anyv = t + lcl
+    if gmin != NEVER:
+        for t in (py_cycle, tc_cycle):
+            if t != NEVER and max(t, now) + LL + 1 + gmin < anyv:
+                anyv = max(t, now) + LL + 1 + gmin
+    for j in range(n):
+        eot[j] = min(eot[j], anyv)
+
+
+@njit(cache=True, nogil=True)
+def rounds(i, rs, epoch, head, mbf, mbc, la, dist, end_ps, max_window_ps, clk, end_cycle, lp_of_router, g2l,
            credit_delay, py_cycle, tc_ps,
            prm, sc, coords, rids, st, rv, buf, rp, rr, ni, nsv, nst, gd, nq, pool, free, caln, calf, calc, cals,
-           cale, infbox, incbox, lens, pko, tdo, outf, outc, scr):
+           cale, infbox, incbox, lens, pko, tdo, outf, outc, scr, fpath, flp, clp, ccyc, minpath):
     """Run LP i's rounds until Python must act; returns a ``RET_*`` code. The inboxes are
     ``infbox[:, :lens[0]]`` and ``incbox[:, :lens[1]]`` (absorbed into in place). ``py_cycle``:
     the first cycle at which Python has something of its own (a transfer due later, a loopback;
     NEVER if none); ``tc_ps``: the time of its next compute event (NEVER if none). Both stay
-    valid until this returns."""
+    valid until this returns. With ``rs[R_FORECAST]`` the LP publishes its earliest-output
+    forecast per LP (:func:`forecast`, tables ``fpath`` ... ``minpath``) and takes its horizon from
+    the others' (:func:`horizon_forecast`); ``la`` is the direct lookahead of every channel."""
     n = epoch.shape[0] // STRIDE - 1
     abort_at = n * STRIDE
     nxt = np.empty(n, dtype=np.int64)
+    nextv = np.empty(n, dtype=np.int64)
+    insent = np.empty(n, dtype=np.int64)
+    eot = np.empty(n, dtype=np.int64)
     t_enter = cycle_counter()
     while True:
         r = rs[R_ROUND]
@@ -117,10 +209,13 @@ def rounds(i, rs, epoch, head, mbf, mbc, dist, end_ps, max_window_ps, clk, end_c
                 return RET_ABORT
             rs[R_WAIT] += w
             for j in range(n):
-                nxt[j] = head[p, j, H_NEXT]
+                nextv[j] = head[p, j, H_NEXT]
+                insent[j] = NEVER
             for k in range(n):
                 for j in range(n):
-                    nxt[j] = min(nxt[j], head[p, k, H_SENT + j])
+                    insent[j] = min(insent[j], head[p, k, H_SENT + j])
+            for j in range(n):
+                nxt[j] = min(nextv[j], insent[j])
             m = NEVER
             for j in range(n):
                 m = min(m, nxt[j])
@@ -128,7 +223,10 @@ def rounds(i, rs, epoch, head, mbf, mbc, dist, end_ps, max_window_ps, clk, end_c
             if m >= end_ps:
                 rs[R_BUSY] += cycle_counter() - t_enter
                 return RET_DONE
-            h = horizon_of(i, nxt, dist, end_ps, max_window_ps)
+            if rs[R_FORECAST]:
+                h = horizon_forecast(i, head, p, nextv, insent, la, dist, end_ps, max_window_ps, nxt)
+            else:
+                h = horizon_of(i, nxt, dist, end_ps, max_window_ps)
             rs[R_HPS] = h
             rs[R_HCYC] = min(-(-h // clk), end_cycle)
             for j in range(n):
@@ -198,6 +296,11 @@ def rounds(i, rs, epoch, head, mbf, mbc, dist, end_ps, max_window_ps, clk, end_c
         rn = max(min(sc[E.S_NEXT], py_cycle), sc[E.S_CYCLE])
         nps = NEVER if rn >= end_cycle else rn * clk
         head[q, i, H_NEXT] = min(nps, tc_ps)
+        if rs[R_FORECAST]:
+            forecast(sc[E.S_CYCLE], prm, sc, rv, buf, rp, rr, ni, nq, pool, caln, calf, infbox, lens[0], fpath, flp,
+                     clp, ccyc, minpath, rs[R_REACT], py_cycle, NEVER if tc_ps == NEVER else -(-tc_ps // clk), eot)
+            for j in range(n):
+                head[q, i, H_SENT + 3 * n + j] = NEVER if eot[j] == NEVER else eot[j] * clk
         atomic_store(epoch, i * STRIDE, r + 1)
         rs[R_ROUND] = r + 1
         rs[R_PHASE] = PH_WAIT
