@@ -190,18 +190,24 @@ def wait_round(epoch, n, r, abort_at):
     return cycle_counter() - t0
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _window_end(nxt, end_ps, max_window_ps):
+    """The end time, or the earliest next time plus the widest window allowed if sooner."""
+    end = end_ps
+    if max_window_ps != NEVER:
+        m = NEVER
+        for j in range(nxt.shape[0]):
+            m = min(m, nxt[j])
+        if m < NEVER - max_window_ps:
+            end = min(end, m + max_window_ps)
+    return end
+
+
 @njit(cache=True)
 def horizon_of(i, nxt, dist, end_ps, max_window_ps):
     """LP i's horizon from every LP's next time (:meth:`ChannelMap.horizons`, compiled)."""
     n = nxt.shape[0]
-    end = end_ps
-    if max_window_ps != NEVER:
-        m = NEVER
-        for j in range(n):
-            m = min(m, nxt[j])
-        if m < NEVER - max_window_ps:
-            end = min(end, m + max_window_ps)
-    h = end
+    h = _window_end(nxt, end_ps, max_window_ps)
     for j in range(n):
         d = dist[j, i]
         if d != NEVER and nxt[j] != NEVER and nxt[j] + d < h:
@@ -223,14 +229,7 @@ def horizon_forecast(i, head, p, nextv, insent, la, dist, end_ps, max_window_ps,
     min_m next[j] + L[j, m] + D'[m, i]``. Every chain of causes that reaches i starts in some LP's
     state or in a message in flight, so nothing later reaches i before the horizon."""
     n = nextv.shape[0]
-    end = end_ps
-    if max_window_ps != NEVER:
-        m = NEVER
-        for j in range(n):
-            m = min(m, nxt[j])
-        if m < NEVER - max_window_ps:
-            end = min(end, m + max_window_ps)
-    h = end
+    h = _window_end(nxt, end_ps, max_window_ps)
     for j in range(n):
         d = dist[j, i]
         if insent[j] != NEVER and d != NEVER and insent[j] + d < h:

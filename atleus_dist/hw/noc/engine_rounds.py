@@ -179,6 +179,22 @@ def forecast(now, prm, sc, rv, buf, rp, rr, ni, nq, pool, caln, calf, infbox, ni
         eot[j] = min(eot[j], anyv)
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _take(box, lens, which, sc, ptr_at, rows, nrows, g2l, pool, free):
+    """One mailbox (flits or credits) into its inbox ``box[:, :lens[which]]``: -1 when done,
+    else the ``RET_*`` code to return (a row for a cycle already simulated; a full inbox)."""
+    if nrows == 0:
+        return -1
+    first = rows[:nrows, 0].min()
+    if first < sc[E.S_CYCLE]:
+        return RET_LATE
+    lens[which] = _absorb(box, lens[which], sc, ptr_at, rows, nrows, g2l, pool, free)
+    if lens[which] < 0:
+        return RET_OVERFLOW
+    sc[E.S_NEXT] = min(sc[E.S_NEXT], first)
+    return -1
+
+
 @njit(cache=True, nogil=True)
 def rounds(i, rs, epoch, head, mbf, mbc, la, dist, end_ps, max_window_ps, clk, end_cycle, lp_of_router, g2l,
            credit_delay, py_cycle, tc_ps,
@@ -249,24 +265,11 @@ def rounds(i, rs, epoch, head, mbf, mbc, la, dist, end_ps, max_window_ps, clk, e
                     continue
                 nf = head[p, k, H_SENT + n + i]
                 nc = head[p, k, H_SENT + 2 * n + i]
-                if nf:
-                    rows = mbf[p, k, i]
-                    first = rows[:nf, 0].min()
-                    if first < sc[E.S_CYCLE]:
-                        return RET_LATE
-                    lens[0] = _absorb(infbox, lens[0], sc, E.S_INF, rows, nf, g2l, pool, free)
-                    if lens[0] < 0:
-                        return RET_OVERFLOW
-                    sc[E.S_NEXT] = min(sc[E.S_NEXT], first)
-                if nc:
-                    rows = mbc[p, k, i]
-                    first = rows[:nc, 0].min()
-                    if first < sc[E.S_CYCLE]:
-                        return RET_LATE
-                    lens[1] = _absorb(incbox, lens[1], sc, E.S_INC, rows, nc, g2l, pool, free)
-                    if lens[1] < 0:
-                        return RET_OVERFLOW
-                    sc[E.S_NEXT] = min(sc[E.S_NEXT], first)
+                code = _take(infbox, lens, 0, sc, E.S_INF, mbf[p, k, i], nf, g2l, pool, free)
+                if code < 0:
+                    code = _take(incbox, lens, 1, sc, E.S_INC, mbc[p, k, i], nc, g2l, pool, free)
+                if code >= 0:
+                    return code
             rs[R_PHASE] = PH_RUN
             continue
         if ph == PH_RUN:
