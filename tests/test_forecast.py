@@ -99,3 +99,25 @@ def test_chip_forecasts_keep_the_single_digest_with_fewer_rounds(mapping, tmp_pa
             assert digest(str(tmp_path / name))[0] == want, (part, on)
             rounds.append(stats.rounds)
         assert rounds[1] < rounds[0], (part, rounds)
+
+
+def test_without_forecasts_the_horizon_is_the_generic_one():
+    from atleus_dist.kernel.channels import shortest_paths
+    from atleus_dist.kernel.compiled_sync import H_SENT, head_words, horizon_forecast, horizon_of
+
+    rng = np.random.default_rng(5)
+    for n in (2, 3, 4):
+        for _ in range(50):
+            la = np.where(rng.random((n, n)) < 0.7, rng.integers(1, 9, (n, n)) * 1000, NEVER).astype(np.int64)
+            dist = shortest_paths(la)
+            nextv = np.where(rng.random(n) < 0.8, rng.integers(0, 50, n) * 1000, NEVER).astype(np.int64)
+            insent = np.where(rng.random(n) < 0.5, rng.integers(0, 50, n) * 1000, NEVER).astype(np.int64)
+            nxt = np.minimum(nextv, insent)
+            head = np.zeros((2, n, head_words(n)), dtype=np.int64)
+            for i in range(n):
+                want = horizon_of(i, nxt, dist, 10**9, NEVER)
+                assert horizon_forecast(i, head, 0, nextv, insent, la, dist, 10**9, NEVER, nxt) == want
+                # a forecast never narrows a window
+                head[0, :, H_SENT + 3 * n:H_SENT + 4 * n] = rng.integers(0, 80, (n, n)) * 1000
+                assert horizon_forecast(i, head, 0, nextv, insent, la, dist, 10**9, NEVER, nxt) >= want
+                head[0] = 0

@@ -222,8 +222,9 @@ def horizon_forecast(i, head, p, nextv, insent, la, dist, end_ps, max_window_ps,
     * ``insent[j] + D[j, i]`` - what LP j was sent last round but had not yet read, and what it
       can cause (``D``: shortest lookahead paths, the diagonal the shortest cycle);
     * ``e[j, m] + D'[m, i]`` for every channel ``j -> m`` - LP j's first message to m from its
-      published state, ``e = max(eot[j, m], next[j] + L[j, m])`` (both are lower bounds), and what
-      m can cause after it (``D'[i, i] = 0``: a message to i itself).
+      published state, ``e = max(eot[j, m], next[j] + L[j, m])`` (both are lower bounds; a
+      self-channel ``j -> j`` has no forecast), and what m can cause after it (``D'[i, i] = 0``:
+      a message to i itself).
 
     Without forecasts (eot 0) this is :func:`horizon_of` exactly: ``next[j] + D[j, i] =
     min_m next[j] + L[j, m] + D'[m, i]``. Every chain of causes that reaches i starts in some LP's
@@ -237,9 +238,11 @@ def horizon_forecast(i, head, p, nextv, insent, la, dist, end_ps, max_window_ps,
         if nextv[j] == NEVER:
             continue
         for m in range(n):
-            if m == j or la[j, m] == NEVER:
+            if la[j, m] == NEVER:
                 continue
-            e = max(head[p, j, H_SENT + 3 * n + m], nextv[j] + la[j, m])
+            e = nextv[j] + la[j, m]
+            if m != j:  # a self-channel has no forecast
+                e = max(e, head[p, j, H_SENT + 3 * n + m])
             if e >= h:
                 continue
             dp = 0 if m == i else dist[m, i]

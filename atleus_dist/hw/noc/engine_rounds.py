@@ -25,11 +25,12 @@ from numba import njit
 
 from atleus_dist.hw.noc import engine as E
 from atleus_dist.kernel.compiled_sync import H_NEXT, H_SENT, NEVER, STRIDE, atomic_store, cycle_counter, \
-    horizon_forecast, horizon_of, wait_round
+    horizon_forecast, wait_round
 
 # rs: the state of one LP's compiled rounds, kept across calls
 (R_PHASE, R_ROUND, R_HPS, R_HCYC, R_WAIT, R_BUSY, R_MSGS, R_NEED, R_SINCE, R_FLAG, R_FRONTIER, R_ROWS_EVERY,
- R_FORECAST, R_REACT, N_RS) = range(15)
+ R_FORECAST, R_REACT, R_GAIN, R_GAIN_N, N_RS) = range(17)
+GAIN_CAP_CYCLES = 1024  # a forecast's gain counted at most this much (NEVER: nothing to send)
 PH_WAIT, PH_ABSORB, PH_RUN, PH_PUBLISH = range(4)
 RET_DONE, RET_POOL, RET_FLAG, RET_PYWIN, RET_STATS, RET_ABORT, RET_OVERFLOW, RET_LATE = range(8)
 
@@ -239,10 +240,7 @@ def rounds(i, rs, epoch, head, mbf, mbc, la, dist, end_ps, max_window_ps, clk, e
             if m >= end_ps:
                 rs[R_BUSY] += cycle_counter() - t_enter
                 return RET_DONE
-            if rs[R_FORECAST]:
-                h = horizon_forecast(i, head, p, nextv, insent, la, dist, end_ps, max_window_ps, nxt)
-            else:
-                h = horizon_of(i, nxt, dist, end_ps, max_window_ps)
+            h = horizon_forecast(i, head, p, nextv, insent, la, dist, end_ps, max_window_ps, nxt)
             rs[R_HPS] = h
             rs[R_HCYC] = min(-(-h // clk), end_cycle)
             for j in range(n):
@@ -300,10 +298,20 @@ def rounds(i, rs, epoch, head, mbf, mbc, la, dist, end_ps, max_window_ps, clk, e
         nps = NEVER if rn >= end_cycle else rn * clk
         head[q, i, H_NEXT] = min(nps, tc_ps)
         if rs[R_FORECAST]:
-            forecast(sc[E.S_CYCLE], prm, sc, rv, buf, rp, rr, ni, nq, pool, caln, calf, infbox, lens[0], fpath, flp,
-                     clp, ccyc, minpath, rs[R_REACT], py_cycle, NEVER if tc_ps == NEVER else -(-tc_ps // clk), eot)
+            now = sc[E.S_CYCLE]
+            forecast(now, prm, sc, rv, buf, rp, rr, ni, nq, pool, caln, calf, infbox, lens[0], fpath, flp, clp, ccyc,
+                     minpath, rs[R_REACT], py_cycle, NEVER if tc_ps == NEVER else -(-tc_ps // clk), eot)
+            gen = NEVER if head[q, i, H_NEXT] == NEVER else head[q, i, H_NEXT] // clk  # the generic bound's base
             for j in range(n):
                 head[q, i, H_SENT + 3 * n + j] = NEVER if eot[j] == NEVER else eot[j] * clk
+                if j != i and la[i, j] != NEVER:  # what the others' horizons gain, in cycles
+                    base = NEVER if gen == NEVER else gen + la[i, j] // clk
+                    g = min(eot[j], now + GAIN_CAP_CYCLES) - min(base, now + GAIN_CAP_CYCLES)
+                    rs[R_GAIN] += max(g, 0)
+                    rs[R_GAIN_N] += 1
+        else:
+            for j in range(n):
+                head[q, i, H_SENT + 3 * n + j] = 0
         atomic_store(epoch, i * STRIDE, r + 1)
         rs[R_ROUND] = r + 1
         rs[R_PHASE] = PH_WAIT

@@ -270,6 +270,8 @@ class CompiledRounds:
         from atleus_dist.hw.noc import forecast
 
         self.fc = forecast.build(lp.topo, plane.lp_of_router, lp.region.rids, lp.lp_id, lp.cfg.router)
+        self.gains: list[float] = []  # mean cycles the forecast widened the others' windows, per row period
+        self._paused = 0
         self.ticks_per_s = ticks_per_s
         self.rows: list[tuple] = []
         self.messages = 0
@@ -390,3 +392,26 @@ class CompiledRounds:
             self.rows.append((r, int(rs[ER.R_HPS]), ev - ev0, m - m0, now - t0 - sync_s, sync_s, r - r0))
         self._mark = (r, ev, m, w, now)
         rs[ER.R_SINCE] = 0
+        self._adapt()
+
+    FORECAST_MIN_GAIN = 0.5  # cycles a forecast must widen the others' windows by, on average
+    FORECAST_PAUSE = 16      # row periods without forecasts before it is tried again
+
+    def _adapt(self) -> None:
+        """Forecasts cost a scan of the region's flits every round; where they do not widen the
+        others' windows (traffic crossing the cut all the time: a uniform synthetic load) they
+        pause, and are tried again later. Horizons stay exact either way (eot 0 = no forecast)."""
+        ER, rs = self.ER, self.rs
+        if not self.forecast:
+            return
+        if rs[ER.R_FORECAST]:
+            if rs[ER.R_GAIN_N] >= 256:
+                self.gains.append(int(rs[ER.R_GAIN]) / int(rs[ER.R_GAIN_N]))
+                if self.gains[-1] < self.FORECAST_MIN_GAIN:
+                    rs[ER.R_FORECAST] = 0
+                    self._paused = self.FORECAST_PAUSE
+                rs[ER.R_GAIN] = rs[ER.R_GAIN_N] = 0
+        else:
+            self._paused -= 1
+            if self._paused <= 0:
+                rs[ER.R_FORECAST] = 1
