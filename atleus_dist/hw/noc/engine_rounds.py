@@ -4,14 +4,16 @@ One call of :func:`rounds` runs round after round for one region LP: wait at the
 (:mod:`atleus_dist.kernel.compiled_sync`), compute every LP's next time and this LP's horizon
 from what the others published, absorb the flits and credits they wrote into this LP's
 mailboxes, run the cycle loop to the horizon, write the flits and credits that leave the region
-into the mailboxes of their LPs, publish the next event time and the earliest time sent to each
-LP, bump the epoch. It returns to Python only when Python must act (codes ``RET_*``): the run is
+into the mailboxes of their LPs, publish the next event time, the earliest time sent to each
+LP and - with forecasts on - the earliest time its state can cause a message to each LP
+(:func:`forecast`), bump the epoch. It returns to Python only when Python must act (codes ``RET_*``): the run is
 over, the pool needs room, the cycle loop raised a flag (refill, queue or pool growth, rows to
 flush, a transfer completed), Python has an event inside the window (a compute event, a transfer
 created for a later cycle, a loopback) - then Python runs that window with the generic code and
 posts its outbox with :func:`post_rows` - or ``rows_every`` rounds passed (a ``windows`` row).
-The arithmetic is the generic path's (same horizons, same message times), so both give the same
-results. Knows the engine's arrays and the board layout; nothing of Python objects or processes.
+The message times are the generic path's; horizons are the generic ones widened by the
+forecasts (never narrowed: :func:`~atleus_dist.kernel.compiled_sync.horizon_forecast`), so both
+paths give the same results. Knows the engine's arrays and the board layout; nothing of Python objects or processes.
 
 Mailboxes (one per parity, sender and receiver): ``mbf[p, src, dst, k]`` flit rows as the engine
 writes them (cycle read, router, port, vc, FIELDS); ``mbc[p, src, dst, k]`` credit rows (cycle

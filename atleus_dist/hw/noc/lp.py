@@ -98,7 +98,7 @@ class NocRegionLP(LogicalProcess):
                 self.done_tags.append(tags)
                 self.done_cycles.append(cycles)
 
-    # --- the compiled round path (see lp_compiled) ------------------------------------------------
+    # --- the compiled round path (CompiledRounds below) -----------------------------------------
     stop_on_completion = False  # the chip LP reacts to completions inside a window
 
     def python_next(self) -> tuple[int, int]:
@@ -257,7 +257,9 @@ class CompiledPlane:
 class CompiledRounds:
     """Drives one region LP through :func:`engine_rounds.rounds` from its own thread, doing in
     Python only what the compiled loop hands back (see its ``RET_*`` codes). ``ticks_per_s``
-    converts the loop's time-stamp counts to seconds for the ``windows`` rows."""
+    converts the loop's time-stamp counts to seconds for the ``windows`` rows. Its state is ``rs``
+    (the loop's, kept across calls), the LP's region and the board; ``gains`` and ``_paused`` only
+    steer whether forecasts run (speed, never results)."""
 
     def __init__(self, lp: NocRegionLP, board, plane: CompiledPlane, rows_every: int, ticks_per_s: float) -> None:
         from atleus_dist.hw.noc import engine_rounds as ER
