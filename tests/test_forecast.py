@@ -121,3 +121,27 @@ def test_without_forecasts_the_horizon_is_the_generic_one():
                 head[0, :, H_SENT + 3 * n:H_SENT + 4 * n] = rng.integers(0, 80, (n, n)) * 1000
                 assert horizon_forecast(i, head, 0, nextv, insent, la, dist, 10**9, NEVER, nxt) >= want
                 head[0] = 0
+
+
+def test_forecasts_hold_on_scattered_regions_whose_routes_leave_and_come_back(tmp_path, monkeypatch):
+    # a random map: routes leave a region, cross others and re-enter it - the forecast names only
+    # the first LP a route enters; what that LP sends back is the horizon's lookahead paths
+    rng = np.random.default_rng(11)
+    lp = rng.integers(0, 3, 32)
+    lp[:3] = [0, 1, 2]
+    part = "map:" + ",".join(str(int(x)) for x in lp)
+    cfg = NocConfig.from_dict({"topology": "mesh:4x4x2", "traffic": {"rate": 0.005}, "seed": 9,
+                               "phases": {"warmup_cycles": 50, "measure_cycles": 400, "drain_cycles": 200}})
+    transfers = ((0, 0, 31, 3000, 1), (30, 17, 2, 900, 2), (60, 5, 26, 2000, 3))
+    digests, rounds = [], []
+    for name, p, workers, backend, on in (("one", "single", 1, "inline", True), ("off", part, 3, "local", False),
+                                          ("on", part, 3, "local", True)):
+        monkeypatch.setattr(CompiledRounds, "forecast", on)
+        spec = build_spec(dataclasses.replace(cfg, partition=p), workers, SinkFactory(str(tmp_path / name)),
+                          transfers=transfers)
+        stats = backends.run(spec, backend)
+        digests.append(digest(str(tmp_path / name))[0])
+        rounds.append(stats.rounds)
+    assert stats.extra["forecast_gain_cycles"] > 1  # they ran, and widened the others' windows
+    assert rounds[2] < rounds[1], rounds
+    assert len(set(digests)) == 1
