@@ -12,8 +12,8 @@ planner chose. ``--busy`` adds a third busy process (a spinning Python) to the c
 to check that the barrier's back-off keeps them within 1.5x of single. ``--repeat N`` runs each
 pair N times, alternating, and compares the medians (a single pair moves by ~0.1 s with the load).
 ``--plans`` also times each named partition on local x2 (plans the planner may reject, to see
-what they cost), ``--forecast-off`` each of those again without the compiled rounds'
-earliest-output forecasts (``ATLEUS_DIST_FORECAST=0``: same digest, narrower windows).
+what they cost), ``--forecast-off`` each of those with and without the compiled rounds'
+earliest-output forecasts (``ATLEUS_DIST_FORECAST=1`` / ``0``: same digest, other windows).
 
 Before timing, the package's bytecode is written (``compileall``), as an installed package has it:
 this machine's shells set ``PYTHONDONTWRITEBYTECODE=1``, under which every process compiled the
@@ -131,7 +131,7 @@ def main() -> None:
                 flags = ["--partition", part, "--backend", "local", "--workers", "2"]
                 with tempfile.TemporaryDirectory(prefix="atleus-bench-") as tmp:
                     w, f, d = _cli(base + flags, os.path.join(tmp, "p"), False,
-                                   {"ATLEUS_DIST_FORECAST": "0"} if off else None)
+                                   {"ATLEUS_DIST_FORECAST": "0" if off else "1"})
                 label = f"{part}{' no-fc' if off else ''}"
                 print(_line(label, w, f) + f"  {w_ref / w:.2f}x whole ({f_ref.get('run_s', 0) / f['run_s']:.2f}x loop)"
                       f"{'' if off else '  fc gain %.1f cyc' % f.get('forecast_gain_cycles', 0)}"
