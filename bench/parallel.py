@@ -1,7 +1,8 @@
 """Issue 10's four figures, side by side in one run: is a partitioned run faster than one LP?
 
     /work/measure python bench/parallel.py [--only chip,chip8x8,noc,readme] [--busy] [--repeat N]
-                                           [--no-precompile]
+                                           [--no-precompile] [--plans 'tiers:0,0,0,0,1;blocks:2x1']
+                                           [--forecast-off]
 
 Each case runs the CLI twice as whole processes (what a user waits for): the reference
 (``--partition single --backend inline``, or ``--backend inline`` for the README run) and the
@@ -10,6 +11,9 @@ prints wall time, the run loop, rounds, mean cycles per window, sync share and t
 planner chose. ``--busy`` adds a third busy process (a spinning Python) to the candidate runs,
 to check that the barrier's back-off keeps them within 1.5x of single. ``--repeat N`` runs each
 pair N times, alternating, and compares the medians (a single pair moves by ~0.1 s with the load).
+``--plans`` also times each named partition on local x2 (plans the planner may reject, to see
+what they cost), ``--forecast-off`` each of those with and without the compiled rounds'
+earliest-output forecasts (``ATLEUS_DIST_FORECAST=1`` / ``0``: same digest, other windows).
 
 Before timing, the package's bytecode is written (``compileall``), as an installed package has it:
 this machine's shells set ``PYTHONDONTWRITEBYTECODE=1``, under which every process compiled the
@@ -45,8 +49,8 @@ CASES = {
 }
 
 
-def _cli(args: list[str], out: str, busy: bool) -> tuple[float, dict, str]:
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+def _cli(args: list[str], out: str, busy: bool, env_extra: dict | None = None) -> tuple[float, dict, str]:
+    env = dict(os.environ, PYTHONPATH=str(ROOT), **(env_extra or {}))
     hog = None
     if busy:
         hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
@@ -87,6 +91,8 @@ def main() -> None:
     ap.add_argument("--busy", action="store_true", help="a third busy process during the candidate runs")
     ap.add_argument("--repeat", type=int, default=1, help="pairs per case (medians compared)")
     ap.add_argument("--no-precompile", action="store_true", help="do not write the package's bytecode first")
+    ap.add_argument("--plans", default="", help="';'-separated partitions also timed on local x2 (chip cases)")
+    ap.add_argument("--forecast-off", action="store_true", help="each --plans run again without forecasts")
     args = ap.parse_args()
     failed = False
     if not args.no_precompile:
@@ -120,6 +126,17 @@ def main() -> None:
               f"{'met' if ok else 'NOT met'}; digests {'identical' if same else 'DIFFER'}")
         if f_new.get("plan_reason"):
             print(f"  plan: {f_new['plan_reason']}")
+        for part in [p for p in args.plans.split(";") if p] if key != "readme" else []:
+            for off in ((False, True) if args.forecast_off else (False,)):
+                flags = ["--partition", part, "--backend", "local", "--workers", "2"]
+                with tempfile.TemporaryDirectory(prefix="atleus-bench-") as tmp:
+                    w, f, d = _cli(base + flags, os.path.join(tmp, "p"), False,
+                                   {"ATLEUS_DIST_FORECAST": "0" if off else "1"})
+                label = f"{part}{' no-fc' if off else ''}"
+                print(_line(label, w, f) + f"  {w_ref / w:.2f}x whole ({f_ref.get('run_s', 0) / f['run_s']:.2f}x loop)"
+                      f"{'' if off else '  fc gain %.1f cyc' % f.get('forecast_gain_cycles', 0)}"
+                      f"  digest {'same' if d == d_ref else 'DIFFERS'}")
+                failed |= d != d_ref
         sys.stdout.flush()
     sys.exit(1 if failed else 0)
 

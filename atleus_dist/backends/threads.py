@@ -84,6 +84,9 @@ def run(spec: RunSpec, progress: Progress | None = None, checkpoint=None) -> Run
         stats.events = sum(lp.events_committed for lp in lps)
         stats.extra["compiled_rounds"] = True
         stats.extra["mean_cycles_per_window"] = float(np.mean([d.mean_window_cycles for d in drivers]))
+        gains = [g for d in drivers for g in getattr(d, "gains", ())]
+        if gains:  # how much the LPs' earliest-output forecasts widened windows (cycles, mean per period)
+            stats.extra["forecast_gain_cycles"] = float(np.mean(gains))
         ticker.tick(stats.rounds, stats.end_time_ps, stats.events, force=True, work=work)
     finally:
         for lp in lps:

@@ -20,6 +20,11 @@ from atleus_dist.hw.tier import KIND_CODES, PHASE_CODES
 from atleus_dist.kernel.rng import keep_one_in
 
 
+# a partitioned run has a Python window per completion (thousands), one LP few: streaming the
+# packets of every window cost ~1% of a 2-LP chip run's loop in small Arrow batches
+STREAM_EVERY = 32
+
+
 class ChipLP(NocRegionLP):
     snapshot_skip = ("targets",)  # built by __init__ from the program, only read after (checkpoints)
 
@@ -35,6 +40,7 @@ class ChipLP(NocRegionLP):
         # producer I own -> other routers with consumers
         self.targets = {d: rs for d, rs in p.dests.items() if p.router[d] in mine}
         self.compute_events = 0
+        self._windows = 0  # Python windows run (packets stream every STREAM_EVERY of them)
 
     def work_done(self) -> int:
         return self.sched.ops_done
@@ -77,7 +83,9 @@ class ChipLP(NocRegionLP):
                 break
         self.compute_events += n
         self.events_committed += n + region.cycles_run - before
-        self._stream_packets()
+        self._windows += 1
+        if self._windows % STREAM_EVERY == 0:
+            self._stream_packets()
 
     # --- the compiled round path: Python acts on completions and compute events ----------------
     stop_on_completion = True
@@ -91,6 +99,13 @@ class ChipLP(NocRegionLP):
 
     def total_events(self) -> int:
         return self.region.cycles_run + self.compute_events
+
+    def react_cycles(self) -> int:
+        """Cycles from a tail ejected here (cycle a) to the first transfer it can cause: the
+        consumers are ready at (a + 1) clk, run at least the shortest op owned here, and their
+        transfer is created at the cycle after that (ceil), so a + 1 + ceil(min latency / clk)."""
+        lat = [self.prog.ops.latency_ps[i] for i in self.sched.mine]
+        return 1 + -(-int(min(lat)) // self.clk) if lat else 1
 
     def finish_compiled(self) -> None:
         self._stream_packets()

@@ -10,7 +10,9 @@ exchange done in shared memory:
   no false sharing - measured ~3x cheaper than packed counters);
 * ``board.head[p, i]`` (parity ``p``) holds what LP i published at the end of its round:
   ``H_NEXT`` its next event time, then ``sent_min[j]`` (earliest time it sent to LP j this round)
-  and the row counts of its mailboxes to each LP;
+  and the row counts of its mailboxes to each LP, then ``eot[j]``: the least time at which its
+  state (as of that publication, without further input) can cause a message to LP j, if it
+  forecasts (0: no forecast - the generic ``next + lookahead`` then stands alone);
 * round r reads parity ``r & 1`` (written in round r - 1) and writes the other parity. A writer
   can only overwrite parity p after every LP has passed the barrier of the next round, i.e. after
   it has read parity p, so two parities are enough.
@@ -39,12 +41,12 @@ SLEEP_US = 50
 # spin, 2.9 s without; a few pauses keep the short waits' gain, 3.2 vs 3.6 s on another plan)
 PAUSES = 16
 ABORT_CHECK = 256  # iterations between looks at the abort word while waiting
-(H_NEXT, H_SENT) = range(2)  # head row: next_ps, then sent_min[n], nflit[n], ncredit[n]
+(H_NEXT, H_SENT) = range(2)  # head row: next_ps, then sent_min[n], nflit[n], ncredit[n], eot[n]
 
 
 def head_words(n_lps: int) -> int:
     """Words of one head row, rounded up to whole cache-line pairs."""
-    return -(-(H_SENT + 3 * n_lps) // STRIDE) * STRIDE
+    return -(-(H_SENT + 4 * n_lps) // STRIDE) * STRIDE
 
 
 class Board:
@@ -58,6 +60,7 @@ class Board:
         self.head = np.zeros((2, n_lps, head_words(n_lps)), dtype=np.int64)
         self.head[:, :, H_NEXT] = NEVER
         self.head[:, :, H_SENT:H_SENT + n_lps] = NEVER
+        self.head[:, :, H_SENT + 3 * n_lps:H_SENT + 4 * n_lps] = 0  # no forecast yet
 
     @property
     def abort_index(self) -> int:
@@ -187,22 +190,64 @@ def wait_round(epoch, n, r, abort_at):
     return cycle_counter() - t0
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _window_end(nxt, end_ps, max_window_ps):
+    """The end time, or the earliest next time plus the widest window allowed if sooner."""
+    end = end_ps
+    if max_window_ps != NEVER:
+        m = NEVER
+        for j in range(nxt.shape[0]):
+            m = min(m, nxt[j])
+        if m < NEVER - max_window_ps:
+            end = min(end, m + max_window_ps)
+    return end
+
+
 @njit(cache=True)
 def horizon_of(i, nxt, dist, end_ps, max_window_ps):
     """LP i's horizon from every LP's next time (:meth:`ChannelMap.horizons`, compiled)."""
     n = nxt.shape[0]
-    end = end_ps
-    if max_window_ps != NEVER:
-        m = NEVER
-        for j in range(n):
-            m = min(m, nxt[j])
-        if m < NEVER - max_window_ps:
-            end = min(end, m + max_window_ps)
-    h = end
+    h = _window_end(nxt, end_ps, max_window_ps)
     for j in range(n):
         d = dist[j, i]
         if d != NEVER and nxt[j] != NEVER and nxt[j] + d < h:
             h = nxt[j] + d
+    return h
+
+
+@njit(cache=True, nogil=True)
+def horizon_forecast(i, head, p, nextv, insent, la, dist, end_ps, max_window_ps, nxt):
+    """LP i's horizon when LPs publish earliest-output forecasts (head row ``eot``): the least of
+
+    * ``insent[j] + D[j, i]`` - what LP j was sent last round but had not yet read, and what it
+      can cause (``D``: shortest lookahead paths, the diagonal the shortest cycle);
+    * ``e[j, m] + D'[m, i]`` for every channel ``j -> m`` - LP j's first message to m from its
+      published state, ``e = max(eot[j, m], next[j] + L[j, m])`` (both are lower bounds; a
+      self-channel ``j -> j`` has no forecast), and what m can cause after it (``D'[i, i] = 0``:
+      a message to i itself).
+
+    Without forecasts (eot 0) this is :func:`horizon_of` exactly: ``next[j] + D[j, i] =
+    min_m next[j] + L[j, m] + D'[m, i]``. Every chain of causes that reaches i starts in some LP's
+    state or in a message in flight, so nothing later reaches i before the horizon."""
+    n = nextv.shape[0]
+    h = _window_end(nxt, end_ps, max_window_ps)
+    for j in range(n):
+        d = dist[j, i]
+        if insent[j] != NEVER and d != NEVER and insent[j] + d < h:
+            h = insent[j] + d
+        if nextv[j] == NEVER:
+            continue
+        for m in range(n):
+            if la[j, m] == NEVER:
+                continue
+            e = nextv[j] + la[j, m]
+            if m != j:  # a self-channel has no forecast
+                e = max(e, head[p, j, H_SENT + 3 * n + m])
+            if e >= h:
+                continue
+            dp = 0 if m == i else dist[m, i]
+            if dp != NEVER and e + dp < h:
+                h = e + dp
     return h
 
 

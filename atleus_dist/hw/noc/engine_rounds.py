@@ -4,14 +4,16 @@ One call of :func:`rounds` runs round after round for one region LP: wait at the
 (:mod:`atleus_dist.kernel.compiled_sync`), compute every LP's next time and this LP's horizon
 from what the others published, absorb the flits and credits they wrote into this LP's
 mailboxes, run the cycle loop to the horizon, write the flits and credits that leave the region
-into the mailboxes of their LPs, publish the next event time and the earliest time sent to each
-LP, bump the epoch. It returns to Python only when Python must act (codes ``RET_*``): the run is
+into the mailboxes of their LPs, publish the next event time, the earliest time sent to each
+LP and - with forecasts on - the earliest time its state can cause a message to each LP
+(:func:`forecast`), bump the epoch. It returns to Python only when Python must act (codes ``RET_*``): the run is
 over, the pool needs room, the cycle loop raised a flag (refill, queue or pool growth, rows to
 flush, a transfer completed), Python has an event inside the window (a compute event, a transfer
 created for a later cycle, a loopback) - then Python runs that window with the generic code and
 posts its outbox with :func:`post_rows` - or ``rows_every`` rounds passed (a ``windows`` row).
-The arithmetic is the generic path's (same horizons, same message times), so both give the same
-results. Knows the engine's arrays and the board layout; nothing of Python objects or processes.
+The message times are the generic path's; horizons are the generic ones widened by the
+forecasts (never narrowed: :func:`~atleus_dist.kernel.compiled_sync.horizon_forecast`), so both
+paths give the same results. Knows the engine's arrays and the board layout; nothing of Python objects or processes.
 
 Mailboxes (one per parity, sender and receiver): ``mbf[p, src, dst, k]`` flit rows as the engine
 writes them (cycle read, router, port, vc, FIELDS); ``mbc[p, src, dst, k]`` credit rows (cycle
@@ -25,11 +27,12 @@ from numba import njit
 
 from atleus_dist.hw.noc import engine as E
 from atleus_dist.kernel.compiled_sync import H_NEXT, H_SENT, NEVER, STRIDE, atomic_store, cycle_counter, \
-    horizon_of, wait_round
+    horizon_forecast, wait_round
 
 # rs: the state of one LP's compiled rounds, kept across calls
 (R_PHASE, R_ROUND, R_HPS, R_HCYC, R_WAIT, R_BUSY, R_MSGS, R_NEED, R_SINCE, R_FLAG, R_FRONTIER, R_ROWS_EVERY,
- N_RS) = range(13)
+ R_FORECAST, R_REACT, R_GAIN, R_GAIN_N, N_RS) = range(17)
+GAIN_CAP_CYCLES = 1024  # a forecast's gain counted at most this much (NEVER: nothing to send)
 PH_WAIT, PH_ABSORB, PH_RUN, PH_PUBLISH = range(4)
 RET_DONE, RET_POOL, RET_FLAG, RET_PYWIN, RET_STATS, RET_ABORT, RET_OVERFLOW, RET_LATE = range(8)
 
@@ -92,19 +95,127 @@ def _absorb(box, length, sc, ptr_at, rows, nrows, g2l, pool, free):
     return length
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _flit_eot(eot, fpath, flp, l, d, t, lcl, anyv):
+    """A flit that can be granted at local router ``l`` from cycle ``t`` on, headed to ``d``."""
+    pth = fpath[l, d]
+    if pth != NEVER:
+        j = flp[l, d]
+        if t + pth < eot[j]:
+            eot[j] = t + pth
+    elif lcl != NEVER and t + lcl < anyv:
+        return t + lcl
+    return anyv
+
+
 @njit(cache=True, nogil=True)
-def rounds(i, rs, epoch, head, mbf, mbc, dist, end_ps, max_window_ps, clk, end_cycle, lp_of_router, g2l,
+def forecast(now, prm, sc, rv, buf, rp, rr, ni, nq, pool, caln, calf, infbox, ninf, fpath, flp, clp, ccyc,
+             minpath, react, py_cycle, tc_cycle, eot):
+    """``eot[j]``: the least cycle at which anything this region holds at cycle ``now`` can be
+    read across a cut into LP j, given no further input (NEVER: nothing can) - the tables of
+    :mod:`atleus_dist.hw.noc.forecast`. Flits in buffers are granted at >= now, flits on links and
+    in the inbox at >= their arrival, queued packets are read at their router >= LL + 1 after
+    injection; credits leave only for flits in cut input ports. Python's events (``py_cycle``: a
+    transfer due or a loopback; ``tc_cycle``: a compute event, as the cycle its transfer would be
+    created) and synthetic generation may send anywhere from any of their routers; a tail ejected
+    here may cause a transfer ``react`` cycles later (NEVER: it causes none)."""
+    R, P, V, B, W, LL = prm[E.P_R], prm[E.P_P], prm[E.P_V], prm[E.P_B], prm[E.P_W], prm[E.P_LL]
+    n = eot.shape[0]
+    for j in range(n):
+        eot[j] = NEVER
+    gmin = NEVER
+    for l in range(R):
+        gmin = min(gmin, minpath[l])
+    lcl = NEVER if (react == NEVER or gmin == NEVER) else react + LL + 1 + gmin
+    anyv = NEVER
+    if sc[E.S_BUFFERED] > 0:
+        for l in range(R):
+            if rr[l, E.RR_BUF] == 0:
+                continue
+            for ip in range(P):
+                rpi = l * P + ip
+                if rp[rpi, E.RP_BUF] == 0:
+                    continue
+                for v in range(V):
+                    q = rpi * V + v
+                    cnt = rv[q, E.V_CNT]
+                    if cnt == 0:
+                        continue
+                    if clp[rpi] >= 0 and now + ccyc[rpi] < eot[clp[rpi]]:
+                        eot[clp[rpi]] = now + ccyc[rpi]
+                    h = rv[q, E.V_HEAD]
+                    for k in range(cnt):
+                        t = h + k
+                        slot = buf[q, t - B if t >= B else t]
+                        anyv = _flit_eot(eot, fpath, flp, l, pool[slot, E.F_DEST], now, lcl, anyv)
+    if sc[E.S_CALN] > 0:
+        for b in range(W):
+            a = now + ((b - now) & (W - 1))  # items due at cycle c sit in slot c & (W - 1), now <= c < now + W
+            for it in range(caln[b, E.K_FLIT]):
+                anyv = _flit_eot(eot, fpath, flp, calf[b, it, 0], pool[calf[b, it, 3], E.F_DEST], a, lcl, anyv)
+            if lcl != NEVER and caln[b, E.K_EJECT] > 0 and a + lcl < anyv:
+                anyv = a + lcl
+    for k in range(sc[E.S_INF], ninf):
+        a, l, ip = infbox[0, k], infbox[1, k], infbox[2, k]
+        rpi = l * P + ip
+        if clp[rpi] >= 0 and a + ccyc[rpi] < eot[clp[rpi]]:
+            eot[clp[rpi]] = a + ccyc[rpi]
+        anyv = _flit_eot(eot, fpath, flp, l, pool[infbox[4, k], E.F_DEST], a, lcl, anyv)
+    qcap = nq.shape[2]
+    for l in range(R):
+        t = now + LL + 1
+        for k in range(ni[E.N_QLEN, l]):
+            pos = ni[E.N_QHEAD, l] + k
+            anyv = _flit_eot(eot, fpath, flp, l, nq[E.Q_DEST, l, pos % qcap], t, lcl, anyv)
+        g = ni[E.N_NEXTGEN, l]
+        if g != NEVER:
+            t = max(g, now) + LL + 1  # -1: a chunk to draw, i.e. now
+            if minpath[l] != NEVER and t + minpath[l] < anyv:
+                anyv = t + minpath[l]
+            if lcl != NEVER and t + lcl < anyv:
+                anyv = t + lcl
+    if gmin != NEVER:
+        for t in (py_cycle, tc_cycle):
+            if t != NEVER and max(t, now) + LL + 1 + gmin < anyv:
+                anyv = max(t, now) + LL + 1 + gmin
+    for j in range(n):
+        eot[j] = min(eot[j], anyv)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _take(box, lens, which, sc, ptr_at, rows, nrows, g2l, pool, free):
+    """One mailbox (flits or credits) into its inbox ``box[:, :lens[which]]``: -1 when done,
+    else the ``RET_*`` code to return (a row for a cycle already simulated; a full inbox)."""
+    if nrows == 0:
+        return -1
+    first = rows[:nrows, 0].min()
+    if first < sc[E.S_CYCLE]:
+        return RET_LATE
+    lens[which] = _absorb(box, lens[which], sc, ptr_at, rows, nrows, g2l, pool, free)
+    if lens[which] < 0:
+        return RET_OVERFLOW
+    sc[E.S_NEXT] = min(sc[E.S_NEXT], first)
+    return -1
+
+
+@njit(cache=True, nogil=True)
+def rounds(i, rs, epoch, head, mbf, mbc, la, dist, end_ps, max_window_ps, clk, end_cycle, lp_of_router, g2l,
            credit_delay, py_cycle, tc_ps,
            prm, sc, coords, rids, st, rv, buf, rp, rr, ni, nsv, nst, gd, nq, pool, free, caln, calf, calc, cals,
-           cale, infbox, incbox, lens, pko, tdo, outf, outc, scr):
+           cale, infbox, incbox, lens, pko, tdo, outf, outc, scr, fpath, flp, clp, ccyc, minpath):
     """Run LP i's rounds until Python must act; returns a ``RET_*`` code. The inboxes are
     ``infbox[:, :lens[0]]`` and ``incbox[:, :lens[1]]`` (absorbed into in place). ``py_cycle``:
     the first cycle at which Python has something of its own (a transfer due later, a loopback;
     NEVER if none); ``tc_ps``: the time of its next compute event (NEVER if none). Both stay
-    valid until this returns."""
+    valid until this returns. With ``rs[R_FORECAST]`` the LP publishes its earliest-output
+    forecast per LP (:func:`forecast`, tables ``fpath`` ... ``minpath``) and takes its horizon from
+    the others' (:func:`horizon_forecast`); ``la`` is the direct lookahead of every channel."""
     n = epoch.shape[0] // STRIDE - 1
     abort_at = n * STRIDE
     nxt = np.empty(n, dtype=np.int64)
+    nextv = np.empty(n, dtype=np.int64)
+    insent = np.empty(n, dtype=np.int64)
+    eot = np.empty(n, dtype=np.int64)
     t_enter = cycle_counter()
     while True:
         r = rs[R_ROUND]
@@ -117,10 +228,13 @@ def rounds(i, rs, epoch, head, mbf, mbc, dist, end_ps, max_window_ps, clk, end_c
                 return RET_ABORT
             rs[R_WAIT] += w
             for j in range(n):
-                nxt[j] = head[p, j, H_NEXT]
+                nextv[j] = head[p, j, H_NEXT]
+                insent[j] = NEVER
             for k in range(n):
                 for j in range(n):
-                    nxt[j] = min(nxt[j], head[p, k, H_SENT + j])
+                    insent[j] = min(insent[j], head[p, k, H_SENT + j])
+            for j in range(n):
+                nxt[j] = min(nextv[j], insent[j])
             m = NEVER
             for j in range(n):
                 m = min(m, nxt[j])
@@ -128,7 +242,7 @@ def rounds(i, rs, epoch, head, mbf, mbc, dist, end_ps, max_window_ps, clk, end_c
             if m >= end_ps:
                 rs[R_BUSY] += cycle_counter() - t_enter
                 return RET_DONE
-            h = horizon_of(i, nxt, dist, end_ps, max_window_ps)
+            h = horizon_forecast(i, head, p, nextv, insent, la, dist, end_ps, max_window_ps, nxt)
             rs[R_HPS] = h
             rs[R_HCYC] = min(-(-h // clk), end_cycle)
             for j in range(n):
@@ -151,24 +265,11 @@ def rounds(i, rs, epoch, head, mbf, mbc, dist, end_ps, max_window_ps, clk, end_c
                     continue
                 nf = head[p, k, H_SENT + n + i]
                 nc = head[p, k, H_SENT + 2 * n + i]
-                if nf:
-                    rows = mbf[p, k, i]
-                    first = rows[:nf, 0].min()
-                    if first < sc[E.S_CYCLE]:
-                        return RET_LATE
-                    lens[0] = _absorb(infbox, lens[0], sc, E.S_INF, rows, nf, g2l, pool, free)
-                    if lens[0] < 0:
-                        return RET_OVERFLOW
-                    sc[E.S_NEXT] = min(sc[E.S_NEXT], first)
-                if nc:
-                    rows = mbc[p, k, i]
-                    first = rows[:nc, 0].min()
-                    if first < sc[E.S_CYCLE]:
-                        return RET_LATE
-                    lens[1] = _absorb(incbox, lens[1], sc, E.S_INC, rows, nc, g2l, pool, free)
-                    if lens[1] < 0:
-                        return RET_OVERFLOW
-                    sc[E.S_NEXT] = min(sc[E.S_NEXT], first)
+                code = _take(infbox, lens, 0, sc, E.S_INF, mbf[p, k, i], nf, g2l, pool, free)
+                if code < 0:
+                    code = _take(incbox, lens, 1, sc, E.S_INC, mbc[p, k, i], nc, g2l, pool, free)
+                if code >= 0:
+                    return code
             rs[R_PHASE] = PH_RUN
             continue
         if ph == PH_RUN:
@@ -198,6 +299,21 @@ def rounds(i, rs, epoch, head, mbf, mbc, dist, end_ps, max_window_ps, clk, end_c
         rn = max(min(sc[E.S_NEXT], py_cycle), sc[E.S_CYCLE])
         nps = NEVER if rn >= end_cycle else rn * clk
         head[q, i, H_NEXT] = min(nps, tc_ps)
+        if rs[R_FORECAST]:
+            now = sc[E.S_CYCLE]
+            forecast(now, prm, sc, rv, buf, rp, rr, ni, nq, pool, caln, calf, infbox, lens[0], fpath, flp, clp, ccyc,
+                     minpath, rs[R_REACT], py_cycle, NEVER if tc_ps == NEVER else -(-tc_ps // clk), eot)
+            gen = NEVER if head[q, i, H_NEXT] == NEVER else head[q, i, H_NEXT] // clk  # the generic bound's base
+            for j in range(n):
+                head[q, i, H_SENT + 3 * n + j] = NEVER if eot[j] == NEVER else eot[j] * clk
+                if j != i and la[i, j] != NEVER:  # what the others' horizons gain, in cycles
+                    base = NEVER if gen == NEVER else gen + la[i, j] // clk
+                    g = min(eot[j], now + GAIN_CAP_CYCLES) - min(base, now + GAIN_CAP_CYCLES)
+                    rs[R_GAIN] += max(g, 0)
+                    rs[R_GAIN_N] += 1
+        else:
+            for j in range(n):
+                head[q, i, H_SENT + 3 * n + j] = 0
         atomic_store(epoch, i * STRIDE, r + 1)
         rs[R_ROUND] = r + 1
         rs[R_PHASE] = PH_WAIT

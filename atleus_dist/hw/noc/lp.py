@@ -9,6 +9,7 @@ Knows the kernel and the result sink interface; knows nothing of backends, proce
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from dataclasses import dataclass
 
@@ -97,7 +98,7 @@ class NocRegionLP(LogicalProcess):
                 self.done_tags.append(tags)
                 self.done_cycles.append(cycles)
 
-    # --- the compiled round path (see lp_compiled) ------------------------------------------------
+    # --- the compiled round path (CompiledRounds below) -----------------------------------------
     stop_on_completion = False  # the chip LP reacts to completions inside a window
 
     def python_next(self) -> tuple[int, int]:
@@ -115,6 +116,11 @@ class NocRegionLP(LogicalProcess):
 
     def total_events(self) -> int:
         return self.region.cycles_run
+
+    def react_cycles(self) -> int:
+        """Cycles from a transfer's last tail ejected here to the first transfer that can cause
+        (the forecasts' bound): none - a NoC run's completions are only recorded."""
+        return E_NEVER
 
     def finish_compiled(self) -> None:
         self._take_completed()
@@ -230,8 +236,12 @@ class CompiledPlane:
         n = spec.n_lps
         cmap = spec.channel_map()
         self.dist = np.ascontiguousarray(cmap.distance_ps, dtype=np.int64)
-        diag = [int(self.dist[i, i]) for i in range(n) if self.dist[i, i] != NEVER_PS]
-        window = (max(diag) // clk if diag else 1) + 2
+        self.la = np.ascontiguousarray(cmap.lookahead_ps, dtype=np.int64)
+        # with forecasts a window of LP i ends by e[i, j] + D[j, i] (its first message to j, and
+        # back), so its messages to j span at most D[j, i] + the longest lookahead
+        finite = self.dist[self.dist != NEVER_PS]
+        longest = self.la[self.la != NEVER_PS]
+        window = ((int(finite.max()) if len(finite) else clk) + (int(longest.max()) if len(longest) else 0)) // clk + 2
         if spec.max_window_ps is not None:
             window = min(window, spec.max_window_ps // clk + 2)
         r, p = np.nonzero(topo.out_router >= 0)
@@ -247,7 +257,9 @@ class CompiledPlane:
 class CompiledRounds:
     """Drives one region LP through :func:`engine_rounds.rounds` from its own thread, doing in
     Python only what the compiled loop hands back (see its ``RET_*`` codes). ``ticks_per_s``
-    converts the loop's time-stamp counts to seconds for the ``windows`` rows."""
+    converts the loop's time-stamp counts to seconds for the ``windows`` rows. Its state is ``rs``
+    (the loop's, kept across calls), the LP's region and the board; ``gains`` and ``_paused`` only
+    steer whether forecasts run (speed, never results)."""
 
     def __init__(self, lp: NocRegionLP, board, plane: CompiledPlane, rows_every: int, ticks_per_s: float) -> None:
         from atleus_dist.hw.noc import engine_rounds as ER
@@ -255,6 +267,13 @@ class CompiledRounds:
         self.ER, self.lp, self.board, self.plane = ER, lp, board, plane
         self.rs = np.zeros(ER.N_RS, dtype=np.int64)
         self.rs[ER.R_ROWS_EVERY] = rows_every
+        self.rs[ER.R_FORECAST] = int(self.forecast)
+        self.rs[ER.R_REACT] = lp.react_cycles()
+        from atleus_dist.hw.noc import forecast
+
+        self.fc = forecast.build(lp.topo, plane.lp_of_router, lp.region.rids, lp.lp_id, lp.cfg.router)
+        self.gains: list[float] = []  # mean cycles the forecast widened the others' windows, per row period
+        self._paused = 0
         self.ticks_per_s = ticks_per_s
         self.rows: list[tuple] = []
         self.messages = 0
@@ -268,6 +287,11 @@ class CompiledRounds:
         self.incbox[:, :self.lens[1]] = reg.inc
         self._mark = (0, 0, 0, 0, time.perf_counter())  # round, events, messages, wait ticks, wall
         self._last_h_ps = 0
+
+    # publish earliest-output forecasts (ATLEUS_DIST_FORECAST=1; same results, wider windows). Off
+    # by default: measured alone they cut rounds by 15-35% on chip plans but cost more per round
+    # than that saves (8x8 chip tiers:0,0,0,1,1 28.67 s vs 25.59 s loop; bench/RESULTS.md)
+    forecast = os.environ.get("ATLEUS_DIST_FORECAST", "0") == "1"
 
     rounds = property(lambda self: int(self.rs[self.ER.R_ROUND]))
     messages_sent = property(lambda self: int(self.rs[self.ER.R_MSGS]))
@@ -288,12 +312,14 @@ class CompiledRounds:
     def _call(self, py_cycle: int, tc_ps: int) -> int:
         lp, reg, pl, ER = self.lp, self.lp.region, self.plane, self.ER
         ra, ni, pool, cal = reg.routers, reg.nis, reg.pool, reg.cal
+        fc = self.fc
         code = ER.rounds(
-            lp.lp_id, self.rs, self.board.epoch, self.board.head, pl.mbf, pl.mbc, pl.dist, pl.end_ps,
+            lp.lp_id, self.rs, self.board.epoch, self.board.head, pl.mbf, pl.mbc, pl.la, pl.dist, pl.end_ps,
             pl.max_window_ps, lp.clk, reg.end_cycle, pl.lp_of_router, reg.g2l, ra.cd, py_cycle, tc_ps,
             reg.prm, reg.sc, reg.coords, reg.rids, ra.st, ra.rv, ra.buf, ra.rp, ra.rr, ni.ni, ni.nsv, ni.nst,
             ni.gd, ni.nq, pool.data, pool.free, reg.caln, cal[0], cal[1], cal[2], cal[3], self.infbox, self.incbox,
-            self.lens, ni.pko, reg.tdo, reg.outf, reg.outc, reg.scr)
+            self.lens, ni.pko, reg.tdo, reg.outf, reg.outc, reg.scr, fc.path, fc.to_lp, fc.cred_lp, fc.cred_cycles,
+            fc.min_path)
         reg.inf, reg.inc = self.infbox[:, :self.lens[0]], self.incbox[:, :self.lens[1]]
         return code
 
@@ -388,3 +414,26 @@ class CompiledRounds:
             self.rows.append((r, int(rs[ER.R_HPS]), ev - ev0, m - m0, now - t0 - sync_s, sync_s, r - r0))
         self._mark = (r, ev, m, w, now)
         rs[ER.R_SINCE] = 0
+        self._adapt()
+
+    FORECAST_MIN_GAIN = 0.5  # cycles a forecast must widen the others' windows by, on average
+    FORECAST_PAUSE = 16      # row periods without forecasts before it is tried again
+
+    def _adapt(self) -> None:
+        """Forecasts cost a scan of the region's flits every round; where they do not widen the
+        others' windows (traffic crossing the cut all the time: a uniform synthetic load) they
+        pause, and are tried again later. Horizons stay exact either way (eot 0 = no forecast)."""
+        ER, rs = self.ER, self.rs
+        if not self.forecast:
+            return
+        if rs[ER.R_FORECAST]:
+            if rs[ER.R_GAIN_N] >= 256:
+                self.gains.append(int(rs[ER.R_GAIN]) / int(rs[ER.R_GAIN_N]))
+                if self.gains[-1] < self.FORECAST_MIN_GAIN:
+                    rs[ER.R_FORECAST] = 0
+                    self._paused = self.FORECAST_PAUSE
+                rs[ER.R_GAIN] = rs[ER.R_GAIN_N] = 0
+        else:
+            self._paused -= 1
+            if self._paused <= 0:
+                rs[ER.R_FORECAST] = 1
