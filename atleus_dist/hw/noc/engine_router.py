@@ -40,7 +40,7 @@ def _eject_vc(prm, rv, l, o, q, pool, buf):
         n = prm[P_NP] if o < prm[P_L0] + prm[P_NP] else prm[P_MP]
     k = 0
     if n > 1:
-        k = ((pool[buf[q, rv[q, V_HEAD]], F_PKT] & 0xffffffff) + q // V) % n  # q // V: the input port
+        k = ((pool[buf[q, rv[q, V_HEAD]], F_PKT] & 0xffffffff) + (q // V) % P) % n  # + the input port
     best_used, best, bov = V + 1, PV, -1
     for _ in range(n):
         op = o + k
