@@ -38,9 +38,17 @@ def _eject_vc(prm, rv, l, o, q, pool, buf):
     n = 1
     if o >= prm[P_L0]:
         n = prm[P_NP] if o < prm[P_L0] + prm[P_NP] else prm[P_MP]
-    k = 0
-    if n > 1:
-        k = ((pool[buf[q, rv[q, V_HEAD]], F_PKT] & 0xffffffff) + (q // V) % P) % n  # + the input port
+    if n == 1:  # BookSim2's VC allocation request, as before wide NIs
+        best, bov = PV, -1
+        for ov in range(V):
+            if rv[(l * P + o) * V + ov, V_INUSE] == 0:
+                d = o * V + ov - rv[q, V_VAIN]
+                if d < 0:
+                    d += PV
+                if d < best:
+                    best, bov = d, ov
+        return o * V + bov if bov >= 0 else -1
+    k = ((pool[buf[q, rv[q, V_HEAD]], F_PKT] & 0xffffffff) + (q // V) % P) % n  # + the input port
     best_used, best, bov = V + 1, PV, -1
     for _ in range(n):
         op = o + k

@@ -108,9 +108,9 @@ class Interfaces:
         ``MC_EXPLICIT0`` (a memory controller's) up, apart from synthetic ones.
         ``tag``/``npk``: the transfer they belong to and its packet count (carried by every flit
         to the destination)."""
-        c0 = int(self.col0[l])
-        ports = self.ni[E.N_QFLITS, c0:c0 + int(self.nports[l])]
-        q = c0 + int(np.argmin(ports))  # the node's port with the fewest flits queued (ties: first)
+        q = int(self.col0[l])
+        if self.nports[l] > 1:  # the node's port with the fewest flits queued (ties: first)
+            q += int(np.argmin(self.ni[E.N_QFLITS, q:q + int(self.nports[l])]))
         if self.ni[E.N_QLEN, q] >= self.nq.shape[2] - 1:
             self.grow()
         qcap = self.nq.shape[2]
