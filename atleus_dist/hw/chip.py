@@ -7,6 +7,7 @@ in :mod:`atleus_dist.hw.chip_program`. Knows nothing of processes, Ray or files.
 from __future__ import annotations
 
 import dataclasses
+import math
 
 from atleus_dist.hw.chip_lp import ChipLP, ChipLPFactory
 from atleus_dist.hw.chip_program import ACT_BYTES, LAYOUTS, ChipProgram, TierLayout
@@ -46,9 +47,21 @@ def chip_noc_config(mapping, noc: ChipNocConfig | dict | None, partition: str,
     if layout not in LAYOUTS:
         raise ConfigError("layout", f"unknown chip layout {layout!r}", allowed=", ".join(LAYOUTS))
     lay = TierLayout(x, y, arch.tiers, layout)
+    ports = hbm_port_routers(arch, chip, lay)
     cfg = NocConfig(topology=lay.topology(), partition=partition, router=chip.router, planar=chip.planar,
-                    tsv=chip.tsv, interface=chip.interface)
-    return cfg, lay, hbm_port_routers(arch, chip, lay)
+                    tsv=chip.tsv, interface=dataclasses.replace(chip.interface, mc_ports=mc_ports(arch, chip, ports)))
+    return cfg, lay, ports
+
+
+def mc_ports(arch, chip: ChipNocConfig, ports: list[int]) -> int:
+    """``noc.interface.mc_ports``, or (None) the local ports a memory controller's NI needs so it
+    does not throttle the channels its router serves: ceil(their peak / one port's bytes a cycle);
+    a router with several HBM ports serves all their channels."""
+    if chip.interface.mc_ports is not None:
+        return chip.interface.mc_ports
+    per_router = max(ports.count(r) for r in set(ports)) * arch.hbm.bandwidth_bytes_per_s / len(ports)
+    port = chip.interface.flit_bits / 8 / (chip.router.clock_period_ps * 1e-12)
+    return max(1, min(16, math.ceil(per_router / port - 1e-9)))
 
 
 def hbm_port_routers(arch, chip: ChipNocConfig, lay: TierLayout) -> list[int]:
@@ -104,7 +117,8 @@ def chip_run_spec(mapping, noc: ChipNocConfig | dict | None, partition: str, wor
         noc = dict(noc)
         packet_rows = noc.pop("packet_rows")
     cfg, lay, hbm = chip_noc_config(mapping, noc, partition, layout)
-    program = ChipProgram.from_mapping(mapping, lay, hbm, base, hbm=mapping.arch.hbm)
+    program = ChipProgram.from_mapping(mapping, lay, hbm, base, hbm=mapping.arch.hbm,
+                                       mc_nodes=bool(cfg.interface.mc_ports))
     plan = None
     if partition == "auto":  # the planner: the step's transfers are known, so is each router's traffic
         from atleus_dist.hw.noc.plan import chip_plan

@@ -36,7 +36,9 @@ class ChipLP(NocRegionLP):
         mine = set(self.region.rids.tolist())
         p = program
         owned = [i for i, r in enumerate(p.router) if r in mine]
-        self.sched = CoreScheduler(p.ops, owned, self._on_done, site=p.router.__getitem__)
+        self.site = p.site or p.router  # the NoC node of each op (a memory controller's own NI for HBM stripes)
+        self.n_sites = p.n_sites
+        self.sched = CoreScheduler(p.ops, owned, self._on_done, site=self.site.__getitem__)
         # producer I own -> other routers with consumers
         self.targets = {d: rs for d, rs in p.dests.items() if p.router[d] in mine}
         self.compute_events = 0
@@ -50,15 +52,15 @@ class ChipLP(NocRegionLP):
 
     def _on_done(self, t: int, op: int) -> None:
         p = self.prog
-        src = p.router[op]
+        src = self.site[op]
         self.sched.satisfy(t, op, src)
         cycle = -(-t // self.clk)
         for dest in self.targets.get(op, ()):
-            self.region.transfer(cycle, src, dest, p.bytes_to(op, dest), tag=op * p.n_routers + dest)
+            self.region.transfer(cycle, src, dest, p.bytes_to(op, dest), tag=op * self.n_sites + dest)
 
     def _collect(self) -> None:
         tags, cycles = self.region.take_completed()
-        n = self.prog.n_routers
+        n = self.n_sites
         for tag, cyc in zip(tags.tolist(), cycles.tolist()):
             self.sched.arrive((cyc + 1) * self.clk, tag // n, tag % n)
 

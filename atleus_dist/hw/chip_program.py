@@ -12,11 +12,12 @@ the kernel, the NoC's simulation, processes, Ray or files.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 
 from atleus_dist.hw.hbm import Hbm2, Hbm2Config
 from atleus_dist.hw.params import ACT_BYTES
-from atleus_dist.hw.units import hbm_port_core, hbm_port_unit
+from atleus_dist.hw.units import UnitKind, hbm_port_core, hbm_port_unit, unit_kind
 from atleus_dist.hw.tier import OpTable
 from atleus_dist.kernel import ConfigError
 
@@ -103,17 +104,28 @@ class ChipProgram:
     origin: list[int] = dataclasses.field(default_factory=list)  # per op: its op in the graph
     # (producer, destination router) -> bytes, where a destination needs less than the whole result
     edge_bytes: dict[tuple[int, int], int] = dataclasses.field(default_factory=dict)
-    # producer -> the other routers holding its consumers (sorted): its transfers
+    # producer -> the other NoC nodes holding its consumers (sorted): its transfers
     dests: dict[int, list[int]] = dataclasses.field(default_factory=dict)
+    # per op: the NoC node its inputs and result use - its router's core NI, or for an HBM stripe
+    # with memory-controller NIs (``interface.mc_ports`` > 0) ``n_routers + router``; empty: routers
+    site: list[int] = dataclasses.field(default_factory=list)
+
+    @functools.cached_property
+    def n_sites(self) -> int:
+        """Node ids are below this (``Topology.n_nodes``)."""
+        return self.n_routers * (2 if any(s >= self.n_routers for s in self.site) else 1)
 
     @classmethod
     def from_mapping(cls, mapping, layout: "TierLayout | tuple[int, int]", hbm_router: int | list[int],
-                     base: OpTable | None = None, hbm: Hbm2Config | None = None) -> "ChipProgram":
+                     base: OpTable | None = None, hbm: Hbm2Config | None = None,
+                     mc_nodes: bool = False) -> "ChipProgram":
         """``base``: the program of ops as the tiers run them (default ``OpTable.from_mapping``;
         the 3D-TPU baseline passes its own, having no crossbars). ``hbm``: time each stripe with
         the channel model (:meth:`Hbm2.port_stripes`: port k's channels, its share of the bytes,
         each HBM op at the next free address so successive ops start on successive channels);
-        None: every stripe takes the whole op's latency (the memory as one server)."""
+        None: every stripe takes the whole op's latency (the memory as one server). ``mc_nodes``:
+        HBM stripes sit on their router's memory-controller NI, so a core and the memory at one
+        router exchange data through the router, not for free, and do not share one NI."""
         base = base or OpTable.from_mapping(mapping)
         arch = mapping.arch
         if not isinstance(layout, TierLayout):
@@ -164,17 +176,19 @@ class ChipProgram:
         need: dict[tuple[int, int], int] = {}
         dests: dict[int, set[int]] = {}
         graph = mapping.graph.ops
+        n = layout.n_routers
+        site = [r + n if mc_nodes and unit_kind(u)[0] is UnitKind.HBM_PORT else r for r, u in zip(routers, cols["unit"])]
         for c, deps in enumerate(prog.deps):
             cop = graph[origin[c]]
             for d in deps:
-                key = (d, routers[c])
-                if routers[d] != routers[c]:
-                    dests.setdefault(d, set()).add(routers[c])
+                key = (d, site[c])
+                if site[d] != site[c]:
+                    dests.setdefault(d, set()).add(site[c])
                 want = _wanted(cop, graph[origin[d]], out[d], share_of.get(c))
                 need[key] = max(need.get(key, 0), want)
         edge = {key: b for key, b in need.items() if b < out[key[0]]}
         return cls(prog, routers, out, layout.n_routers, origin, edge,
-                   {d: sorted(rs) for d, rs in sorted(dests.items())})
+                   {d: sorted(rs) for d, rs in sorted(dests.items())}, site)
 
     @staticmethod
     def _router(arch, layout: "TierLayout", tier: int, core: int) -> int:
@@ -192,9 +206,10 @@ class ChipProgram:
             return nbytes
         return 0  # a completion token (one flit)
 
-    def bytes_to(self, op: int, router: int) -> int:
-        """What the result of ``op`` puts on the NoC towards ``router``."""
-        return self.edge_bytes.get((op, router), self.out_bytes[op])
+    def bytes_to(self, op: int, node: int) -> int:
+        """What the result of ``op`` puts on the NoC towards ``node`` (a router, or a memory
+        controller's NI: see ``site``)."""
+        return self.edge_bytes.get((op, node), self.out_bytes[op])
 
 
 def _wanted(consumer, producer, out_bytes: int, write_share: tuple[int, list[int]] | None) -> int:

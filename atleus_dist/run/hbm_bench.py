@@ -14,10 +14,16 @@ port, which XY routing turns into link conflicts: 51% of the bound measured, aga
 port writes what arrives, in arrival order, back to back on its bus.
 
 Readers / writers are the routers nearest each port in turn (tier hops count as hops), never a
-port's own router. ``achieved_bytes_per_s`` = bytes / (time the last byte is delivered: at the
-reader for reads, on the channel's bus for writes); ``bound_bytes_per_s`` = min(memory peak,
-ports x one NI's injection, cores x one NI's ejection) for reads (ejection/injection swapped for
-writes); one NI moves one ``interface.flit_bits`` flit per cycle each way (the engine's NI).
+port's own router. Each port's data enter and leave the NoC at its memory controller's own NI
+(``interface.mc_ports`` local ports; 0: the router's core NI). ``achieved_bytes_per_s`` = bytes /
+(time the last byte is delivered: at the reader for reads, on the channel's bus for writes);
+``bound_bytes_per_s`` (:func:`path_bound`) = the bytes over the longest time any resource needs for
+its share: the memory at its peak, each controller's NI (injection for reads, ejection for
+writes) and each core's NI at one ``interface.flit_bits`` flit per cycle per port
+(``interface.mc_ports`` ports for a controller, ``ni_ports`` for a core), each link on the X-Y-Z
+paths at one flit a cycle; ``bound_by`` names which. With the default (one port per core, two per
+controller) that is min(memory peak, ports x 2 x 16 GB/s, cores x 16 GB/s) unless paths share
+links.
 Knows nothing of argument parsing or terminal output.
 """
 
@@ -35,10 +41,25 @@ from atleus_dist.hw.noc.config import ChipPhases, TrafficConfig
 from atleus_dist.kernel.errors import ConfigError
 
 
-def nearest_cores(lay, ports: list[int], k: int) -> list[int]:
-    """``k`` routers, never a port's. k >= ports: the nearest free one to port 0, then to port 1,
-    ... round the ports again until k are chosen (ties: lowest id). k < ports: the nearest to
-    ports 0, P/k, 2P/k, ... (core i then serves the block of ports next to it, see :func:`partner`)."""
+def _dor_links(xyz, a: int, b: int) -> set[tuple[tuple[int, ...], int]]:
+    """The links (router coordinates, dimension * 2 + direction) of the X-Y-Z path a -> b."""
+    cur, end, links = list(xyz(a)), xyz(b), set()
+    for d in range(3):
+        while cur[d] != end[d]:
+            step = 1 if end[d] > cur[d] else -1
+            links.add((tuple(cur), 2 * d + (step < 0)))
+            cur[d] += step
+    return links
+
+
+def nearest_cores(lay, ports: list[int], k: int, port_width: int = 1) -> list[int]:
+    """``k`` routers, never a port's. k >= ports: for port 0, then port 1, ... round the ports
+    again until k are chosen, the free router whose pair with the port is least loaded at its
+    busiest resource (pairs on each link of the paths to and from the port, one flit a cycle
+    each, and on the port's NI, ``port_width`` flits a cycle), then the nearest, then the lowest
+    id - so a port's second core is not behind the TSV of its first when the port's NI could
+    feed both. k < ports: the nearest to ports 0, P/k, 2P/k, ... (core i then serves the block of
+    ports next to it, see :func:`partner`)."""
     dims = lay.dims
 
     def xyz(r):
@@ -50,11 +71,24 @@ def nearest_cores(lay, ports: list[int], k: int) -> list[int]:
         raise ConfigError("readers", f"{k} cores, but only {len(free)} routers hold no HBM port",
                           allowed=f"1..{len(free)}")
     out: list[int] = []
+    pairs: dict = {}  # link or port -> pairs using it
     i = 0
     anchors = ports if k >= len(ports) else [ports[(j * len(ports)) // k] for j in range(k)]
     while len(out) < k:
-        px = xyz(anchors[i % len(anchors)])
-        best = min(free, key=lambda r: (sum(abs(a - b) for a, b in zip(xyz(r), px)), r))
+        a = anchors[i % len(anchors)]
+        px = xyz(a)
+        mine = Fraction(pairs.get(("port", a), 0) + 1, port_width)
+
+        def links(r):
+            return _dor_links(xyz, a, r) | _dor_links(xyz, r, a)
+
+        def cost(r):
+            busiest = max([mine] + [Fraction(pairs.get(lk, 0) + 1) for lk in links(r)])
+            return busiest, sum(abs(u - v) for u, v in zip(xyz(r), px)), r
+
+        best = min(free, key=cost)
+        for key in links(best) | {("port", a)}:
+            pairs[key] = pairs.get(key, 0) + 1
         free.remove(best)
         out.append(best)
         i += 1
@@ -75,11 +109,14 @@ def _requests(nbytes: int, size: int) -> list[int]:
 def plan(arch, direction: str, nbytes: int, cores: int | None, request_bytes: int):
     """The NoC config, scripted transfers and what the bench needs to time it."""
     chip = types.SimpleNamespace(arch=arch)
-    cfg, lay, ports = chip_noc_config(chip, None, "single")
+    cfg, lay, routers = chip_noc_config(chip, None, "single")
     hbm = Hbm2(arch.hbm)
-    n_ports = len(ports)
+    n_ports = len(routers)
     k = n_ports if cores is None else cores
-    targets = nearest_cores(lay, ports, k)
+    targets = nearest_cores(lay, routers, k, cfg.interface.mc_ports or cfg.interface.ni_ports)
+    # the memory side of a transfer: the controller's own NI (node n_routers + router), or with
+    # interface.mc_ports = 0 the router's core NI
+    ports = [r + lay.n_routers for r in routers] if cfg.interface.mc_ports else list(routers)
     clk = cfg.router.clock_period_ps
     stripes = hbm.port_stripes(nbytes, n_ports)
     access = arch.hbm.access_latency_ps
@@ -103,11 +140,49 @@ def plan(arch, direction: str, nbytes: int, cores: int | None, request_bytes: in
                 transfers.append((0, targets[w], ports[p], size, tag))
                 arrivals[tag] = (p, size)
                 tag += 1
-    est_cycles = nbytes * 8 // cfg.interface.flit_bits // max(1, min(n_ports, k)) + access // clk
+    est_cycles = nbytes * 8 // cfg.interface.flit_bits // max(1, min(n_ports, k)) + access // clk  # width 1: an upper bound
     cfg = dataclasses.replace(cfg, traffic=TrafficConfig(rate=0.0),
                               phases=ChipPhases(warmup_cycles=0, measure_cycles=8 * est_cycles + 100_000,
                                                 drain_cycles=0))
-    return cfg, ports, targets, transfers, arrivals, stripes
+    return cfg, routers, targets, transfers, arrivals, stripes
+
+
+def path_bound(cfg, direction: str, transfers: list, memory_bytes_per_s: float):
+    """(bytes/s, what bounds it, interface config, one NI port's bytes/s): the whole volume over
+    the longest any resource needs for its share - the memory at its peak, each memory
+    controller's and each core's NI at its ports' rate (``mc_ports`` / ``ni_ports`` flits a
+    cycle), and each link on the X-Y-Z paths at one flit per ``ceil(flit_bits / width_bits)``
+    cycles. No schedule can beat it, whatever the NoC does."""
+    from atleus_dist.hw.noc.topology import build_topology
+
+    topo = build_topology(cfg)
+    n, coords, ic = topo.n_routers, topo.coords, cfg.interface
+    clk_s = cfg.router.clock_period_ps * 1e-12
+    port = ic.flit_bits / 8 / clk_s  # bytes/s one NI port moves each way
+    link_rate = [port / max(1, math.ceil(ic.flit_bits / lk.width_bits)) for lk in (cfg.planar, cfg.planar, cfg.tsv)]
+    load: dict[tuple, float] = {}  # resource -> seconds its share takes
+    mem_kind, core_kind = (("port injection", "core ejection") if direction == "read" else
+                           ("port ejection", "core injection"))
+    total = 0
+    for _c, src, dst, size, _tag in transfers:
+        total += size
+        mem, core = (src, dst) if direction == "read" else (dst, src)
+        for kind, node in ((mem_kind, mem), (core_kind, core)):
+            rate = (ic.mc_ports if node >= n else ic.ni_ports) * port
+            load[(kind, node)] = load.get((kind, node), 0.0) + size / rate
+        cur, end = coords[src % n].copy(), coords[dst % n]
+        for d in range(3):
+            while cur[d] != end[d]:
+                step = 1 if end[d] > cur[d] else -1
+                key = ("link", tuple(cur.tolist()), d, step)
+                load[key] = load.get(key, 0.0) + size / link_rate[d]
+                cur[d] += step
+    worst, what = total / memory_bytes_per_s, "memory"
+    order = {mem_kind: 0, core_kind: 1, "link": 2}  # a tie names the memory side first
+    for key, sec in sorted(load.items(), key=lambda kv: (order[kv[0][0]], str(kv[0]))):
+        if sec > worst * (1 + 1e-12):
+            worst, what = sec, key[0]
+    return total / worst, what, ic, port
 
 
 def _positive(flag: str, value, what: str, optional: bool = False) -> None:
@@ -155,15 +230,11 @@ def run_bench(arch, direction: str, nbytes: int, cores: int | None = None, reque
             free[p] = start + size * bus_rate[p]
             end = max(end, free[p])
         end_ps = math.ceil(end)
-    ni = cfg.interface.flit_bits / 8 / (clk * 1e-12)  # bytes/s one NI moves each way
-    n_ports, n_cores = len(set(ports)), len(set(targets))
-    bound = min(hbm.bandwidth_bytes_per_s, n_ports * ni, n_cores * ni)
+    bound, limit, ic, port = path_bound(cfg, direction, transfers, hbm.bandwidth_bytes_per_s)
     achieved = nbytes / (end_ps * 1e-12)
-    limit = "memory" if bound == hbm.bandwidth_bytes_per_s else (
-        ("port injection" if n_ports * ni <= n_cores * ni else "core ejection") if direction == "read" else
-        ("core injection" if n_cores * ni <= n_ports * ni else "port ejection"))
     return {"direction": direction, "bytes": nbytes, "request_bytes": request_bytes, "ports": ports,
             "cores": targets, "transfers": len(transfers), "end_ps": end_ps,
             "achieved_bytes_per_s": achieved, "bound_bytes_per_s": bound, "achieved_over_bound": achieved / bound,
             "bound_by": limit, "memory_peak_bytes_per_s": hbm.bandwidth_bytes_per_s,
-            "ni_bytes_per_s": ni, "rounds": stats.rounds, "out": out}
+            "ni_bytes_per_s": ic.ni_ports * port, "mc_ni_bytes_per_s": (ic.mc_ports or ic.ni_ports) * port,
+            "ni_ports": ic.ni_ports, "mc_ports": ic.mc_ports, "rounds": stats.rounds, "out": out}

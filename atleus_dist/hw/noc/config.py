@@ -91,6 +91,15 @@ class InterfaceConfig:
     flit_bits: int = param(128, 8, 4096, "flit width (Atleus-class 128-bit NoC, confirm)")
     packet_flits: int = param(4, 1, 1024, "issue 3 validation config (head + 2 body + tail)")
     local_latency_cycles: int = param(1, 1, 100, "BookSim2 inject/eject channel delay")
+    # the NI's width: each port is one injection and one ejection channel of one flit a cycle
+    ni_ports: int = param(1, 1, 16, "local ports (injection + ejection channels, one flit a cycle each) of a "
+                          "router's core NI; 1 = BookSim2's terminal (booksim_config.cpp c = 1, subnets = 1: one "
+                          "channel each way), the network the Atleus paper simulated (assumed, docs/assumptions.md)")
+    mc_ports: int | None = param(None, 0, 16, "local ports of the memory controller's own NI on each HBM port "
+                                 "router, apart from the core's; None: the chip takes enough for the channels it "
+                                 "serves (ceil(their peak / one port's flits a cycle): 2 for an HBM2 channel's 32 GB/s "
+                                 "at 128 bits x 1 GHz), a synthetic network none; 0: the controller shares the core's "
+                                 "NI (before issue 13)")
     router_energy_pj_per_bit: float = param(0.05, 0.0, 1e3, "buffer+crossbar per bit per router (confirm)")
 
     def __post_init__(self) -> None:

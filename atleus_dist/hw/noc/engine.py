@@ -8,7 +8,8 @@ random stream (the draws are computed by numpy, so they stay bit-identical), gro
 flit pool, or drain an output buffer. Semantics are BookSim2's ``iq_router`` and
 ``TrafficManager::_Step`` as in the numpy version this replaced (same digests): per cycle, read
 flits and credits, VC allocation then switch allocation router by router (separable input-first,
-round-robin, pointers read before any grant of the cycle), generate, inject one flit per node.
+round-robin, pointers read before any grant of the cycle), generate, inject one flit per NI port
+(a router's local ports: ``interface.ni_ports`` for its core, ``mc_ports`` for a memory controller).
 Everything is an integer, so the result does not depend on the machine. Knows nothing of LPs,
 messages or picoseconds.
 """
@@ -50,9 +51,28 @@ def next_event(prm, sc, caln, inf, inc, gmin):
     return max(t, c)
 
 
+@njit(cache=True, inline="always", _nrt=False)
+def _col0(prm, n):
+    """The ``ni`` column of node n's first port (node n: NI n % NN of local router n // NN)."""
+    l = n // prm[P_NN]
+    return l * prm[P_L] + (0 if n == l * prm[P_NN] else prm[P_NP])
+
+
+@njit(cache=True, inline="always", _nrt=False)
+def _join(prm, ni, n):
+    """The port a new packet run of node n joins: the one with the fewest flits queued."""
+    c0 = _col0(prm, n)
+    k = prm[P_NP] if c0 == (n // prm[P_NN]) * prm[P_L] else prm[P_MP]
+    best = c0
+    for col in range(c0 + 1, c0 + k):
+        if ni[N_QFLITS, col] < ni[N_QFLITS, best]:
+            best = col
+    return best
+
+
 @njit(cache=True, _nrt=False)
 def _gen_min(ni):
-    t = NEVER
+    t = NEVER  # only a node's first column generates; the others hold NEVER
     for n in range(ni.shape[1]):
         t = min(t, ni[N_NEXTGEN, n])
     return t
@@ -60,7 +80,8 @@ def _gen_min(ni):
 
 @njit(cache=True, inline="always", _nrt=False)
 def _retire(a, l, slot, prm, sc, nst, pool, pko, tdo):
-    """A flit reaches its destination node at cycle a: statistics, packet row, transfer tail."""
+    """A flit reaches its destination at router l (local) at cycle a: statistics, packet row (its
+    ``dest``: the router), transfer tail."""
     if prm[P_W0] <= a < prm[P_W1]:
         nst[NS_ACC, l] += 1
     tail = pool[slot, F_FIDX] == pool[slot, F_SIZE] - 1
@@ -71,7 +92,8 @@ def _retire(a, l, slot, prm, sc, nst, pool, pko, tdo):
         nst[NS_FLATSUMSQ, l] += lat * lat
         if tail:
             j = sc[S_PKN]
-            pko[0, j], pko[1, j], pko[2, j] = pool[slot, F_PKT], pool[slot, F_SRC], pool[slot, F_DEST]
+            d = pool[slot, F_DEST]
+            pko[0, j], pko[1, j], pko[2, j] = pool[slot, F_PKT], pool[slot, F_SRC], d - prm[P_NR] if d >= prm[P_NR] else d
             pko[3, j], pko[4, j], pko[5, j] = pool[slot, F_CTIME], pool[slot, F_HITIME], a
             pko[6, j], pko[7, j] = pool[slot, F_HOPS], pool[slot, F_SIZE]
             sc[S_PKN] = j + 1
@@ -119,49 +141,55 @@ def _last_tail(tdo, tag, npk):
 
 @njit(cache=True, inline="always", _nrt=False)
 def _generate(c, prm, sc, ni, nst, gd, nq):
-    """Synthetic packets created at cycle c (geometric gaps drawn ahead by numpy); returns the
-    next generation cycle of any node."""
+    """Synthetic packets created at cycle c (geometric gaps drawn ahead by numpy) at the core NIs;
+    returns the next generation cycle of any node."""
     qcap = nq.shape[2]
     gmin = NEVER
-    for n in range(ni.shape[1]):
-        g = ni[N_NEXTGEN, n]
+    NN = prm[P_NN]
+    for r in range(gd.shape[1]):
+        n = r * NN
+        c0 = _col0(prm, n)
+        g = ni[N_NEXTGEN, c0]
         if g != c:
             gmin = min(gmin, g)
             continue
-        k = ni[N_GENCOUNT, n]
-        pos = (ni[N_QHEAD, n] + ni[N_QLEN, n]) % qcap
-        nq[Q_CTIME, n, pos] = c
-        nq[Q_DEST, n, pos] = gd[1, n, k - ni[N_CHUNK, n]]
-        nq[Q_IDX, n, pos] = k
-        nq[Q_SIZE, n, pos] = prm[P_PSIZE]
-        nq[Q_TAG, n, pos] = -1
-        nq[Q_NPK, n, pos] = 0
-        nq[Q_COUNT, n, pos] = 1
-        nq[Q_LAST, n, pos] = prm[P_PSIZE]
-        ni[N_QLEN, n] += 1
+        k = ni[N_GENCOUNT, c0]
+        q = _join(prm, ni, n)
+        pos = (ni[N_QHEAD, q] + ni[N_QLEN, q]) % qcap
+        nq[Q_CTIME, q, pos] = c
+        nq[Q_DEST, q, pos] = gd[1, r, k - ni[N_CHUNK, c0]]
+        nq[Q_IDX, q, pos] = k
+        nq[Q_SIZE, q, pos] = prm[P_PSIZE]
+        nq[Q_TAG, q, pos] = -1
+        nq[Q_NPK, q, pos] = 0
+        nq[Q_COUNT, q, pos] = 1
+        nq[Q_LAST, q, pos] = prm[P_PSIZE]
+        ni[N_QLEN, q] += 1
+        ni[N_QFLITS, q] += prm[P_PSIZE]
         sc[S_QUEUED] += 1
         if prm[P_W0] <= c < prm[P_W1]:
-            nst[NS_GENMEAS, n] += 1
-        ni[N_GENCOUNT, n] = k + 1
-        off = k + 1 - ni[N_CHUNK, n]
+            nst[NS_GENMEAS, r] += 1
+        ni[N_GENCOUNT, c0] = k + 1
+        off = k + 1 - ni[N_CHUNK, c0]
         if off >= gd.shape[2]:
-            ni[N_NEXTGEN, n] = -1  # Python draws the next chunk before the next cycle
+            ni[N_NEXTGEN, c0] = -1  # Python draws the next chunk before the next cycle
             sc[S_FLAG] |= F_REFILL
         else:
-            ni[N_NEXTGEN, n] = c + gd[0, n, off]
-        gmin = min(gmin, ni[N_NEXTGEN, n])
-        if ni[N_QLEN, n] >= qcap - 1:
+            ni[N_NEXTGEN, c0] = c + gd[0, r, off]
+        gmin = min(gmin, ni[N_NEXTGEN, c0])
+        if ni[N_QLEN, q] >= qcap - 1:
             sc[S_FLAG] |= F_QGROW
     return gmin
 
 
 @njit(cache=True, inline="always", _nrt=False)
 def _inject(c, prm, sc, rids, ni, nsv, nq, pool, free, caln, calf):
-    """At most one flit per node into its router's local input port."""
+    """At most one flit per NI port into its local input port, from the port's own queue."""
     V, B, W = prm[P_V], prm[P_B], prm[P_W]
+    L, L0 = prm[P_L], prm[P_L0]
     qcap = nq.shape[2]
     ok = True
-    for n in range(ni.shape[1]):
+    for n in range(ni.shape[1]):  # n: an NI port (column)
         if ni[N_QLEN, n] == 0:
             continue
         if ni[N_CURFIDX, n] == 0 and ni[N_CURVC, n] < 0:
@@ -177,6 +205,7 @@ def _inject(c, prm, sc, rids, ni, nsv, nq, pool, free, caln, calf):
         vc = ni[N_CURVC, n]
         if vc < 0 or nsv[SV_OCC, n, vc] >= B:
             continue
+        l = n // L
         h = ni[N_QHEAD, n]
         fidx = ni[N_CURFIDX, n]
         if fidx == 0:
@@ -184,13 +213,14 @@ def _inject(c, prm, sc, rids, ni, nsv, nq, pool, free, caln, calf):
         sc[S_NFREE] -= 1
         slot = free[sc[S_NFREE]]
         size, ctime = nq[Q_SIZE, n, h], nq[Q_CTIME, n, h]
-        pool[slot, F_PKT] = (rids[n] << PKT_SHIFT) | nq[Q_IDX, n, h]
-        pool[slot, F_FIDX], pool[slot, F_SIZE], pool[slot, F_SRC] = fidx, size, rids[n]
+        pool[slot, F_PKT] = (rids[l] << PKT_SHIFT) | nq[Q_IDX, n, h]
+        pool[slot, F_FIDX], pool[slot, F_SIZE], pool[slot, F_SRC] = fidx, size, rids[l]
         pool[slot, F_DEST], pool[slot, F_CTIME], pool[slot, F_ITIME] = nq[Q_DEST, n, h], ctime, c
         pool[slot, F_HITIME], pool[slot, F_HOPS] = ni[N_CURHITIME, n], 0
         pool[slot, F_MEAS] = 1 if prm[P_W0] <= ctime < prm[P_W1] else 0
         pool[slot, F_TAG], pool[slot, F_NPK] = nq[Q_TAG, n, h], nq[Q_NPK, n, h]
         nsv[SV_OCC, n, vc] += 1
+        ni[N_QFLITS, n] -= 1
         if fidx == size - 1:
             nsv[SV_TAILSENT, n, vc] = 1
             if not prm[P_WFT]:
@@ -208,7 +238,7 @@ def _inject(c, prm, sc, rids, ni, nsv, nq, pool, free, caln, calf):
                 sc[S_QUEUED] -= 1
         else:
             ni[N_CURFIDX, n] = fidx + 1
-        ok &= _sched(sc, caln, calf, K_FLIT, c + prm[P_LL] + 1, W, n, prm[P_P] - 1, vc, slot)
+        ok &= _sched(sc, caln, calf, K_FLIT, c + prm[P_LL] + 1, W, l, L0 + n - l * L, vc, slot)
     if not ok:
         sc[S_FLAG] |= F_ERROR
 
@@ -254,19 +284,19 @@ def run(horizon, prm, sc, coords, rids, st, rv, buf, rp, rr, ni, nsv, nst, gd, n
             j += 1
         sc[S_INC] = j
         for i in range(caln[b, K_SRC]):
-            l, vc = cals[b, i, 0], cals[b, i, 1]
-            nsv[SV_OCC, l, vc] -= 1
-            if prm[P_WFT] and nsv[SV_OCC, l, vc] == 0 and nsv[SV_TAILSENT, l, vc]:
-                nsv[SV_INUSE, l, vc] = 0
+            col, vc = cals[b, i, 0], cals[b, i, 1]  # an NI port's credit
+            nsv[SV_OCC, col, vc] -= 1
+            if prm[P_WFT] and nsv[SV_OCC, col, vc] == 0 and nsv[SV_TAILSENT, col, vc]:
+                nsv[SV_INUSE, col, vc] = 0
         ne = caln[b, K_EJECT]
         sc[S_CALN] -= caln[b, 0] + caln[b, 1] + caln[b, 2] + caln[b, 3]
         caln[b, 0] = caln[b, 1] = caln[b, 2] = caln[b, 3] = 0
         ok = True
         for i in range(ne):
-            l, slot, ov = cale[b, i, 0], cale[b, i, 1], cale[b, i, 2]
+            l, slot, ov, o = cale[b, i, 0], cale[b, i, 1], cale[b, i, 2], cale[b, i, 3]
             _retire(c, l, slot, prm, sc, nst, pool, pko, tdo)
-            # the node returns the credit at once (BookSim2 WriteCredit)
-            ok &= _sched(sc, caln, calc, K_CREDIT, c + prm[P_LL] + 1 + prm[P_CD], W, l, P - 1, ov, 0)
+            # the node returns the credit at once (BookSim2 WriteCredit) to its ejection port o
+            ok &= _sched(sc, caln, calc, K_CREDIT, c + prm[P_LL] + 1 + prm[P_CD], W, l, o, ov, 0)
             free[sc[S_NFREE]] = slot
             sc[S_NFREE] += 1
         if not ok:
@@ -276,7 +306,7 @@ def run(horizon, prm, sc, coords, rids, st, rv, buf, rp, rr, ni, nsv, nst, gd, n
                 if rr[l, RR_BUF] == 0:
                     continue
                 if rr[l, RR_VA] > 0:
-                    _vc_alloc(c, l, prm, sc, rv, rp, rr, scr)
+                    _vc_alloc(c, l, prm, sc, rv, rp, rr, scr, pool, buf)
                 _sw_alloc(c, l, prm, sc, coords, rids, st, rv, buf, rp, rr, pool, free, caln, calf, calc,
                           cals, cale, outf, outc, scr)
         if gmin <= c:
@@ -284,7 +314,7 @@ def run(horizon, prm, sc, coords, rids, st, rv, buf, rp, rr, ni, nsv, nst, gd, n
         if sc[S_QUEUED] > 0:
             _inject(c, prm, sc, rids, ni, nsv, nq, pool, free, caln, calf)
         sc[S_CYCLE] = c + 1
-        if sc[S_NFREE] < R + 1:
+        if sc[S_NFREE] < R * prm[P_L] + 1:  # the next cycle injects at most one flit per NI port
             sc[S_FLAG] |= F_POOL
         if (sc[S_PKN] > pko.shape[1] - R or sc[S_TDN] > tdo.shape[1] - R or sc[S_OFN] > outf.shape[0] - room
                 or sc[S_OCN] > outc.shape[0] - room):

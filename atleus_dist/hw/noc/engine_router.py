@@ -12,13 +12,60 @@ from atleus_dist.hw.noc.engine_layout import *  # noqa: F401,F403 - row names of
 
 
 @njit(cache=True, inline="always", _nrt=False)
-def _route(coords, cur, dest, local):
-    """Dimension-order routing: the first differing coordinate, + before -."""
+def _route(prm, coords, rids, l, pool, slot):
+    """Dimension-order routing of the flit in ``slot`` at local router ``l``: the first differing
+    coordinate, + before -; at its router, the first ejection port of its destination NI
+    (``coords`` has a row per node id). An NI with several ports gets the port chosen in VC
+    allocation (:func:`_eject_vc`), where every router's state is read in a fixed order."""
+    dest = pool[slot, F_DEST]
+    cur = rids[l]
     for d in range(coords.shape[1]):
         a, b = coords[cur, d], coords[dest, d]
         if a != b:
             return 2 * d + (0 if a < b else 1)
-    return local
+    return prm[P_L0] if dest < prm[P_NR] else prm[P_L0] + prm[P_NP]
+
+
+@njit(cache=True, inline="always", _nrt=False)
+def _eject_vc(prm, rv, l, o, q, pool, buf):
+    """(port * V + VC) of the free output VC a head at input VC ``q`` routed to ejection port
+    ``o`` asks for, or -1: on an NI of one port, the next free VC round-robin (BookSim2); on an
+    NI of several, first the port with the fewest VCs allocated (ties: from the packet's index
+    plus its input port, mod ports, on - so one source's stream spreads over them and heads from
+    different inputs in one cycle start apart), then round-robin within it."""
+    P, V = prm[P_P], prm[P_V]
+    PV = P * V
+    n = 1
+    if o >= prm[P_L0]:
+        n = prm[P_NP] if o < prm[P_L0] + prm[P_NP] else prm[P_MP]
+    if n == 1:  # BookSim2's VC allocation request, as before wide NIs
+        best, bov = PV, -1
+        for ov in range(V):
+            if rv[(l * P + o) * V + ov, V_INUSE] == 0:
+                d = o * V + ov - rv[q, V_VAIN]
+                if d < 0:
+                    d += PV
+                if d < best:
+                    best, bov = d, ov
+        return o * V + bov if bov >= 0 else -1
+    k = ((pool[buf[q, rv[q, V_HEAD]], F_PKT] & 0xffffffff) + (q // V) % P) % n  # + the input port
+    best_used, best, bov = V + 1, PV, -1
+    for _ in range(n):
+        op = o + k
+        used, pick, pk = 0, PV, -1
+        for ov in range(V):
+            if rv[(l * P + op) * V + ov, V_INUSE] == 0:
+                d = op * V + ov - rv[q, V_VAIN]
+                if d < 0:
+                    d += PV
+                if d < pick:
+                    pick, pk = d, ov
+            else:
+                used += 1
+        if pk >= 0 and used < best_used:
+            best_used, best, bov = used, pick, op * V + pk
+        k = k + 1 if k + 1 < n else 0
+    return bov
 
 
 @njit(cache=True, inline="always", _nrt=False)
@@ -34,7 +81,7 @@ def _arrive(c, l, ip, vc, slot, prm, sc, coords, rids, rv, buf, rp, rr, pool):
     if rv[q, V_STATE] == IDLE:
         rv[q, V_STATE] = VA
         rv[q, V_READY] = c + prm[P_RD]
-        rv[q, V_ROUTE] = _route(coords, rids[l], pool[slot, F_DEST], P - 1)
+        rv[q, V_ROUTE] = _route(prm, coords, rids, l, pool, slot)
         sc[S_VA] += 1
         rr[l, RR_VA] += 1
 
@@ -61,7 +108,7 @@ def _sched(sc, caln, cal, kind, t, W, a, b, c, d):
 
 
 @njit(cache=True, inline="always", _nrt=False)
-def _vc_alloc(c, l, prm, sc, rv, rp, rr, scr):
+def _vc_alloc(c, l, prm, sc, rv, rp, rr, scr, pool, buf):
     P, V = prm[P_P], prm[P_V]
     PV = P * V
     nreq = 0
@@ -73,18 +120,10 @@ def _vc_alloc(c, l, prm, sc, rv, rp, rr, scr):
             if rv[q, V_STATE] != VA or rv[q, V_READY] > c:
                 continue
             rv[q, V_READY] = c + prm[P_VAD]
-            o = rv[q, V_ROUTE]
-            best, bov = PV, -1
-            for ov in range(V):
-                if rv[(l * P + o) * V + ov, V_INUSE] == 0:
-                    k = o * V + ov - rv[q, V_VAIN]
-                    if k < 0:
-                        k += PV
-                    if k < best:
-                        best, bov = k, ov
-            if bov >= 0:
+            loc = _eject_vc(prm, rv, l, rv[q, V_ROUTE], q, pool, buf)
+            if loc >= 0:
                 scr[0, nreq] = iv
-                scr[1, nreq] = o * V + bov
+                scr[1, nreq] = loc
                 nreq += 1
     if nreq == 0:
         return
@@ -106,6 +145,7 @@ def _vc_alloc(c, l, prm, sc, rv, rp, rr, scr):
         rv[oq, V_INUSE] = 1
         rv[oq, V_TAILSENT] = 0
         rv[q, V_STATE] = ACTIVE
+        rv[q, V_ROUTE] = loc // V  # the ejection port chosen, on an NI of several
         rv[q, V_OVC] = loc % V
         rv[q, V_VAIN] = loc + 1 if loc + 1 < PV else 0
         rv[oq, V_VAOUT] = iv + 1 if iv + 1 < PV else 0
@@ -117,7 +157,7 @@ def _vc_alloc(c, l, prm, sc, rv, rp, rr, scr):
 def _sw_alloc(c, l, prm, sc, coords, rids, st, rv, buf, rp, rr, pool, free, caln, calf, calc, cals, cale,
               outf, outc, scr):
     P, V, B, W = prm[P_P], prm[P_V], prm[P_B], prm[P_W]
-    sad, local = prm[P_SAD], P - 1
+    sad, l0 = prm[P_SAD], prm[P_L0]
     for ip in range(P):  # input arbiters: one VC per input port
         rpi = l * P + ip
         best, bv = P * V, -1
@@ -186,7 +226,7 @@ def _sw_alloc(c, l, prm, sc, coords, rids, st, rv, buf, rp, rr, pool, free, caln
             if rv[q, V_CNT] > 0:
                 rv[q, V_STATE] = VA
                 rv[q, V_READY] = c + sad + prm[P_RD]
-                rv[q, V_ROUTE] = _route(coords, rids[l], pool[buf[q, rv[q, V_HEAD]], F_DEST], local)
+                rv[q, V_ROUTE] = _route(prm, coords, rids, l, pool, buf[q, rv[q, V_HEAD]])
                 sc[S_VA] += 1
                 rr[l, RR_VA] += 1
             else:
@@ -196,8 +236,8 @@ def _sw_alloc(c, l, prm, sc, coords, rids, st, rv, buf, rp, rr, pool, free, caln
         sc[S_HOPS] += 1
         # the buffer slot is freed and its credit sent at u (BookSim2)
         u = c + sad - 1
-        if ip == local:
-            ok &= _sched(sc, caln, cals, K_SRC, u + prm[P_LL] + 1, W, l, v, 0, 0)
+        if ip >= l0:  # an NI port: its credit goes to the NI
+            ok &= _sched(sc, caln, cals, K_SRC, u + prm[P_LL] + 1, W, l * prm[P_L] + ip - l0, v, 0, 0)
         else:
             arrive = u + st[rpi, ST_LAT] + 1
             ul = st[rpi, ST_DOWNL]
@@ -208,8 +248,8 @@ def _sw_alloc(c, l, prm, sc, coords, rids, st, rv, buf, rp, rr, pool, free, caln
                 outc[j, 0], outc[j, 1], outc[j, 2], outc[j, 3] = arrive, st[rpi, ST_OUTR], ip ^ 1, v
                 sc[S_OCN] = j + 1
         x = c + sad + prm[P_CB] - 1 + st[rpo, ST_BUSY] - 1
-        if o == local:
-            ok &= _sched(sc, caln, cale, K_EJECT, x + prm[P_LL] + 1, W, l, slot, ov, 0)
+        if o >= l0:
+            ok &= _sched(sc, caln, cale, K_EJECT, x + prm[P_LL] + 1, W, l, slot, ov, o)
         else:
             arrive = x + st[rpo, ST_LAT] + 1
             dl = st[rpo, ST_DOWNL]

@@ -58,7 +58,7 @@ class NocRegionLP(LogicalProcess):
         # completions at the destination LP go to a ``transfers`` table (only when scripted)
         self.scripted = bool(transfers)
         for c, src, dest, nbytes, tag in transfers:
-            if self.lp_of_router[src] == lp_id:
+            if self.lp_of_router[src % len(self.lp_of_router)] == lp_id:  # src: a node id (Topology.n_nodes)
                 self.region.transfer(c, src, dest, nbytes, tag)
         self.done_tags: list[np.ndarray] = []
         self.done_cycles: list[np.ndarray] = []
@@ -165,7 +165,7 @@ class NocRegionLP(LogicalProcess):
         router = np.repeat(reg.rids, P)
         port = np.tile(np.arange(P), len(reg.rids))
         cls = self.topo.link_class[router, port]
-        exists = (self.topo.out_router[router, port] >= 0) | (port == P - 1)
+        exists = (self.topo.out_router[router, port] >= 0) | (port >= self.topo.local_port)
         bits = cfg.interface.flit_bits
         e_bit = np.array([cfg.planar.energy_pj_per_bit, cfg.tsv.energy_pj_per_bit, 0.0])[cls]
         e_bit = e_bit + cfg.interface.router_energy_pj_per_bit

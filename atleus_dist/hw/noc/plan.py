@@ -98,7 +98,7 @@ def chip_hops(topo, program, cfg) -> np.ndarray:
     for op, routers in program.dests.items():
         for r in routers:
             src.append(program.router[op])
-            dst.append(r)
+            dst.append(r % topo.n_routers)  # a memory controller's node sits at its router
             flits.append(max(1, -(-program.bytes_to(op, r) * 8 // ic.flit_bits)))
     if not src:
         return np.zeros(topo.n_routers)

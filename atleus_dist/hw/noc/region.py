@@ -35,7 +35,7 @@ class Region:
     ``sc``      (N_SC,)          scalars: current cycle, counts (buffered, queued, free slots,
                                  rows in each output buffer), flags for Python, next event
     ``g2l``     (routers,)       global router id -> local index here (-1: another region)
-    ``coords``  (routers, 3)     mesh coordinates of every router (routing)
+    ``coords``  (nodes, 3)       mesh coordinates of every node id's router (routing)
     ``caln``    (W, 4)           calendar: items due in each slot, per kind (flit arrival,
                                  router credit, NI credit, ejection)
     ``cal``     4 x (W, R*P, 4)  calendar items per kind: (local router or node, port, vc, slot)
@@ -62,12 +62,13 @@ class Region:
         self.lp_of_router = np.asarray(lp_of_router, dtype=np.int64)
         self.g2l = np.full(topo.n_routers, -1, dtype=np.int64)
         self.g2l[self.rids] = np.arange(len(self.rids))
-        self.coords = np.ascontiguousarray(topo.coords, dtype=np.int64)
+        # one row per node id (a memory controller's NI routes like its router)
+        self.coords = np.ascontiguousarray(np.tile(topo.coords, (2 if topo.mc_ports else 1, 1)), dtype=np.int64)
         self.sc = np.zeros(E.N_SC, dtype=np.int64)
         self.routers = RouterArray(cfg, topo, self.rids, self.g2l)
         R, P = len(self.rids), topo.n_ports
-        self.pool = FlitPool(self.sc, max(1024, 4 * R * P))
         self.nis = Interfaces(cfg, topo, self.rids, self.sc)
+        self.pool = FlitPool(self.sc, max(1024, 4 * R * P), min_free=2 * R * self.nis.L + 1)
         self.local_lat = cfg.interface.local_latency_cycles
         self.local_port = topo.local_port
         ph, rc = cfg.phases, cfg.router
@@ -80,7 +81,9 @@ class Region:
                      (E.P_SAD, rc.sw_alloc_delay_cycles), (E.P_CB, rc.crossbar_delay_cycles),
                      (E.P_CD, rc.credit_delay_cycles), (E.P_WFT, int(rc.wait_for_tail_credit)),
                      (E.P_LL, self.local_lat), (E.P_W0, self.w0), (E.P_W1, self.w1), (E.P_W, W),
-                     (E.P_K, self.nis.K), (E.P_PSIZE, cfg.interface.packet_flits)):
+                     (E.P_K, self.nis.K), (E.P_PSIZE, cfg.interface.packet_flits), (E.P_L0, topo.local_port),
+                     (E.P_NP, topo.ni_ports), (E.P_MP, topo.mc_ports), (E.P_NN, self.nis.nn),
+                     (E.P_L, self.nis.L), (E.P_NR, topo.n_routers)):
             prm[i] = v
         self.prm = prm
         cap = max(R * P, 1)
@@ -144,7 +147,9 @@ class Region:
 
     # --- transfers ----------------------------------------------------------------------------
     def transfer(self, cycle: int, src_router: int, dest_router: int, nbytes: int, tag: int | None = None) -> list[int]:
-        """Send ``nbytes`` from node ``src_router`` (in this region) to ``dest_router`` (any region),
+        """Send ``nbytes`` from node ``src_router`` (in this region) to node ``dest_router`` (any
+        region; a node is a router's core NI - the router id - or, with ``interface.mc_ports``,
+        its memory controller's NI: ``n_routers + router``),
         created at ``cycle`` (>= this region's time): ceil(bits / flit_bits) flits cut into packets
         of ``packet_flits`` (the last may be shorter), queued at the source NI behind what is
         already there. Every flit carries ``tag`` and the transfer's packet count, so the region
@@ -156,11 +161,13 @@ class Region:
         c, src, dest = int(cycle), int(src_router), int(dest_router)
         if c < self.cycle:
             raise ValueError(f"transfer at cycle {c} is before the region's time {self.cycle}")
-        l = int(self.g2l[src]) if 0 <= src < len(self.g2l) else -1
+        nr, nn = len(self.g2l), self.nis.nn
+        r = src - nr if src >= nr else src
+        l = int(self.g2l[r]) * nn + (src >= nr) if 0 <= src < nr * nn and self.g2l[r] >= 0 else -1
         if l < 0:
             raise ValueError(f"node {src} is not in this region")
-        if not 0 <= dest < len(self.g2l):
-            raise ValueError(f"destination node {dest} is not in the network (0..{len(self.g2l) - 1})")
+        if not 0 <= dest < nr * nn:
+            raise ValueError(f"destination node {dest} is not in the network (0..{nr * nn - 1})")
         t = -1 if tag is None else int(tag)
         if tag is not None and t < 0:
             raise ValueError(f"transfer tag must be >= 0, got {tag}")
@@ -178,7 +185,7 @@ class Region:
             self.nis.explicit[l] += count
             heapq.heappush(self.future, (c, self._seq, l, dest, size, count, last, t, base))
             self._seq += 1
-            k = (1 << 31) + base
+            k = base
         else:
             k = self.nis.enqueue(c, l, dest, size, t, count, count, last)
         return list(range(k, k + count))

@@ -23,13 +23,15 @@ class FlitPool:
 
     FIELDS = E.FIELDS
 
-    def __init__(self, sc: np.ndarray, capacity: int) -> None:
+    def __init__(self, sc: np.ndarray, capacity: int, min_free: int = 0) -> None:
         self.sc = sc
+        self.min_free = min_free  # every grow leaves at least this many free: a cycle's injections
         self.data = np.zeros((capacity, len(self.FIELDS)), dtype=np.int64)
         self.free = np.arange(capacity - 1, -1, -1, dtype=np.int64)
         sc[E.S_NFREE] = capacity
 
     def grow(self, need: int) -> None:
+        need = max(need, self.min_free)
         while int(self.sc[E.S_NFREE]) < need:
             old = self.data.shape[0]
             self.data = np.concatenate([self.data, np.zeros_like(self.data)], axis=0)

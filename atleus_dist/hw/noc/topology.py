@@ -2,7 +2,9 @@
 
 A topology is a registry entry ``name -> builder(spec, cfg)``, so another topology is one new
 builder. Port numbering follows BookSim2's k-ary n-cube (output ``2d`` goes to +d, ``2d+1`` to -d,
-the last port is the local node), which also fixes the round-robin order of the allocators.
+then the local ports: the core NI's ``interface.ni_ports``, then a memory controller's
+``interface.mc_ports``), which also fixes the round-robin order of the allocators (ports no flit
+ever uses do not change it, so one local port is exactly BookSim2's router).
 This module knows nothing of time, LPs or how routers are simulated.
 """
 
@@ -27,12 +29,14 @@ class Topology:
     name: str
     dims: tuple[int, ...]            # routers along x, y, z (z = tiers)
     coords: np.ndarray               # (N, 3) int
-    n_ports: int                     # 2 * len(dims) + 1, last = local
+    n_ports: int                     # 2 * len(dims) + ni_ports + mc_ports: the local ports last
     out_router: np.ndarray           # (N, P) neighbour router id or -1 (local port: -1)
     out_inport: np.ndarray           # (N, P) input port of the neighbour
     link_class: np.ndarray           # (N, P) PLANAR / TSV / LOCAL
     latency_cycles: np.ndarray       # (N, P) flit and credit wire latency
     busy_cycles: np.ndarray          # (N, P) cycles one flit occupies the link (serialisation)
+    ni_ports: int = 1                # local ports of a router's core NI (first local ports)
+    mc_ports: int = 0                # local ports of a router's memory-controller NI (0: none)
 
     @property
     def n_routers(self) -> int:
@@ -40,7 +44,13 @@ class Topology:
 
     @property
     def local_port(self) -> int:
-        return self.n_ports - 1
+        """The first local port (the core NI's first); with one NI port, the last port."""
+        return self.n_ports - self.ni_ports - self.mc_ports
+
+    @property
+    def n_nodes(self) -> int:
+        """Node ids: 0..N-1 the routers' core NIs, N..2N-1 their memory controllers' (if any)."""
+        return self.n_routers * (2 if self.mc_ports else 1)
 
     def route(self, cur: np.ndarray, dest: np.ndarray) -> np.ndarray:
         """Dimension-order output port at router ``cur`` for packets to ``dest`` (vectorised)."""
@@ -79,7 +89,8 @@ def build_mesh(spec: str, cfg) -> Topology:
     n = dims[0] * dims[1] * dims[2]
     ids = np.arange(n)
     coords = np.stack([ids % dims[0], (ids // dims[0]) % dims[1], ids // (dims[0] * dims[1])], axis=1)
-    n_ports = 2 * len(dims) + 1
+    ni_ports, mc_ports = cfg.interface.ni_ports, cfg.interface.mc_ports or 0
+    n_ports = 2 * len(dims) + ni_ports + mc_ports  # BookSim2's port order, then the local ports
     out_router = np.full((n, n_ports), -1, dtype=np.int64)
     out_inport = np.full((n, n_ports), -1, dtype=np.int64)
     link_class = np.full((n, n_ports), LOCAL, dtype=np.int64)
@@ -97,7 +108,7 @@ def build_mesh(spec: str, cfg) -> Topology:
             latency[:, port] = link.latency_cycles
             busy[:, port] = max(1, math.ceil(cfg.interface.flit_bits / link.width_bits))
     return Topology(f"mesh:{dims[0]}x{dims[1]}x{dims[2]}", dims, coords, n_ports, out_router,
-                    out_inport, link_class, latency, busy)
+                    out_inport, link_class, latency, busy, ni_ports, mc_ports)
 
 
 TOPOLOGIES: dict[str, Callable[[str, object], Topology]] = {"mesh": build_mesh}
