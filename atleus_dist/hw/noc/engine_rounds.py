@@ -162,12 +162,14 @@ def forecast(now, prm, sc, rv, buf, rp, rr, ni, nq, pool, caln, calf, infbox, ni
             eot[clp[rpi]] = a + ccyc[rpi]
         anyv = _flit_eot(eot, fpath, flp, l, pool[infbox[4, k], E.F_DEST], a, lcl, anyv)
     qcap = nq.shape[2]
+    L = prm[E.P_L]
     for l in range(R):
         t = now + LL + 1
-        for k in range(ni[E.N_QLEN, l]):
-            pos = ni[E.N_QHEAD, l] + k
-            anyv = _flit_eot(eot, fpath, flp, l, nq[E.Q_DEST, l, pos % qcap], t, lcl, anyv)
-        g = ni[E.N_NEXTGEN, l]
+        for c in range(l * L, (l + 1) * L):  # the router's NI ports (engine_layout: column l * L + k)
+            for k in range(ni[E.N_QLEN, c]):
+                pos = ni[E.N_QHEAD, c] + k
+                anyv = _flit_eot(eot, fpath, flp, l, nq[E.Q_DEST, c, pos % qcap], t, lcl, anyv)
+        g = ni[E.N_NEXTGEN, l * L]  # generation rows: the core NI's first port only
         if g != NEVER:
             t = max(g, now) + LL + 1  # -1: a chunk to draw, i.e. now
             if minpath[l] != NEVER and t + minpath[l] < anyv:

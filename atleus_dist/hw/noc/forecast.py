@@ -82,12 +82,16 @@ def build(topo, lp_of_router: np.ndarray, rids: np.ndarray, lp_id: int, router) 
         cur[idx] = nxt
         live[idx[out]] = False
         live[idx] &= cur[idx] != dest[idx]
-    path = path.reshape(R, n)
+    # destinations are nodes: 0..n-1 the core NIs, n..2n-1 the memory controllers' NIs of the
+    # same routers (topology.n_nodes) - a route to either is the route to its router
+    cols = np.arange(topo.n_nodes) % n
+    path = path.reshape(R, n)[:, cols]
+    to_lp = to_lp.reshape(R, n)[:, cols]
     up = topo.out_router[rids]  # (R, P): the neighbour feeding input port ip
     cred_lp = np.where((up >= 0) & (lp_of_router[np.maximum(up, 0)] != lp_id), lp_of_router[np.maximum(up, 0)], -1)
-    cred_lp[:, local] = -1
+    cred_lp[:, topo.local_port:] = -1  # every NI port of the router (a core's and a controller's)
     cred_cycles = (router.sw_alloc_delay_cycles + topo.latency_cycles[rids] + router.credit_delay_cycles)
-    return ForecastTables(path=np.ascontiguousarray(path), to_lp=np.ascontiguousarray(to_lp.reshape(R, n)),
+    return ForecastTables(path=np.ascontiguousarray(path), to_lp=np.ascontiguousarray(to_lp),
                           cred_lp=np.ascontiguousarray(cred_lp.reshape(-1), dtype=np.int64),
                           cred_cycles=np.ascontiguousarray(cred_cycles.reshape(-1), dtype=np.int64),
                           min_path=path.min(axis=1) if n else np.zeros(R, dtype=np.int64))
