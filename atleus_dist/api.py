@@ -24,7 +24,7 @@ from atleus_dist.config.tree import to_data
 from atleus_dist.kernel.errors import ConfigError
 
 __all__ = ["ConfigError", "Run", "RunConfig", "baseline", "compare", "hbm_bench", "load_config", "model_info",
-           "noc", "open_run", "simulate", "sweep"]
+           "noc", "open_run", "resume", "simulate", "sweep"]
 
 BASELINE_KINDS = ("gpu", "jetson-orin", "3d-tpu", "2d-planar")
 

@@ -16,7 +16,7 @@ SMALL = {"scenario.seq": 8}
 
 def test_public_surface_is_all():
     assert sorted(A.__all__) == ["ConfigError", "Run", "RunConfig", "baseline", "compare", "hbm_bench",
-                                 "load_config", "model_info", "noc", "open_run", "simulate", "sweep"]
+                                 "load_config", "model_info", "noc", "open_run", "resume", "simulate", "sweep"]
     for name in A.__all__:
         assert getattr(A, name) is not None
 
