@@ -38,8 +38,10 @@ from pathlib import Path
 
 import numpy as np
 
+from atleus_dist.backends.hygiene import pid_alive
 from atleus_dist.kernel.errors import ConfigError
 from atleus_dist.kernel.snapshot import SnapshotError, decode
+from atleus_dist.results.stream import file_sha256
 from atleus_dist.run.checkpoint import CKPT_DIR, FORMAT, META, VERSION, CheckpointPlan, check_every_ps
 
 _EXECUTION_KEYS = ("execution", "partition", "plan")
@@ -81,16 +83,6 @@ def noc_checkpoint_setup(cfg, spec, transfers, backend: str, out: str,
 
 # --- reading a checkpoint ---------------------------------------------------------------------
 
-def _sha256(path: Path) -> tuple[int, str]:
-    h = hashlib.sha256()
-    n = 0
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-            n += len(chunk)
-    return n, h.hexdigest()
-
-
 def load_meta(ckpt: Path, run_id: str, field: str = "run") -> dict:
     """``checkpoint.json`` of ``ckpt``, checked to be this run's and to match every file it lists."""
     meta_path = ckpt / META
@@ -111,7 +103,7 @@ def load_meta(ckpt: Path, run_id: str, field: str = "run") -> dict:
         path = ckpt / name
         if not path.is_file():
             raise ConfigError(field, f"{path}: missing from the checkpoint")
-        n, sha = _sha256(path)
+        n, sha = file_sha256(path)
         if n != rec.get("bytes") or sha != rec.get("sha256"):
             raise ConfigError(field, f"{path}: {'size' if n != rec.get('bytes') else 'SHA-256'} differs from "
                               f"{META} (the checkpoint is corrupt)")
@@ -219,15 +211,10 @@ def prepare_streams(run_dir: Path, ckpt_dir: Path, lps: list[int]) -> None:
 # --- the resume -------------------------------------------------------------------------------
 
 def _pid_alive(pid) -> bool:
-    if not isinstance(pid, int) or pid <= 0 or pid == os.getpid():
+    """Whether the run's recorded owner still runs (a recycled pid of another program does not count)."""
+    if not isinstance(pid, int) or pid <= 0 or pid == os.getpid() or not pid_alive(pid):
         return False
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a recycled pid of an unrelated process does not count
         return b"atleus" in Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return True
