@@ -34,38 +34,40 @@ def _eject_vc(prm, rv, l, o, q, pool, buf):
     plus its input port, mod ports, on - so one source's stream spreads over them and heads from
     different inputs in one cycle start apart), then round-robin within it."""
     P, V = prm[P_P], prm[P_V]
-    PV = P * V
     n = 1
     if o >= prm[P_L0]:
         n = prm[P_NP] if o < prm[P_L0] + prm[P_NP] else prm[P_MP]
     if n == 1:  # BookSim2's VC allocation request, as before wide NIs
-        best, bov = PV, -1
-        for ov in range(V):
-            if rv[(l * P + o) * V + ov, V_INUSE] == 0:
-                d = o * V + ov - rv[q, V_VAIN]
-                if d < 0:
-                    d += PV
-                if d < best:
-                    best, bov = d, ov
-        return o * V + bov if bov >= 0 else -1
+        _, pk, _ = _free_vc(rv, l, o, q, P, V)
+        return o * V + pk if pk >= 0 else -1
     k = ((pool[buf[q, rv[q, V_HEAD]], F_PKT] & 0xffffffff) + (q // V) % P) % n  # + the input port
-    best_used, best, bov = V + 1, PV, -1
+    best_used, bov = V + 1, -1
     for _ in range(n):
         op = o + k
-        used, pick, pk = 0, PV, -1
-        for ov in range(V):
-            if rv[(l * P + op) * V + ov, V_INUSE] == 0:
-                d = op * V + ov - rv[q, V_VAIN]
-                if d < 0:
-                    d += PV
-                if d < pick:
-                    pick, pk = d, ov
-            else:
-                used += 1
+        _, pk, used = _free_vc(rv, l, op, q, P, V)
         if pk >= 0 and used < best_used:
-            best_used, best, bov = used, pick, op * V + pk
+            best_used, bov = used, op * V + pk
         k = k + 1 if k + 1 < n else 0
     return bov
+
+
+@njit(cache=True, inline="always", _nrt=False)
+def _free_vc(rv, l, op, q, P, V):
+    """Output port ``op`` of router ``l`` for the head at input VC ``q``: (round-robin distance,
+    VC) of its next free VC after the input's last grant (VC -1: none free), and how many of its
+    VCs are allocated."""
+    PV = P * V
+    used, pick, pk = 0, PV, -1
+    for ov in range(V):
+        if rv[(l * P + op) * V + ov, V_INUSE] == 0:
+            d = op * V + ov - rv[q, V_VAIN]
+            if d < 0:
+                d += PV
+            if d < pick:
+                pick, pk = d, ov
+        else:
+            used += 1
+    return pick, pk, used
 
 
 @njit(cache=True, inline="always", _nrt=False)
