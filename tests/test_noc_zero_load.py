@@ -145,7 +145,9 @@ def test_zero_load_does_not_depend_on_the_ports(ni_ports, mc_ports):
         p = {k: np.concatenate([c[k] for c in reg.nis.packets]) for k in reg.nis.packets[0]}
         for s, lat in zip(p["src"].tolist(), (p["atime_cycle"] - p["itime_cycle"]).tolist()):
             assert lat == closed_form(cfg, topo, s, dst, 4)
-        assert p["dest"].tolist() == [dst] * len(p["dest"])  # the table names the router
+        # the table names the node: the router for its core's NI, n_routers + router for its controller's
+        sent = [(src, dst)] + ([(src + 1, topo.n_routers + dst)] if mc_ports else [])
+        assert sorted(zip(p["src"].tolist(), p["dest"].tolist())) == sorted(sent)
 
 
 def test_memory_controller_and_core_of_one_router_do_not_share_a_port():

@@ -68,6 +68,21 @@ def test_packet_split_names_the_queueing_router():
     assert s["source_queue_mean_ps"] == pytest.approx(40_000 / 3)
     assert s["network_mean_ps"] == pytest.approx(16_000 / 3)
     assert s["bottleneck_source_router"] == 64 and s["bottleneck_source_queue_share"] == 1.0
+    assert s["bottleneck_source_label"] == "router 64's core"  # no HBM routers, no controllers given
+
+
+def test_packet_split_tells_a_controller_from_its_routers_core():
+    """Nodes n_routers + r are router r's memory controller NI: its queue is not r's core's."""
+    pk = pa.table({"src": [80 + 64, 80 + 64, 64], "dest": [0, 1, 3], "ctime_cycle": [0, 0, 0],
+                   "itime_cycle": [10, 30, 1], "atime_cycle": [15, 35, 6]})
+    s = packet_split(pk, None, 1000, None, {}, n_routers=80, hbm_routers=[64], controllers=True)
+    assert (s["bottleneck_source_node"], s["bottleneck_source_router"]) == (144, 64)
+    assert s["bottleneck_source_is_hbm_port"] and s["bottleneck_source_label"] == "router 64's memory controller"
+    assert s["bottleneck_source_packets_share"] == pytest.approx(2 / 3)
+    core = packet_split(pk.slice(2), None, 1000, None, {}, n_routers=80, hbm_routers=[64], controllers=True)
+    assert core["bottleneck_source_node"] == 64 and not core["bottleneck_source_is_hbm_port"]
+    old = packet_split(pk.slice(2), None, 1000, None, {}, hbm_routers=[64])  # a run without controllers
+    assert old["bottleneck_source_is_hbm_port"] and old["bottleneck_source_label"] == "router 64 (an HBM port)"
 
 
 def _pk(rows):
@@ -84,13 +99,13 @@ def test_ni_limits_tell_injection_from_ejection():
 
     a = packet_split(_pk([(64, 1, 0, 4 * i, 4 * i + 6, 4) for i in range(10)]), None, 1000, None, {})
     assert a["bottleneck_source_injection_share"] == 1.0 and a["injection_limits"] and not a["ejection_limits"]
-    assert "router 64 (a core)'s injection LIMITS" in ni_limit_lines(a)[0]
+    assert "router 64's core's injection LIMITS" in ni_limit_lines(a)[0]
     flood = [(5, 1, 4 * i - 2, 4 * i - 2, 4 * i, 4) for i in range(1, 40)]
     b = packet_split(_pk([(64, 1, 0, 16 * i, 16 * i + 6, 4) for i in range(10)] + flood), None, 1000, None, {})
     assert b["bottleneck_source_router"] == 64 and b["bottleneck_target_router"] == 1
     assert b["bottleneck_source_injection_share"] == pytest.approx(36 / 144)
     assert b["ejection_limits"] and not b["injection_limits"]
-    assert "router 1 (a core)'s ejection LIMITS" in ni_limit_lines(b)[0]
+    assert "router 1's core's ejection LIMITS" in ni_limit_lines(b)[0]
     c = packet_split(_pk([(64, 1, 0, 0, 6, 4), (64, 2, 0, 100, 106, 4)]), None, 1000, None, {})
     assert not c["injection_limits"] and not c["ejection_limits"]
     assert "no NI is saturated" in ni_limit_lines(c)[0]
@@ -140,5 +155,6 @@ def test_report_of_a_noc_run_splits_packet_latency(tmp_path, cli):
     assert cp["transfer_ps"] > 0
     # queueing + network is the whole packet latency (created -> tail arrived)
     assert pk["source_queue_mean_ps"] + pk["network_mean_ps"] == pytest.approx(s["packet_latency_mean_ps"], rel=1e-9)
-    assert pk["bottleneck_source_is_hbm_port"]  # today's one HBM port (issue 13)
+    assert pk["bottleneck_source_is_hbm_port"]  # the step's queueing is at the memory controllers
+    assert pk["bottleneck_source_node"] >= 80 and pk["bottleneck_source_label"].endswith("memory controller")
     assert 0 < pk["busiest_link"]["utilisation"] <= 1

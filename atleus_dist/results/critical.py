@@ -175,10 +175,11 @@ def busiest_units(ops: pa.Table, kind_names: dict[int, str], tier_names: dict[in
 
 
 def packet_split(packets: pa.Table | None, links: pa.Table | None, clock_ps: int | None,
-                 step_ps: float | None, link_names: dict[int, str]) -> dict:
+                 step_ps: float | None, link_names: dict[int, str], n_routers: int | None = None,
+                 hbm_routers: list[int] = (), controllers: bool = False) -> dict:
     """Packet latency split into source queueing (created -> head injected) and network (injected
-    -> tail arrived), in ps; the router whose injection queue holds packets longest in total (the
-    bottleneck source) and the most utilised link."""
+    -> tail arrived), in ps; the node (a core's or a memory controller's NI) whose injection queue
+    holds packets longest in total (the bottleneck source) and the most utilised link."""
     out: dict = {}
     if packets is not None and packets.num_rows and clock_ps and "itime_cycle" in packets.column_names:
         ct, it, at = (packets.column(n).to_numpy().astype(np.float64) for n in ("ctime_cycle", "itime_cycle",
@@ -191,13 +192,16 @@ def packet_split(packets: pa.Table | None, links: pa.Table | None, clock_ps: int
         out["source_queue_share"] = float(queue.sum() / (queue.sum() + net.sum())) if (queue.sum() + net.sum()) else 0.0
         per_src = np.bincount(src, weights=queue)
         worst = int(np.argmax(per_src))
-        out["bottleneck_source_router"] = worst
+        out["bottleneck_source_node"] = worst
         out["bottleneck_source_queue_share"] = float(per_src[worst] / queue.sum()) if queue.sum() else 0.0
         out["bottleneck_source_packets_share"] = float((src == worst).mean())
         per_dst = np.bincount(dst, weights=net)
-        out["slowest_destination_router"] = int(np.argmax(per_dst))
+        out["slowest_destination_node"] = int(np.argmax(per_dst))
         if "flits" in packets.column_names:
             out.update(ni_limits(packets, src, dst, ct, it, at, worst))
+        for key in ("bottleneck_source", "slowest_destination", "bottleneck_target"):
+            if f"{key}_node" in out:  # say which nodes are the HBM's ports: the usual suspects
+                out.update(node_fields(key, out[f"{key}_node"], n_routers, list(hbm_routers), controllers))
     if links is not None and links.num_rows and step_ps and clock_ps:
         flits = links.column("flits").to_numpy().astype(np.float64)
         util = flits / (step_ps / clock_ps)
@@ -251,11 +255,25 @@ def ni_limits(packets: pa.Table, src, dst, ct, it, at, worst_src: int) -> dict:
     injected = flits[mine & _inside(it, starts, ends)].sum()
     ejected = flits[(dst == target) & _inside(at, starts, ends)].sum()
     out = {"bottleneck_source_injection_share": float(min(1.0, injected / span)),
-           "bottleneck_target_router": target,
+           "bottleneck_target_node": target,
            "bottleneck_target_ejection_share": float(min(1.0, ejected / span))}
     out["injection_limits"] = out["bottleneck_source_injection_share"] >= NI_LIMIT
     out["ejection_limits"] = not out["injection_limits"] and out["bottleneck_target_ejection_share"] >= NI_LIMIT
     return out
+
+
+def node_fields(key: str, node: int, n_routers: int | None, hbm_routers: list[int], controllers: bool) -> dict:
+    """What a node of the packets table is: ``<key>_router``, ``<key>_is_hbm_port`` and a label.
+    Nodes are routers' core NIs (node = router) and, on chips whose HBM channels have controllers
+    with NIs of their own (``controllers``), the controllers' (node = n_routers + router); without
+    them an HBM channel's traffic uses its router's one NI (``hbm_routers``). Runs written before
+    nodes were named (``n_routers`` None: no ``router`` column in ``nodes``) hold routers."""
+    mc = n_routers is not None and node >= n_routers
+    router = node - n_routers if mc else node
+    hbm = mc or (router in hbm_routers and not (controllers and n_routers is not None))
+    label = (f"router {router}'s memory controller" if mc else
+             f"router {router} (an HBM port)" if hbm else f"router {router}'s core")
+    return {f"{key}_router": router, f"{key}_is_hbm_port": bool(hbm), f"{key}_label": label}
 
 
 def layer_phase_spans(ops: pa.Table, phase_names: dict[int, str], kind_names: dict[int, str]) -> dict[str, dict]:
@@ -292,11 +310,12 @@ def step_bounds(tables: dict[str, pa.Table], manifest: dict, deps: list | None, 
     transport = cfg.get("transport") or ("noc" if "packets" in tables else "gap")
     path = critical_path(ops, kind_names, deps, transport)
     step = path["step_ps"]
-    pk = packet_split(tables.get("packets"), tables.get("links"), clock_ps, step, link_names)
-    hbm_routers = (cfg.get("noc") or {}).get("hbm_routers") or []
-    for key in ("bottleneck_source_router", "slowest_destination_router", "bottleneck_target_router"):
-        if key in pk:  # say which routers are the HBM's ports: the usual suspects
-            pk[key.replace("router", "is_hbm_port")] = pk[key] in hbm_routers
+    noc = cfg.get("noc") or {}
+    nodes = tables.get("nodes")
+    n_routers = (len(np.unique(nodes.column("router").to_numpy()))
+                 if nodes is not None and "router" in nodes.column_names else None)
+    pk = packet_split(tables.get("packets"), tables.get("links"), clock_ps, step, link_names, n_routers,
+                      noc.get("hbm_routers") or [], bool((noc.get("interface") or {}).get("mc_ports")))
     return {"critical_path": path, "busiest_units": busiest_units(ops, kind_names, tier_names),
             "packets": pk,
             "layers": layer_phase_spans(ops, phase_names, kind_names),

@@ -126,8 +126,7 @@ def format_bounds(b: dict | None) -> list[str]:
         lines.append(f"packet latency = source queueing {pk['source_queue_mean_ps'] / 1e6:.4g} us + network "
                      f"{pk['network_mean_ps'] / 1e6:.4g} us (mean; queueing {pk['source_queue_share']:.1%} "
                      "of the total)")
-        port = " (an HBM port)" if pk.get("bottleneck_source_is_hbm_port") else ""
-        lines.append(f"    bottleneck: router {pk['bottleneck_source_router']}{port}'s injection queue holds "
+        lines.append(f"    bottleneck: {_node(pk, 'bottleneck_source')}'s injection queue holds "
                      f"{pk['bottleneck_source_queue_share']:.1%} of all queueing time "
                      f"({pk['bottleneck_source_packets_share']:.1%} of the packets)")
         lines += ni_limit_lines(pk)
@@ -330,16 +329,20 @@ def format_compare(c: dict) -> list[str]:
 def ni_limit_lines(pk: dict) -> list[str]:
     """Say whether an NI (one flit a cycle each way) sets the pace while the bottleneck source's
     queue holds packets: its own injection, or the ejection of the router its traffic goes to."""
-    if "bottleneck_target_router" not in pk:
+    if "bottleneck_target_node" not in pk:
         return []
-    src, dst = pk["bottleneck_source_router"], pk["bottleneck_target_router"]
-    kind = {True: " (an HBM port)", False: " (a core)"}
+    src, dst = _node(pk, "bottleneck_source"), _node(pk, "bottleneck_target")
     inj, ej = pk["bottleneck_source_injection_share"], pk["bottleneck_target_ejection_share"]
     if pk["injection_limits"]:
-        verdict = f"router {src}{kind[bool(pk.get('bottleneck_source_is_hbm_port'))]}'s injection LIMITS"
+        verdict = f"{src}'s injection LIMITS"
     elif pk["ejection_limits"]:
-        verdict = f"router {dst}{kind[bool(pk.get('bottleneck_target_is_hbm_port'))]}'s ejection LIMITS"
+        verdict = f"{dst}'s ejection LIMITS"
     else:
         verdict = "no NI is saturated (the network or the producers' timing sets the pace)"
-    return [f"    while its queue holds packets, router {src} injects a flit in {inj:.0%} of the cycles and "
-            f"router {dst} (where most of its flits go) ejects one in {ej:.0%}: {verdict}"]
+    return [f"    while its queue holds packets, {src} injects a flit in {inj:.0%} of the cycles and "
+            f"{dst} (where most of its flits go) ejects one in {ej:.0%}: {verdict}"]
+
+
+def _node(pk: dict, key: str) -> str:
+    """A node of the packet split as the report names it (``node_fields``' label)."""
+    return pk.get(f"{key}_label") or f"node {pk[f'{key}_node']}"

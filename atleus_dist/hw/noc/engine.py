@@ -80,20 +80,23 @@ def _gen_min(ni):
 
 @njit(cache=True, inline="always", _nrt=False)
 def _retire(a, l, slot, prm, sc, nst, pool, pko, tdo):
-    """A flit reaches its destination at router l (local) at cycle a: statistics, packet row (its
-    ``dest``: the router), transfer tail."""
+    """A flit reaches its destination at router l (local) at cycle a: statistics of the node it
+    enters (the router's core NI, or its memory controller's for a destination ``n_routers +
+    router``: statistics and packet rows are per node, so a controller's traffic is never counted
+    as its router's core's), packet row, transfer tail."""
+    d = pool[slot, F_DEST]
+    node = l * prm[P_NN] + (1 if d >= prm[P_NR] else 0)
     if prm[P_W0] <= a < prm[P_W1]:
-        nst[NS_ACC, l] += 1
+        nst[NS_ACC, node] += 1
     tail = pool[slot, F_FIDX] == pool[slot, F_SIZE] - 1
     if pool[slot, F_MEAS] == 1:
         lat = a - pool[slot, F_ITIME]
-        nst[NS_FLATN, l] += 1
-        nst[NS_FLATSUM, l] += lat
-        nst[NS_FLATSUMSQ, l] += lat * lat
+        nst[NS_FLATN, node] += 1
+        nst[NS_FLATSUM, node] += lat
+        nst[NS_FLATSUMSQ, node] += lat * lat
         if tail:
             j = sc[S_PKN]
-            d = pool[slot, F_DEST]
-            pko[0, j], pko[1, j], pko[2, j] = pool[slot, F_PKT], pool[slot, F_SRC], d - prm[P_NR] if d >= prm[P_NR] else d
+            pko[0, j], pko[1, j], pko[2, j] = pool[slot, F_PKT], pool[slot, F_SRC], d
             pko[3, j], pko[4, j], pko[5, j] = pool[slot, F_CTIME], pool[slot, F_HITIME], a
             pko[6, j], pko[7, j] = pool[slot, F_HOPS], pool[slot, F_SIZE]
             sc[S_PKN] = j + 1
@@ -168,7 +171,7 @@ def _generate(c, prm, sc, ni, nst, gd, nq):
         ni[N_QFLITS, q] += prm[P_PSIZE]
         sc[S_QUEUED] += 1
         if prm[P_W0] <= c < prm[P_W1]:
-            nst[NS_GENMEAS, r] += 1
+            nst[NS_GENMEAS, n] += 1
         ni[N_GENCOUNT, c0] = k + 1
         off = k + 1 - ni[N_CHUNK, c0]
         if off >= gd.shape[2]:
@@ -214,7 +217,8 @@ def _inject(c, prm, sc, rids, ni, nsv, nq, pool, free, caln, calf):
         slot = free[sc[S_NFREE]]
         size, ctime = nq[Q_SIZE, n, h], nq[Q_CTIME, n, h]
         pool[slot, F_PKT] = (rids[l] << PKT_SHIFT) | nq[Q_IDX, n, h]
-        pool[slot, F_FIDX], pool[slot, F_SIZE], pool[slot, F_SRC] = fidx, size, rids[l]
+        pool[slot, F_FIDX], pool[slot, F_SIZE] = fidx, size
+        pool[slot, F_SRC] = rids[l] + (prm[P_NR] if n - l * L >= prm[P_NP] else 0)  # the source node
         pool[slot, F_DEST], pool[slot, F_CTIME], pool[slot, F_ITIME] = nq[Q_DEST, n, h], ctime, c
         pool[slot, F_HITIME], pool[slot, F_HOPS] = ni[N_CURHITIME, n], 0
         pool[slot, F_MEAS] = 1 if prm[P_W0] <= ctime < prm[P_W1] else 0

@@ -53,7 +53,7 @@ class Interfaces:
         self.ni[E.N_LASTVC] = -1
         self.ni[E.N_NEXTGEN] = E.NEVER
         self.nsv = np.zeros((E.N_SV, R * self.L, V), dtype=np.int64)
-        self.nst = np.zeros((E.N_NS, R), dtype=np.int64)
+        self.nst = np.zeros((E.N_NS, n_nodes), dtype=np.int64)  # per node (l * nn + j)
         self.K = 1024  # draws per node and chunk: the values do not depend on it, fewer trips to Python
         self.gd = np.zeros((2, R, self.K), dtype=np.int64)  # gaps, destinations of draws chunk..chunk+K-1
         if self.rate > 0:
@@ -126,7 +126,7 @@ class Interfaces:
         self.sc[E.S_QUEUED] += 1
         self.sc[E.S_NEXT] = min(int(self.sc[E.S_NEXT]), int(self.sc[E.S_CYCLE]))
         if self.w0 <= c < self.w1:
-            self.nst[E.NS_GENMEAS, l // self.nn] += count
+            self.nst[E.NS_GENMEAS, l] += count
         return k
 
     def flush_packets(self) -> None:

@@ -158,7 +158,9 @@ class NocRegionLP(LogicalProcess):
             packets = {k: np.zeros(0, dtype=np.int64) for k in
                        ("pkt", "src", "dest", "ctime_cycle", "itime_cycle", "atime_cycle", "hops", "flits")}
         packets["latency_cycle"] = packets["atime_cycle"] - packets["ctime_cycle"]
-        nodes = {"node": reg.rids.copy(), "generated_measured": ni.gen_meas.copy(),
+        # one row per node: a router's core NI (node = router) and its controller's (n_routers + router)
+        node = (reg.rids[:, None] + self.topo.n_routers * np.arange(ni.nn)[None, :]).ravel()
+        nodes = {"node": node, "router": np.repeat(reg.rids, ni.nn), "generated_measured": ni.gen_meas.copy(),
                  "accepted_flits": ni.acc_flits.copy(), "flit_lat_n": ni.flat_n.copy(),
                  "flit_lat_sum": ni.flat_sum.copy(), "flit_lat_sumsq": ni.flat_sumsq.copy()}
         P = self.topo.n_ports
