@@ -148,6 +148,11 @@ def test_zero_load_does_not_depend_on_the_ports(ni_ports, mc_ports):
         # the table names the node: the router for its core's NI, n_routers + router for its controller's
         sent = [(src, dst)] + ([(src + 1, topo.n_routers + dst)] if mc_ports else [])
         assert sorted(zip(p["src"].tolist(), p["dest"].tolist())) == sorted(sent)
+        # per-node statistics: each NI counts the 4 flits (64 bytes / 128-bit flits) it ejected, the
+        # controller's never added to its router's core's
+        acc = np.zeros(topo.n_routers * reg.nis.nn, dtype=np.int64)
+        acc[[dst * reg.nis.nn + (n >= topo.n_routers) for _s, n in sent]] = 4
+        assert reg.nis.acc_flits.tolist() == acc.tolist()
 
 
 def test_memory_controller_and_core_of_one_router_do_not_share_a_port():
