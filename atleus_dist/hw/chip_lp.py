@@ -139,6 +139,13 @@ class ChipLP(NocRegionLP):
         self.sink.write("links", links, meta=dict(meta, utilisation_over="step"))
         self.sink.write("nodes", tables["nodes"], meta=meta)
 
+    @classmethod
+    def reslice(cls, old: dict, new: dict, t_ps: int) -> None:
+        """Regions and schedulers onto another partition (:mod:`atleus_dist.hw.chip_reslice`)."""
+        from atleus_dist.hw.chip_reslice import reslice_chip_lps
+
+        reslice_chip_lps(old, new, t_ps)
+
 
 @dataclasses.dataclass(frozen=True)
 class ChipLPFactory:
@@ -152,3 +159,7 @@ class ChipLPFactory:
     def compiled_plane(self, spec):
         """Chip LPs run compiled rounds too (see :class:`~atleus_dist.hw.noc.lp.CompiledPlane`)."""
         return CompiledPlane(spec, self.cfg)
+
+    def for_partition(self, partition: str) -> "ChipLPFactory":
+        """The factory of the same run on another partition (a resume re-slicing a checkpoint)."""
+        return dataclasses.replace(self, cfg=dataclasses.replace(self.cfg, partition=partition))

@@ -91,6 +91,16 @@ class LogicalProcess:
 
         restore_object(self, tree, arrays)
 
+    @classmethod
+    def reslice(cls, old: dict[int, "LogicalProcess"], new: dict[int, "LogicalProcess"], t_ps: int) -> None:
+        """Write the state of ``old`` - every LP of a run on one partition, restored from its
+        checkpoint at ``t_ps`` - into ``new``, every LP of the same run on another partition,
+        fresh from the run's factory (``atleus-dist resume --partition``). A model whose state can
+        move between partitions overrides this; the default refuses."""
+        from atleus_dist.kernel.snapshot import SnapshotError
+
+        raise SnapshotError(f"the state of {cls.__name__} LPs cannot be moved to another partition")
+
 
 class EventLP(LogicalProcess):
     """An LP with a classic event heap, for models whose events are few or irregular.

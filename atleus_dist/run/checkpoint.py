@@ -79,6 +79,18 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def write_lp(d: Path, lp: int, tree, arrays: list, positions: dict) -> dict:
+    """Write one LP's state (``lpNNN.state``, ``lpNNN.npz``) into ``d``; returns the files' records."""
+    body = encode({"lp": lp, "state": tree, "streams": positions})
+    files = {f"lp{lp:03d}.state": _write_file(d / f"lp{lp:03d}.state", body)}
+    buf = io.BytesIO()
+    # deflated: the NoC's arrays are mostly zeros (a chip checkpoint 4.1 MB -> 0.11 MB for
+    # 60 ms more, measured on the default chip), random draws of synthetic traffic less so
+    np.savez_compressed(buf, **{f"a{i}": a for i, a in enumerate(arrays)})
+    files[f"lp{lp:03d}.npz"] = _write_file(d / f"lp{lp:03d}.npz", buf.getvalue())
+    return files
+
+
 @dataclass
 class CheckpointPlan:
     """When to checkpoint and where; picklable (workers write their part with it). ``records``
@@ -88,6 +100,10 @@ class CheckpointPlan:
     every_ps: int
     n_groups: int
     identity: dict = field(default_factory=dict)  # which run: its manifest's start and command
+    partition: str | None = None  # the LPs' partition (a resume on another one re-slices)
+    # streams of LP indices the partition no longer has (an earlier resume on another partition
+    # retired them): name -> position, kept by every resume
+    retired: dict = field(default_factory=dict)
     records: list = field(default_factory=list)
     manifest: dict | None = None
 
@@ -118,13 +134,7 @@ class CheckpointPlan:
         d.mkdir(parents=True, exist_ok=True)
         files = {}
         for lp, (tree, arrays, positions) in sorted(group.checkpoint_state().items()):
-            body = encode({"lp": lp, "state": tree, "streams": positions})
-            files[f"lp{lp:03d}.state"] = _write_file(d / f"lp{lp:03d}.state", body)
-            buf = io.BytesIO()
-            # deflated: the NoC's arrays are mostly zeros (a chip checkpoint 4.1 MB -> 0.11 MB for
-            # 60 ms more, measured on the default chip), random draws of synthetic traffic less so
-            np.savez_compressed(buf, **{f"a{i}": a for i, a in enumerate(arrays)})
-            files[f"lp{lp:03d}.npz"] = _write_file(d / f"lp{lp:03d}.npz", buf.getvalue())
+            files.update(write_lp(d, lp, tree, arrays, positions))
         part = dict(info, group=group.group, lps=list(group.lp_ids), files=files,
                     write_s=time.perf_counter() - t0, began=wall0, ended=time.time())
         _write_json(d / f"group{group.group}.json", part)  # last: the part is whole once this exists
@@ -151,7 +161,8 @@ class CheckpointPlan:
         lps = sorted(lp for part in parts for lp in part["lps"])
         meta = {
             "format": FORMAT, "version": VERSION, "run": self.identity, "sim_time_ps": sim_ps,
-            "every_ps": self.every_ps, "n_lps": len(lps), "lps": lps,
+            "every_ps": self.every_ps, "n_lps": len(lps), "lps": lps, "partition": self.partition,
+            "retired_streams": self.retired,
             "round": max(int(p.get("round", 0)) for p in parts),
             "events": sum(int(p.get("events", 0)) for p in parts),
             "created": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),

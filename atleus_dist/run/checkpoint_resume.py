@@ -59,7 +59,8 @@ def checkpoint_setup(built, command: str, out: str, every_ps: int | None) -> tup
     info = {"run_id": uuid.uuid4().hex, "every_ps": every_ps, "pid": os.getpid(),
             "partition": built.config.get("partition"), "n_lps": built.spec.n_lps,
             "rebuild": {"api": "simulate", "command": command, "run_config": to_data(built.run_config)}}
-    plan = CheckpointPlan(str(out), every_ps, len(built.spec.groups), identity={"run_id": info["run_id"]})
+    plan = CheckpointPlan(str(out), every_ps, len(built.spec.groups), identity={"run_id": info["run_id"]},
+                          partition=info["partition"])
     return plan, {"checkpoint": info}
 
 
@@ -77,7 +78,8 @@ def noc_checkpoint_setup(cfg, spec, transfers, backend: str, out: str,
             "n_lps": spec.n_lps,
             "rebuild": {"api": "noc", "command": "noc", "noc_config": to_data(cfg), "backend": backend,
                         "workers": len(spec.groups), "transfers": [list(t) for t in transfers]}}
-    plan = CheckpointPlan(str(out), every_ps, len(spec.groups), identity={"run_id": info["run_id"]})
+    plan = CheckpointPlan(str(out), every_ps, len(spec.groups), identity={"run_id": info["run_id"]},
+                          partition=cfg.partition)
     return plan, {"checkpoint": info}
 
 
@@ -171,29 +173,30 @@ class ResumingSinkFactory:
 
 # --- the result streams -----------------------------------------------------------------------
 
-def prepare_streams(run_dir: Path, ckpt_dir: Path, lps: list[int]) -> None:
-    """Check that every recorded stream starts with the bytes written at the checkpoint, then
-    remove what was written after it that the resumed writers will not continue."""
+def prepare_streams(run_dir: Path, ckpt_dir: Path, lps: list[int], retired: dict | None = None) -> None:
+    """Check that every recorded stream (and every ``retired`` one: name -> position) starts with
+    the bytes written at the checkpoint, then remove what was written after it that the resumed
+    writers will not continue."""
     from atleus_dist.results.writer import CLOSE_RECORD_SUFFIX, lp_file
 
     keep = set()
-    for lp in lps:
-        streams = read_lp_state(ckpt_dir, lp)["streams"]
-        for table, pos in streams.items():
-            path = lp_file(run_dir, table, lp)
-            if not path.is_file() or path.stat().st_size < pos["bytes"]:
-                raise ConfigError("run", f"{path}: shorter than at the checkpoint ({pos['bytes']} bytes); cannot resume")
-            h = hashlib.sha256()
-            with open(path, "rb") as fh:
-                left = pos["bytes"]
-                while left > 0:
-                    chunk = fh.read(min(left, 1 << 20))
-                    h.update(chunk)
-                    left -= len(chunk)
-            if h.hexdigest() != pos["sha256"]:
-                raise ConfigError("run", f"{path}: differs from the checkpoint before its recorded position "
-                                  f"({pos['bytes']} bytes); cannot resume")
-            keep.add(path)
+    recorded = [(lp_file(run_dir, table, lp), pos) for lp in lps
+                for table, pos in read_lp_state(ckpt_dir, lp)["streams"].items()]
+    recorded += [(run_dir / rel, pos) for rel, pos in sorted((retired or {}).items())]
+    for path, pos in recorded:
+        if not path.is_file() or path.stat().st_size < pos["bytes"]:
+            raise ConfigError("run", f"{path}: shorter than at the checkpoint ({pos['bytes']} bytes); cannot resume")
+        h = hashlib.sha256()
+        with open(path, "rb") as fh:
+            left = pos["bytes"]
+            while left > 0:
+                chunk = fh.read(min(left, 1 << 20))
+                h.update(chunk)
+                left -= len(chunk)
+        if h.hexdigest() != pos["sha256"]:
+            raise ConfigError("run", f"{path}: differs from the checkpoint before its recorded position "
+                              f"({pos['bytes']} bytes); cannot resume")
+        keep.add(path)
     for path in run_dir.glob(f"*/lp*.arrows{CLOSE_RECORD_SUFFIX}*"):
         path.unlink()
     for path in run_dir.glob("*/lp*.arrows"):
@@ -259,36 +262,75 @@ def plan_resume(run_dir, *, backend: str | None = None, workers: int | None = No
     if manifest["status"] == "running" and _pid_alive(info.get("pid")):
         raise ConfigError("run", f"{path} is still running (process {info['pid']}); stop it before resuming")
     ckpt, meta = find_checkpoint(path, checkpoint, info["run_id"])
-    resolved = info.get("partition")
-    if partition is not None and partition != resolved:
-        raise ConfigError("--partition", f"the checkpoint holds the state of the LPs of partition {resolved!r}; "
-                          f"resuming on another partition ({partition!r}) is not supported yet (state is "
-                          f"saved per LP, not per router)", allowed=str(resolved))
+    resolved = meta.get("partition") or info.get("partition")  # the checkpoint's LPs
+    retired = _retired(meta)
     rb = info["rebuild"]
-    sinks = ResumingSinkFactory(SinkFactory(str(path)), str(ckpt))
-    if rb.get("api") == "noc":
-        built, cfg, spec0, config = _rebuild_noc(rb, resolved, backend, workers, sinks)
-    else:
-        built, cfg, spec0, config = _rebuild_run(rb, resolved, backend, workers, sinks)
-    if spec0.n_lps != meta["n_lps"] or _comparable(config) != _comparable(manifest["config"]):
+    try:
+        if rb.get("api") == "noc":
+            built, cfg, spec0, config = _rebuild_noc(rb, partition or resolved, backend, workers)
+        else:
+            built, cfg, spec0, config = _rebuild_run(rb, partition or resolved, backend, workers)
+    except ConfigError as exc:
+        if partition is None or "partition" not in exc.field:
+            raise
+        from atleus_dist.config.tree import rename
+
+        raise rename(exc, "--partition") from None
+    new_partition = spec0.meta.get("partition") or config.get("partition")
+    if _comparable(config) != _comparable(manifest["config"]):
         raise ConfigError("run", f"{path}: the configuration rebuilt from the manifest is not the run's "
                           f"(the software or a workload file changed since); cannot resume")
-    spec = dataclasses.replace(spec0, lp_factory=RestoringFactory(spec0.lp_factory, str(ckpt)))
-    prepare_streams(path, ckpt, meta["lps"])
+    states, state_at = None, ckpt
+    if new_partition != resolved:  # the checkpoint's state moved to the LPs of another partition
+        from atleus_dist.run import reslice
+
+        states, retired = reslice.reslice_checkpoint(ckpt, meta, resolved, spec0.lp_factory, spec0.n_lps, retired)
+        state_at = reslice.state_dir(ckpt)
+    elif spec0.n_lps != meta["n_lps"]:
+        raise ConfigError("run", f"{path}: the configuration rebuilt from the manifest is not the run's "
+                          f"(the software or a workload file changed since); cannot resume")
+    spec = dataclasses.replace(spec0, lp_factory=RestoringFactory(spec0.lp_factory, str(state_at)),
+                               sink_factory=ResumingSinkFactory(SinkFactory(str(path)), str(state_at)))
+    prepare_streams(path, ckpt, meta["lps"], _retired(meta))
+    if states is not None:
+        from atleus_dist.run import reslice
+
+        reslice.write_states(state_at, states)
+    if retired:
+        from atleus_dist.run.reslice import close_retired
+
+        close_retired(path, retired)
     ex = cfg.execution
     plan = None if ex.backend == "ray" else CheckpointPlan(str(path), int(info["every_ps"]), len(spec.groups),
-                                                         identity={"run_id": info["run_id"]})
+                                                         identity={"run_id": info["run_id"]},
+                                                         partition=new_partition, retired=retired)
     entry = {"checkpoint": ckpt.name, "sim_time_ps": meta["sim_time_ps"], "backend": ex.backend,
              "workers": ex.workers, "groups": spec.groups, "pid": os.getpid(), "previous_status": manifest["status"],
              "at": datetime.now(timezone.utc).isoformat(timespec="milliseconds")}
-    manifest = dict(manifest, checkpoint=dict(info, pid=os.getpid()), resumes=list(manifest.get("resumes", [])) + [entry])
+    info = dict(info, pid=os.getpid())
+    if new_partition != resolved:
+        entry.update(partition=new_partition, from_partition=resolved)
+        info.update(partition=new_partition, n_lps=spec.n_lps)
+        manifest = dict(manifest, config=config)  # the run goes on as this configuration
+    manifest = dict(manifest, checkpoint=info, resumes=list(manifest.get("resumes", [])) + [entry])
     for key in ("error", "signal", "sim_time_ps", "files", "tables"):
         manifest.pop(key, None)
     return Resume(path, manifest, rb.get("command", "run"), spec, plan, ex, int(meta["sim_time_ps"]), built,
                   getattr(cfg, "noc", None) if built is None else None)
 
 
-def _rebuild_run(rb: dict, partition: str, backend, workers, sinks):
+def _retired(meta: dict) -> dict:
+    """The streams a checkpoint lists as retired (name -> position), each name checked."""
+    import re
+
+    out = meta.get("retired_streams") or {}
+    for rel in out:
+        if not re.fullmatch(r"[a-z_]+/lp[0-9]{3}\.arrows", str(rel)):
+            raise ConfigError("run", f"{META}: retired stream {rel!r} is not a stream name (the checkpoint is corrupt)")
+    return dict(out)
+
+
+def _rebuild_run(rb: dict, partition: str, backend, workers):
     """(built, RunConfig, spec, config) of a ``run`` from its recorded RunConfig tree."""
     from atleus_dist.config.load import flatten, load_run_config
     from atleus_dist.run.scenario_run import build
@@ -299,7 +341,7 @@ def _rebuild_run(rb: dict, partition: str, backend, workers, sinks):
         if value is not None:
             flat[f"execution.{key}"] = value
     cfg, labels = load_run_config(None, None, flat)
-    built = build(cfg, sink_factory=sinks, labels=labels)
+    built = build(cfg, labels=labels)
     return built, cfg, built.spec, built.config
 
 
@@ -320,7 +362,7 @@ class _NocRun:
     transport: str = "noc"
 
 
-def _rebuild_noc(rb: dict, partition: str, backend, workers, sinks):
+def _rebuild_noc(rb: dict, partition: str, backend, workers):
     """(None, run-like, spec, config) of a ``noc`` run from its recorded NocConfig tree."""
     from atleus_dist.config.load import Labels
     from atleus_dist.config.run_config import ExecutionConfig
@@ -333,5 +375,5 @@ def _rebuild_noc(rb: dict, partition: str, backend, workers, sinks):
     ex = build_tree(ExecutionConfig, {"backend": backend or rb["backend"], "workers": workers or rb["workers"]},
                     ("execution",), Labels())
     transfers = tuple(tuple(int(x) for x in t) for t in rb.get("transfers", ()))
-    spec = build_spec(cfg, ex.workers, sinks, transfers, backend=ex.backend)
+    spec = build_spec(cfg, ex.workers, None, transfers, backend=ex.backend)
     return None, _NocRun(_NocExecution(ex.backend, ex.workers, ex.address, ex.placement), cfg), spec, cfg.to_dict()

@@ -186,6 +186,13 @@ class NocRegionLP(LogicalProcess):
         for name, cols in self.tables().items():
             self.sink.write(name, cols, kind="result", meta=meta)
 
+    @classmethod
+    def reslice(cls, old: dict, new: dict, t_ps: int) -> None:
+        """The regions' state onto another partition (:mod:`atleus_dist.hw.noc.reslice`)."""
+        from atleus_dist.hw.noc.reslice import reslice_lps
+
+        reslice_lps(old, new, t_ps)
+
 
 @dataclass(frozen=True)
 class NocLPFactory:
@@ -200,6 +207,10 @@ class NocLPFactory:
     def compiled_plane(self, spec: RunSpec) -> "CompiledPlane":
         """LPs built by this factory can run compiled rounds; this is what they share."""
         return CompiledPlane(spec, self.cfg)
+
+    def for_partition(self, partition: str) -> "NocLPFactory":
+        """The factory of the same run on another partition (a resume re-slicing a checkpoint)."""
+        return dataclasses.replace(self, cfg=dataclasses.replace(self.cfg, partition=partition))
 
 
 def build_spec(cfg, workers: int, sink_factory=None, transfers: tuple = (), backend: str = "local") -> RunSpec:
