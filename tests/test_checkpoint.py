@@ -34,8 +34,9 @@ NOC_ONLY = ["noc", "--mesh", "4x4x4", "--traffic", "uniform", "--rate", "0.06", 
 NOC_ONLY_EVERY = "2000000"
 
 
-def _start(args: list[str], out: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "atleus_dist.cli", *args, "--out", str(out)],
+def _start(args: list[str], out: Path, new_run: bool = True) -> subprocess.Popen:
+    """``new_run``: ``args`` start a run into ``out`` (else they act on it: ``resume``)."""
+    return subprocess.Popen([sys.executable, "-m", "atleus_dist.cli", *args, *(["--out", str(out)] if new_run else [])],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=dict(os.environ))
 
 
@@ -46,9 +47,10 @@ def _manifest(out: Path) -> dict:
         return {}
 
 
-def _stop_after_first_checkpoint(args: list[str], out: Path, sig: int, count: int = 1) -> dict:
-    """Start a run, wait until its manifest lists ``count`` checkpoints, send ``sig``; the manifest after."""
-    proc = _start(args, out)
+def _stop_after_first_checkpoint(args: list[str], out: Path, sig: int, count: int = 1, new_run: bool = True) -> dict:
+    """Start a run (``new_run``; else e.g. a resume of ``out``), wait until its manifest lists
+    ``count`` checkpoints, send ``sig``; the manifest after."""
+    proc = _start(args, out, new_run)
     deadline = time.monotonic() + 120
     try:
         while len(_manifest(out).get("checkpoints", ())) < count:

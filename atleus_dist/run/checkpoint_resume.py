@@ -312,7 +312,10 @@ def plan_resume(run_dir, *, backend: str | None = None, workers: int | None = No
         entry.update(partition=new_partition, from_partition=resolved)
         info.update(partition=new_partition, n_lps=spec.n_lps)
         manifest = dict(manifest, config=config)  # the run goes on as this configuration
-    manifest = dict(manifest, checkpoint=info, resumes=list(manifest.get("resumes", [])) + [entry])
+    # the LPs and groups the run goes on with (a new run's manifest holds them from the start)
+    lanes = {"groups": spec.groups, "n_lps": spec.n_lps, "backend": ex.backend,
+             "min_cut_lookahead_ps": spec.channel_map().min_cut_lookahead(spec.group_of_lp())}
+    manifest = dict(manifest, checkpoint=info, partition=lanes, resumes=list(manifest.get("resumes", [])) + [entry])
     for key in ("error", "signal", "sim_time_ps", "files", "tables"):
         manifest.pop(key, None)
     return Resume(path, manifest, rb.get("command", "run"), spec, plan, ex, int(meta["sim_time_ps"]), built,
