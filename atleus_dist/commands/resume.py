@@ -1,5 +1,5 @@
 """``atleus-dist resume RUN``: continue a killed or interrupted run from its newest checkpoint,
-on the same or another backend and worker count (:mod:`atleus_dist.run.checkpoint_resume`).
+on the same or another backend, worker count and partition (:mod:`atleus_dist.run.checkpoint_resume`).
 Only argument handling and output live here."""
 
 from __future__ import annotations
@@ -16,7 +16,9 @@ def register(subs) -> None:
     p.add_argument("--backend", choices=BACKEND_NAMES, default=None, help="backend (default: the run's)")
     p.add_argument("--workers", type=int, default=None, help="LP groups (default: the run's)")
     p.add_argument("--partition", default=None,
-                   help="must be the run's partition (state is saved per LP; default: the run's)")
+                   help="LPs to go on with (default: the checkpoint's): any partition run/noc take, auto included; "
+                        "another one re-slices the checkpoint's state onto it (NoC and chip runs; the stub "
+                        "runs by-tier only)")
     p.add_argument("--checkpoint", default=None, metavar="NAME",
                    help="resume from this checkpoint (a ckpt-... name under RUN/checkpoints; default: the newest)")
     add_output_flags(p, out=False)

@@ -11,7 +11,8 @@ checkpoint decodes only to numbers, strings, containers and arrays.
 
 A checkpoint is written into ``RUN/checkpoints/.tmp-<T>`` and renamed to ``ckpt-<T>`` by the
 coordinating process once every group's part is there, with ``checkpoint.json`` (the run it
-belongs to, T, rounds, every file's size and SHA-256). The rename is atomic, so a run killed while
+belongs to, T, rounds, the partition of its LPs, the result streams earlier resumes on another
+partition retired, every file's size and SHA-256). The rename is atomic, so a run killed while
 writing leaves the previous checkpoint whole; the two newest are kept. The manifest lists every
 checkpoint written (sim time, bytes, seconds to write).
 

@@ -7,21 +7,25 @@ What a resume does, in order (nothing is touched until every check passed):
    holds) and every file must have the size and SHA-256 it lists - a corrupt or foreign checkpoint
    is refused naming the file;
 2. rebuilds the run from the resolved configuration the manifest recorded (``checkpoint.rebuild``)
-   on the backend and worker count asked for, and checks that it is the same run (same LPs, same
-   configuration apart from how it is executed);
+   on the backend, worker count and partition asked for, and checks that it is the same run (same
+   configuration apart from how it is executed; on the checkpoint's partition, the same LPs); on
+   another partition the checkpoint's state is re-sliced onto the new LPs in memory
+   (:mod:`atleus_dist.run.reslice`) - a partition that cannot be built, or state that cannot move,
+   is refused naming ``--partition``;
 3. checks every result stream the checkpoint recorded: the file must start with exactly the bytes
    the writer had written at the checkpoint (their SHA-256); streams are then *cut back* to those
    positions and *continued* by the resumed writers, so each stays one stream and a completed
    resumed run seals and verifies like any other; streams and close records written after the
-   checkpoint, and any Parquet file, are removed;
+   checkpoint, and any Parquet file, are removed; re-sliced states are written beside the
+   checkpoint, and streams of LP indices the partition lacks are closed at their positions
+   (*retired*, listed by every later checkpoint);
 4. (:func:`atleus_dist.api.resume`, with the :class:`Resume` built here) runs the simulation from
    the checkpoint: every LP is built by the run's own factory and its saved state written into it
    (:meth:`LogicalProcess.restore_state`), checkpoints continue at the same interval, and the
    manifest records the resume (``resumes``).
 
-The state is saved per LP, so a resume keeps the run's partition (its LPs) but may change the
-backend and the number of workers (how LPs are grouped). Knows nothing of argument parsing or
-terminal output.
+The state is saved per LP; a resume on the checkpoint's partition restores each LP as saved, one
+on another re-slices it first. Knows nothing of argument parsing or terminal output.
 """
 
 from __future__ import annotations
