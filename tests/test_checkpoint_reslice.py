@@ -125,6 +125,15 @@ def test_resliced_run_killed_again_resumes(tmp_path, cli, digest_of, noc_only_re
     assert digest_of(out) == noc_only_reference
     man = _manifest(out)
     assert [r["partition"] for r in man["resumes"]] == ["single", THREE]
+    # checkpoints count rounds and events from the run's start across its three processes; each
+    # resume records what the run had done at its checkpoint (its figures count the rest)
+    for key in ("round", "events"):
+        counts = [c[key] for c in man["checkpoints"]]
+        assert counts == sorted(set(counts)) and counts[0] > 0, (key, counts)
+    by_name = {c["name"]: c for c in man["checkpoints"]}
+    for r in man["resumes"]:
+        assert r["rounds_before"] == by_name[r["checkpoint"]]["round"] and r["events_before"] > 0
+    assert man["resumes"][1]["wall_s_before"] > man["resumes"][0]["wall_s_before"] > 0
     assert man["tables"]["windows"]["streams"] == 3
     code, _, err = cli("verify", str(out))
     assert code == 0, err

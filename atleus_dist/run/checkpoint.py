@@ -105,6 +105,10 @@ class CheckpointPlan:
     # streams of LP indices the partition no longer has (an earlier resume on another partition
     # retired them): name -> position, kept by every resume
     retired: dict = field(default_factory=dict)
+    # what the run had done before this process started its part (a resume: at its checkpoint):
+    # rounds and wall seconds, so each checkpoint counts from the run's start
+    base: dict = field(default_factory=dict)
+    started: float = field(default_factory=time.time)  # when this process's part began (wall clock)
     records: list = field(default_factory=list)
     manifest: dict | None = None
 
@@ -133,10 +137,13 @@ class CheckpointPlan:
         t0, wall0 = time.perf_counter(), time.time()
         d = self._tmp(until_ps)
         d.mkdir(parents=True, exist_ok=True)
-        files = {}
+        files, lp_events = {}, 0
         for lp, (tree, arrays, positions) in sorted(group.checkpoint_state().items()):
             files.update(write_lp(d, lp, tree, arrays, positions))
-        part = dict(info, group=group.group, lps=list(group.lp_ids), files=files,
+            # the LP's own count: restored with its state, so it runs from the run's start on every
+            # backend (a group's count starts at its process)
+            lp_events += int(getattr(tree, "attrs", {}).get("events_committed", 0))
+        part = dict(info, group=group.group, lps=list(group.lp_ids), files=files, lp_events=lp_events,
                     write_s=time.perf_counter() - t0, began=wall0, ended=time.time())
         _write_json(d / f"group{group.group}.json", part)  # last: the part is whole once this exists
 
@@ -164,8 +171,11 @@ class CheckpointPlan:
             "format": FORMAT, "version": VERSION, "run": self.identity, "sim_time_ps": sim_ps,
             "every_ps": self.every_ps, "n_lps": len(lps), "lps": lps, "partition": self.partition,
             "retired_streams": self.retired,
-            "round": max(int(p.get("round", 0)) for p in parts),
-            "events": sum(int(p.get("events", 0)) for p in parts),
+            # from the run's start: rounds of earlier parts plus this one's, every LP's events, the
+            # wall time of earlier parts plus this one's so far
+            "round": int(self.base.get("rounds", 0)) + max(int(p.get("round", 0)) for p in parts),
+            "events": sum(int(p.get("lp_events", p.get("events", 0))) for p in parts),
+            "wall_s": round(float(self.base.get("wall_s", 0.0)) + max(p["ended"] for p in parts) - self.started, 3),
             "created": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
             "files": files,
         }
@@ -182,7 +192,7 @@ class CheckpointPlan:
                   # another), plus the commit
                   "write_s": round(max(p["ended"] for p in parts) - min(p["began"] for p in parts)
                                    + time.perf_counter() - t0, 6),
-                  "round": meta["round"], "created": meta["created"]}
+                  "round": meta["round"], "events": meta["events"], "created": meta["created"]}
         self.records.append(record)
         if self.manifest is not None:  # a killed run's manifest lists what it can resume from
             from atleus_dist.results.manifest import write_manifest

@@ -307,10 +307,14 @@ def plan_resume(run_dir, *, backend: str | None = None, workers: int | None = No
     ex = cfg.execution
     plan = None if ex.backend == "ray" else CheckpointPlan(str(path), int(info["every_ps"]), len(spec.groups),
                                                          identity={"run_id": info["run_id"]},
-                                                         partition=new_partition, retired=retired)
+                                                         partition=new_partition, retired=retired,
+                                                         base={"rounds": int(meta.get("round", 0)),
+                                                               "wall_s": float(meta.get("wall_s", 0.0))})
     entry = {"checkpoint": ckpt.name, "sim_time_ps": meta["sim_time_ps"], "backend": ex.backend,
              "workers": ex.workers, "groups": spec.groups, "pid": os.getpid(), "previous_status": manifest["status"],
-             "at": datetime.now(timezone.utc).isoformat(timespec="milliseconds")}
+             "at": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+             # what the run had done at the checkpoint (from its start): the figures count the rest
+             "rounds_before": meta.get("round"), "events_before": meta.get("events"), "wall_s_before": meta.get("wall_s")}
     info = dict(info, pid=os.getpid())
     if new_partition != resolved:
         entry.update(partition=new_partition, from_partition=resolved)
