@@ -202,6 +202,9 @@ class CheckpointPlan:
         return record
 
     def _prune(self) -> None:
+        # states a resume re-sliced onto another partition: read only while the LPs were built
+        for old in self.root.glob(".reslice-*"):
+            shutil.rmtree(old, ignore_errors=True)
         done = sorted(self.root.glob("ckpt-*"))
         for old in done[:-KEEP]:
             gone = self.root / f".del-{old.name}"

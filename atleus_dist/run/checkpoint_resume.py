@@ -255,6 +255,7 @@ def plan_resume(run_dir, *, backend: str | None = None, workers: int | None = No
     before every check passed (then the streams are cut back)."""
     from atleus_dist.results import SinkFactory
     from atleus_dist.results.manifest import read_manifest
+    from atleus_dist.run import reslice
 
     path = Path(run_dir)
     manifest = read_manifest(path, field="run")
@@ -266,8 +267,8 @@ def plan_resume(run_dir, *, backend: str | None = None, workers: int | None = No
     if manifest["status"] == "running" and _pid_alive(info.get("pid")):
         raise ConfigError("run", f"{path} is still running (process {info['pid']}); stop it before resuming")
     ckpt, meta = find_checkpoint(path, checkpoint, info["run_id"])
-    resolved = meta.get("partition") or info.get("partition")  # the checkpoint's LPs
-    retired = _retired(meta)
+    resolved = reslice.partition_of(meta, manifest)  # the checkpoint's LPs
+    retired = reslice.retired_of(meta)
     rb = info["rebuild"]
     try:
         if rb.get("api") == "noc":
@@ -286,8 +287,6 @@ def plan_resume(run_dir, *, backend: str | None = None, workers: int | None = No
                           f"(the software or a workload file changed since); cannot resume")
     states, state_at = None, ckpt
     if new_partition != resolved:  # the checkpoint's state moved to the LPs of another partition
-        from atleus_dist.run import reslice
-
         states, retired = reslice.reslice_checkpoint(ckpt, meta, resolved, spec0.lp_factory, spec0.n_lps, retired)
         state_at = reslice.state_dir(ckpt)
     elif spec0.n_lps != meta["n_lps"]:
@@ -295,15 +294,11 @@ def plan_resume(run_dir, *, backend: str | None = None, workers: int | None = No
                           f"(the software or a workload file changed since); cannot resume")
     spec = dataclasses.replace(spec0, lp_factory=RestoringFactory(spec0.lp_factory, str(state_at)),
                                sink_factory=ResumingSinkFactory(SinkFactory(str(path)), str(state_at)))
-    prepare_streams(path, ckpt, meta["lps"], _retired(meta))
+    prepare_streams(path, ckpt, meta["lps"], reslice.retired_of(meta))
     if states is not None:
-        from atleus_dist.run import reslice
-
         reslice.write_states(state_at, states)
     if retired:
-        from atleus_dist.run.reslice import close_retired
-
-        close_retired(path, retired)
+        reslice.close_retired(path, retired)
     ex = cfg.execution
     plan = None if ex.backend == "ray" else CheckpointPlan(str(path), int(info["every_ps"]), len(spec.groups),
                                                          identity={"run_id": info["run_id"]},
@@ -328,17 +323,6 @@ def plan_resume(run_dir, *, backend: str | None = None, workers: int | None = No
         manifest.pop(key, None)
     return Resume(path, manifest, rb.get("command", "run"), spec, plan, ex, int(meta["sim_time_ps"]), built,
                   getattr(cfg, "noc", None) if built is None else None)
-
-
-def _retired(meta: dict) -> dict:
-    """The streams a checkpoint lists as retired (name -> position), each name checked."""
-    import re
-
-    out = meta.get("retired_streams") or {}
-    for rel in out:
-        if not re.fullmatch(r"[a-z_]+/lp[0-9]{3}\.arrows", str(rel)):
-            raise ConfigError("run", f"{META}: retired stream {rel!r} is not a stream name (the checkpoint is corrupt)")
-    return dict(out)
 
 
 def _rebuild_run(rb: dict, partition: str, backend, workers):
@@ -387,4 +371,6 @@ def _rebuild_noc(rb: dict, partition: str, backend, workers):
                     ("execution",), Labels())
     transfers = tuple(tuple(int(x) for x in t) for t in rb.get("transfers", ()))
     spec = build_spec(cfg, ex.workers, None, transfers, backend=ex.backend)
-    return None, _NocRun(_NocExecution(ex.backend, ex.workers, ex.address, ex.placement), cfg), spec, cfg.to_dict()
+    cfg = dataclasses.replace(cfg, partition=spec.meta["partition"])  # auto: the plan it resolved to (as api.noc)
+    config = dict(cfg.to_dict(), plan=spec.meta["plan"]) if spec.meta.get("plan") else cfg.to_dict()
+    return None, _NocRun(_NocExecution(ex.backend, ex.workers, ex.address, ex.placement), cfg), spec, config

@@ -24,10 +24,29 @@ interface; nothing of hardware.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from atleus_dist.kernel.errors import ConfigError
 from atleus_dist.kernel.snapshot import SnapshotError
+
+
+def partition_of(meta: dict, manifest: dict) -> str:
+    """The partition of a checkpoint's LPs: recorded in it, or (a checkpoint written before
+    checkpoints recorded it) the run's first, from before any resume on another partition."""
+    if meta.get("partition"):
+        return meta["partition"]
+    moved = [r["from_partition"] for r in manifest.get("resumes", ()) if isinstance(r, dict) and r.get("from_partition")]
+    return moved[0] if moved else manifest["checkpoint"].get("partition")
+
+
+def retired_of(meta: dict) -> dict:
+    """The streams a checkpoint lists as retired (name -> position), each name checked."""
+    out = meta.get("retired_streams") or {}
+    for rel in out:
+        if not re.fullmatch(r"[a-z_]+/lp[0-9]{3}\.arrows", str(rel)):
+            raise ConfigError("run", f"checkpoint.json: retired stream {rel!r} is not a stream name (the checkpoint is corrupt)")
+    return dict(out)
 
 
 def state_dir(ckpt: Path) -> Path:
