@@ -208,7 +208,8 @@ def _noc_canonical(st) -> dict:
         arrivals=sorted(r[:4] + fl[r[4]] for r in st.arrivals.tolist()),
         ejects=sorted(r[:2] + r[3:] + fl[r[2]] for r in st.ejects.tolist()),
         credits=sorted(st.credits.tolist()), src_credits=sorted(st.src_credits.tolist()),
-        future=sorted(f[:1] + f[2:] for f in st.future), loopback=sorted(st.loopback), remaining=st.remaining,
+        future=sorted(f[:1] + f[2:] for f in st.future), loopback=sorted(st.loopback), completed=sorted(st.completed),
+        remaining=st.remaining,
         packets=sorted(map(tuple, np.asarray(rows).tolist())), hops=st.hops, cycles_run=st.cycles_run, cycle=st.cycle)
 
 

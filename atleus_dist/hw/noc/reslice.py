@@ -17,8 +17,10 @@ region that owns its router. The engine processes calendar and inbox items of on
 in the calendar and one on a link that stopped being a cut needed no inbox; inboxes start empty.
 
 Python-side state moves by owner too: transfers not yet due (``future``) with their source node,
-loopbacks and packets still in flight per tag (``remaining``) with the region of their
-destination node (the LP that counts the tails and reports the completion), packet rows already
+loopbacks, completions not yet taken and packets still in flight per tag (``remaining``) with the
+region of their destination node (the LP that counts the tails and reports the completion; where
+that node is not known - a scripted transfer that only the ``transfers`` table records - the first
+region, as any LP may write that row), packet rows already
 recorded by the region owning their destination router. Counts that only describe work done
 (cycles run, flit hops) go to the first new region, so their sums stay. The engine's table of
 tails counted down (``tdo`` rows 3-4) is rebuilt from ``remaining`` (the same counts: Python
@@ -59,6 +61,7 @@ class NocState:
     ejects: np.ndarray    # (n, 5) cycle, router, flit, output vc, output port
     future: list          # (cycle, order, global node row, dest, size, count, last, tag, base)
     loopback: list        # (cycle, tag, router or -1 when unknown)
+    completed: list       # (tag, cycle, router or -1 when unknown): completions not yet taken
     remaining: dict       # tag -> (packets left, last cycle, destination router)
     packets: list         # column chunks of packets ejected, not yet written
     hops: int
@@ -103,7 +106,8 @@ def gather(regions: list, cycle: int, node_of_tag=None) -> NocState:
         explicit=np.zeros(NR * NN, np.int64), nq=np.zeros((E.N_Q, NR * L, cap), np.int64),
         flits=np.zeros((0, len(E.FIELDS)), np.int64), arrivals=np.zeros((0, 5), np.int64),
         credits=np.zeros((0, 4), np.int64), src_credits=np.zeros((0, 4), np.int64),
-        ejects=np.zeros((0, 5), np.int64), future=[], loopback=[], remaining={}, packets=[], hops=0, cycles_run=0)
+        ejects=np.zeros((0, 5), np.int64), future=[], loopback=[], completed=[], remaining={}, packets=[], hops=0,
+        cycles_run=0)
     flits, arrivals, credits, src_credits, ejects = [], [], [], [], []
     pending_tags: list[tuple[int, int, int]] = []  # (tag, packets left, last), destination to find
     dest_of_tag: dict[int, int] = {}
@@ -113,8 +117,8 @@ def gather(regions: list, cycle: int, node_of_tag=None) -> NocState:
         for name, idx in (("flits leaving", E.S_OFN), ("credits leaving", E.S_OCN), ("tail records", E.S_TDN)):
             if sc[idx]:
                 raise SnapshotError(f"NoC region {reg.lp_id}: {name} not drained at the checkpoint")
-        if reg.out or reg.completed:
-            raise SnapshotError(f"NoC region {reg.lp_id}: messages or completions not taken at the checkpoint")
+        if reg.out:
+            raise SnapshotError(f"NoC region {reg.lp_id}: messages not taken at the checkpoint")
         if reg.cycle > cycle:
             raise SnapshotError(f"NoC region {reg.lp_id} is at cycle {reg.cycle}, past the checkpoint's {cycle}")
         rids = reg.rids
@@ -166,6 +170,8 @@ def gather(regions: list, cycle: int, node_of_tag=None) -> NocState:
             dest_of_tag.setdefault(tag, dest)
         for c, tag in reg.loopback:
             st.loopback.append((c, tag, -1 if node_of_tag is None else _node_router(node_of_tag(tag), NR)))
+        for tag, c in reg.completed:  # completions the LP has not taken yet (it does at its next window)
+            st.completed.append((tag, c, -1 if node_of_tag is None else _node_router(node_of_tag(tag), NR)))
         for tag, (left, last) in reg.remaining.items():
             pending_tags.append((tag, left, last))
         ni.flush_packets()
@@ -292,7 +298,8 @@ def scatter(st: NocState, reg, first: bool) -> None:
     reg._seq = len(reg.future)
     reg.loopback = [(c, tag) for c, tag, r in st.loopback if (own[r] if r >= 0 else first)]
     heapq.heapify(reg.loopback)
-    reg.completed, reg.out = [], {}
+    reg.completed = [(tag, c) for tag, c, r in st.completed if (own[r] if r >= 0 else first)]
+    reg.out = {}
     reg.remaining = {}
     tdo = reg.tdo
     tdo[...] = 0
