@@ -120,6 +120,12 @@ def test_resliced_run_killed_again_resumes(tmp_path, cli, digest_of, noc_only_re
     meta = json.loads((_newest(out) / "checkpoint.json").read_text())
     assert meta["partition"] == "single" and meta["lps"] == [0]
     assert sorted(meta["retired_streams"]) == ["windows/lp001.arrows"]  # a noc run writes its tables at the end
+    import shutil
+
+    same = shutil.copytree(out, tmp_path / "same")  # on the newest checkpoint's own partition: retired kept too
+    code, _, err = cli("resume", str(same), "--backend", "inline", "--quiet")
+    assert code == 0, err
+    assert digest_of(same) == noc_only_reference and _manifest(same)["tables"]["windows"]["streams"] == 2
     code, _, err = cli("resume", str(out), "--partition", THREE, "--backend", "local", "--workers", "3", "--quiet")
     assert code == 0, err
     assert digest_of(out) == noc_only_reference
