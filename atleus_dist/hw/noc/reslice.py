@@ -4,7 +4,8 @@ written into the (freshly built) regions of another partition, so a run can resu
 Done in two steps. :func:`gather` merges the regions into one partition-independent
 :class:`NocState`: every per-router, per-port, per-VC and per-NI-port row under its global index
 (local router ``l`` of a region is router ``rids[l]``; port rows ``l * P + p``, VC rows
-``(l * P + p) * V + v``, NI columns ``l * L + k``, nodes ``l * NN + j``), every flit in flight
+``(l * P + p) * V + v``, NI columns ``l * L + k``, nodes - per-NI statistics, explicit packet
+indices - ``l * NN + j``), every flit in flight
 under a global flit id (pool slots are per region: the VC buffers, the calendar and the inbox
 refer to them), every pending item - flit arrival, router credit, NI credit, ejection - as a
 record with its absolute cycle and global router, whether it sat in the event calendar (due at
@@ -50,7 +51,7 @@ class NocState:
     rr: np.ndarray        # (routers, N_RR)
     ni: np.ndarray        # (N_NI, routers * L)
     nsv: np.ndarray       # (N_SV, routers * L, V)
-    nst: np.ndarray       # (N_NS, routers)
+    nst: np.ndarray       # (N_NS, routers * NN) per node
     gd: np.ndarray        # (2, routers, K)
     explicit: np.ndarray  # (routers * NN,)
     nq: np.ndarray        # (N_Q, routers * L, cap), every ring unrolled (head at 0)
@@ -102,7 +103,7 @@ def gather(regions: list, cycle: int, node_of_tag=None) -> NocState:
         cycle=cycle, rv=np.zeros((NR * P * V, E.N_RV), np.int64), buf=np.full((NR * P * V, B), -1, np.int64),
         rp=np.zeros((NR * P, E.N_RP), np.int64), rr=np.zeros((NR, E.N_RR), np.int64),
         ni=np.zeros((E.N_NI, NR * L), np.int64), nsv=np.zeros((E.N_SV, NR * L, V), np.int64),
-        nst=np.zeros((E.N_NS, NR), np.int64), gd=np.zeros((2, NR, K), np.int64),
+        nst=np.zeros((E.N_NS, NR * NN), np.int64), gd=np.zeros((2, NR, K), np.int64),
         explicit=np.zeros(NR * NN, np.int64), nq=np.zeros((E.N_Q, NR * L, cap), np.int64),
         flits=np.zeros((0, len(E.FIELDS)), np.int64), arrivals=np.zeros((0, 5), np.int64),
         credits=np.zeros((0, 4), np.int64), src_credits=np.zeros((0, 4), np.int64),
@@ -149,7 +150,7 @@ def gather(regions: list, cycle: int, node_of_tag=None) -> NocState:
         cols = _rows(rids, L)
         st.ni[:, cols] = ni.ni
         st.nsv[:, cols] = ni.nsv
-        st.nst[:, rids] = ni.nst
+        st.nst[:, _rows(rids, NN)] = ni.nst
         st.gd[:, rids] = ni.gd
         st.explicit[_rows(rids, NN)] = ni.explicit
         qn = ni.nq.shape[2]
@@ -237,7 +238,7 @@ def scatter(st: NocState, reg, first: bool) -> None:
     ra.rr[...] = st.rr[rids]
     ni.ni[...] = st.ni[:, cols]
     ni.nsv[...] = st.nsv[:, cols]
-    ni.nst[...] = st.nst[:, rids]
+    ni.nst[...] = st.nst[:, _rows(rids, NN)]
     ni.gd[...] = st.gd[:, rids]
     ni.explicit[...] = st.explicit[_rows(rids, NN)]
     ni.nq = np.ascontiguousarray(st.nq[:, cols])
@@ -320,7 +321,7 @@ def scatter(st: NocState, reg, first: bool) -> None:
     # packet rows already recorded go with their destination router
     ni._packets = []
     for chunk in st.packets:
-        keep = own[chunk["dest"]]
+        keep = own[chunk["dest"] % reg.topo.n_routers]  # a node: its router, or n_routers + router
         if keep.any():
             ni._packets.append({k: v[keep].copy() for k, v in chunk.items()})
     ni.pko[...] = 0
