@@ -278,7 +278,8 @@ def _noc_run(cfg, spec, stats, manifest: dict, path: Path, backend: str) -> Run:
 def resume(run_dir: str | os.PathLike, *, backend: str | None = None, workers: int | None = None,
            partition: str | None = None, checkpoint: str | None = None, progress: bool = False) -> Run:
     """Continue a killed or interrupted ``run``/``noc`` run from its newest checkpoint (or the one
-    named), on the run's or another backend and worker count (``atleus-dist resume``); see
+    named), on the run's or another backend, worker count and partition (``atleus-dist resume``;
+    another partition re-slices the saved state onto the new LPs); see
     :mod:`atleus_dist.run.checkpoint_resume`. ``figures["resumed_from_ps"]`` says where it went on."""
     from atleus_dist.run import execute
     from atleus_dist.run.checkpoint_resume import plan_resume
