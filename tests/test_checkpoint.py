@@ -142,11 +142,18 @@ def test_killed_noc_run_resumes(tmp_path, cli, digest_of):
 
 
 @pytest.fixture(scope="module")
-def noc_only_reference(tmp_path_factory) -> str:
+def noc_only_reference_run(tmp_path_factory) -> Path:
+    """The uninterrupted NOC_ONLY run, on the reference backend."""
     out = tmp_path_factory.mktemp("ref") / "noc"
     proc = subprocess.run([sys.executable, "-m", "atleus_dist.cli", *NOC_ONLY, "--backend", "inline", "--workers",
                            "1", "--out", str(out)], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
+    return out
+
+
+@pytest.fixture(scope="module")
+def noc_only_reference(noc_only_reference_run) -> str:
+    out = noc_only_reference_run
     proc = subprocess.run([sys.executable, "-m", "atleus_dist.cli", "digest", str(out), "--json"],
                           capture_output=True, text=True, timeout=120)
     return json.loads(proc.stdout)["digest"]
@@ -155,7 +162,7 @@ def noc_only_reference(tmp_path_factory) -> str:
 @pytest.mark.parametrize("resume_on, compiled", [(["--backend", "inline", "--workers", "1"], None),
                                                  (["--backend", "local", "--workers", "2"], True)])
 def test_killed_noc_only_run_on_compiled_rounds_resumes(tmp_path, cli, digest_of, noc_only_reference,
-                                                        resume_on, compiled):
+                                                        noc_only_reference_run, resume_on, compiled):
     """Checkpoints of compiled rounds (segments ending at each boundary, mailboxes drained into
     the regions) resume on the generic path of another backend and worker count, and on
     compiled rounds again."""
@@ -166,8 +173,22 @@ def test_killed_noc_only_run_on_compiled_rounds_resumes(tmp_path, cli, digest_of
     code, data, err = cli("resume", str(out), *resume_on, "--quiet", "--json")
     assert code == 0, err
     assert data["resumed_from_ps"] >= int(NOC_ONLY_EVERY)
-    assert _manifest(out)["figures"].get("compiled_rounds") is compiled
+    man = _manifest(out)
+    assert man["figures"].get("compiled_rounds") is compiled
     assert digest_of(out) == noc_only_reference
+    # windows rows number rounds from the run's start: never back to 0 after a checkpoint or a resume
+    import pyarrow.parquet as pq
+
+    w = pq.read_table(out / "windows.parquet", columns=["lp", "horizon_ps", "round"])
+    lp, hz, rnd = (w.column(c).to_numpy() for c in ("lp", "horizon_ps", "round"))
+    for k in np.unique(lp):
+        order = np.lexsort((rnd[lp == k], hz[lp == k]))
+        assert (np.diff(rnd[lp == k][order]) > 0).all(), (rnd[lp == k][order], hz[lp == k][order])
+    before = man["resumes"][-1]["rounds_before"]
+    assert before > 0 and rnd.max() > before
+    # figures count the resumed part, on either path: with what came before, the whole run's events
+    total = man["resumes"][-1]["events_before"] + man["figures"]["events"]
+    assert total == _manifest(noc_only_reference_run)["figures"]["events"]
 
 
 @pytest.fixture(scope="module")

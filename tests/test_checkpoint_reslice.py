@@ -16,7 +16,8 @@ import signal
 import pytest
 
 from tests.test_checkpoint import (NOC, NOC_EVERY, NOC_ONLY, NOC_ONLY_EVERY, _manifest, _newest,  # noqa: F401
-                                   _stop_after_first_checkpoint, noc_only_reference)
+                                   _stop_after_first_checkpoint, noc_only_reference,
+                                   noc_only_reference_run)
 
 # the 4x4x4 mesh of NOC_ONLY with router r in LP r % 3: nearly every link is a cut
 THREE = "map:" + ",".join(str(r % 3) for r in range(64))

@@ -46,6 +46,7 @@ def run(spec: RunSpec, progress: Progress | None = None, checkpoint=None) -> Run
     plane = spec.lp_factory.compiled_plane(spec)
     sinks = [spec.sink_factory(i) if spec.sink_factory else None for i in range(n)]
     lps = [spec.lp_factory(i, sinks[i]) for i in range(n)]
+    events0 = sum(lp.events_committed for lp in lps)  # a resumed run's LPs hold their counts so far
     rate = _ticks_per_s()
     ticker = ProgressTicker(progress)
     end = spec.end_ps
@@ -64,7 +65,7 @@ def run(spec: RunSpec, progress: Progress | None = None, checkpoint=None) -> Run
                 stats.messages += int(d.messages_sent)
                 stats.work_s += sum(row[4] for row in d.rows)
                 stats.sync_s += sum(row[5] for row in d.rows)
-                _write_windows(lp.lp_id, sinks[lp.lp_id], d.rows)
+                _write_windows(lp.lp_id, sinks[lp.lp_id], d.rows, spec.first_round + stats.rounds)
             stats.rounds += max(d.rounds for d in drivers)
             stats.end_time_ps = min(d.frontier_ps for d in drivers)
             if plane.end_ps >= end:
@@ -81,7 +82,7 @@ def run(spec: RunSpec, progress: Progress | None = None, checkpoint=None) -> Run
             checkpoint.poll()
             until = checkpoint.next_until(nxt)
         stats.run_s = time.perf_counter() - t_run
-        stats.events = sum(lp.events_committed for lp in lps)
+        stats.events = sum(lp.events_committed for lp in lps) - events0  # this run's, as on every path
         stats.extra["compiled_rounds"] = True
         stats.extra["mean_cycles_per_window"] = float(np.mean([d.mean_window_cycles for d in drivers]))
         gains = [g for d in drivers for g in getattr(d, "gains", ())]
@@ -153,12 +154,13 @@ class _OneLP:
         return {self.lp.lp_id: (tree, arrays, positions)}
 
 
-def _write_windows(lp: int, sink, rows: list[tuple]) -> None:
+def _write_windows(lp: int, sink, rows: list[tuple], first_round: int) -> None:
+    """A segment's rows; its drivers count rounds from 0, the table from the run's start."""
     if sink is None or not rows:
         return
     cols = list(zip(*rows))
     sink.write("windows", {
-        "round": np.array(cols[0], dtype=np.int64), "lp": np.full(len(rows), lp, dtype=np.int32),
+        "round": np.array(cols[0], dtype=np.int64) + first_round, "lp": np.full(len(rows), lp, dtype=np.int32),
         "horizon_ps": np.array(cols[1], dtype=np.int64), "events": np.array(cols[2], dtype=np.int64),
         "messages": np.array(cols[3], dtype=np.int64), "work_s": np.array(cols[4], dtype=np.float64),
         "sync_s": np.array(cols[5], dtype=np.float64), "rounds": np.array(cols[6], dtype=np.int64),

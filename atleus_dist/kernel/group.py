@@ -47,6 +47,7 @@ class RunSpec:
     sink_factory: Callable[[int], Any] | None = None
     meta: dict = field(default_factory=dict)
     max_window_ps: int | None = None  # cap on a round's window (see ChannelMap); None: lookahead only
+    first_round: int = 0  # rounds run before this one (a resumed run): ``windows`` rows go on numbering
 
     def __post_init__(self) -> None:
         check_time_ps("end_ps", self.end_ps, positive=True)
@@ -112,7 +113,7 @@ class LPGroup:
         self.n_groups = len(spec.groups)
         self.sinks = {lp: (spec.sink_factory(lp) if spec.sink_factory else None) for lp in self.lp_ids}
         self.lps = {lp: spec.lp_factory(lp, self.sinks[lp]) for lp in self.lp_ids}
-        self.round = 0
+        self.round = spec.first_round
         self._windows: dict[int, list[tuple]] = {lp: [] for lp in self.lp_ids}
         self._pending_sync_s = 0.0
         self._deliver_s = 0.0

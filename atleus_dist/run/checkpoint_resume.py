@@ -292,7 +292,8 @@ def plan_resume(run_dir, *, backend: str | None = None, workers: int | None = No
     elif spec0.n_lps != meta["n_lps"]:
         raise ConfigError("run", f"{path}: the configuration rebuilt from the manifest is not the run's "
                           f"(the software or a workload file changed since); cannot resume")
-    spec = dataclasses.replace(spec0, lp_factory=RestoringFactory(spec0.lp_factory, str(state_at)),
+    spec = dataclasses.replace(spec0, first_round=int(meta.get("round", 0)),
+                               lp_factory=RestoringFactory(spec0.lp_factory, str(state_at)),
                                sink_factory=ResumingSinkFactory(SinkFactory(str(path)), str(state_at)))
     prepare_streams(path, ckpt, meta["lps"], reslice.retired_of(meta))
     if states is not None:
