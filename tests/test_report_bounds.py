@@ -129,6 +129,20 @@ def test_report_of_a_stub_run_explains_the_step(tmp_path, cli):
     assert code == 0
 
 
+def test_report_rebuilds_the_graph_of_a_run_with_chip_overrides(tmp_path, cli):
+    """The manifest records the chip as ``chip``; the rebuild must map on that chip, not the
+    default one (whose graph has other ops: the report fell back to the inferred path)."""
+    out = tmp_path / "r"
+    code, _, err = cli("run", "--set", "scenario.seq=32", "--set", "reram_stages_per_layer=2", "--set",
+                       "reram.xbar_rows=64", "--transport", "stub", "--backend", "inline", "--workers", "1",
+                       "--quiet", "--out", str(out))
+    assert code == 0, err
+    code, rep, err = cli("report", str(out), "--json", "--no-plots")
+    assert code == 0, err
+    cp = rep["bounds"]["critical_path"]
+    assert cp["exact"] and cp["path_ps"] == cp["step_ps"] == rep["summary"]["step_latency_ps"]
+
+
 def test_gpu_baseline_path_is_its_ops_in_series(tmp_path, cli):
     """Ops in series on one device (zero-length ones included): the path is every op, no gaps."""
     out = tmp_path / "gpu"

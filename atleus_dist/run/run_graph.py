@@ -11,13 +11,14 @@ Knows nothing of LPs, backends or the result files' layout beyond the manifest's
 from __future__ import annotations
 
 
-def _flat_arch(arch: dict) -> dict[str, str]:
-    out = {}
+def _flat_arch(arch: dict, prefix: str = "") -> dict[str, object]:
+    """``{"reram": {"xbar_rows": 64}}`` -> ``{"reram.xbar_rows": 64}`` (values as recorded)."""
+    out: dict[str, object] = {}
     for key, value in arch.items():
         if isinstance(value, dict):
-            out.update({f"{key}.{k}": str(v) for k, v in value.items()})
+            out.update(_flat_arch(value, f"{prefix}{key}."))
         else:
-            out[key] = str(value)
+            out[f"{prefix}{key}"] = value
     return out
 
 
@@ -36,7 +37,8 @@ def op_graph_of_run(manifest: dict):
         sc = scenario_from_dict(dict(data))
         if "gpu" in cfg:  # a GPU roofline baseline (A100 or Jetson): the unpipelined graph
             return compile_step(sc.unpipelined())
-        arch = arch_with_sets(_flat_arch(cfg.get("arch") or {}))
+        # the chip the run simulated (``chip``: the config tree; ``arch``: older manifests)
+        arch = arch_with_sets(_flat_arch(cfg.get("chip") or cfg.get("arch") or {}))
         static_on = "systolic" if cfg.get("baseline") == "3d-tpu" else "reram"
         graph = Mapper(arch, static_on=static_on).map(sc, compile_step(sc)).graph
     except Exception:  # an older or foreign manifest: report the inferred path instead
