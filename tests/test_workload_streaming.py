@@ -7,6 +7,7 @@ its MLP blocks (1,024 crossbars) take three cores each and its head (12,568) thi
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import defaultdict
 
@@ -14,6 +15,7 @@ import pytest
 
 from atleus_dist.hw.arch import arch_with_sets
 from atleus_dist.hw.chip import ChipProgram, chip_noc_config
+from atleus_dist.kernel.errors import ConfigError
 from atleus_dist.workload.compiler import compile_step
 from atleus_dist.workload.mapper import Mapper
 from atleus_dist.workload.model import load_model
@@ -128,3 +130,21 @@ def test_tile_widths_keep_the_blocks_crossbars(bits):
         unit = cpw // math.gcd(128, cpw)  # tiles of the fewest weights that fill whole tiles
         assert max(tiles) - min(tiles) <= 2 * unit  # near-equal: one unit, and the last one's partial
     assert tile_widths(10, 3, 128, 2) is None  # a unit of 3 tiles does not fit 2
+
+
+def test_stream_cores_sets_the_region_and_keeps_the_writes(streamed):
+    sc, graph, m = streamed
+    wide_sc = dataclasses.replace(sc, stream_cores=48)
+    wide = Mapper(m.arch).map(wide_sc, graph)
+    xpc = m.arch.reram.xbars_per_core
+    assert wide.stream_region_xbars == 48 * xpc
+    progs = [i for i, op in enumerate(wide.graph) if op.kind == "program"]
+    assert len({wide.core[i] for i in progs}) == 48
+    # fewer resident weights, so more are streamed: each streamed block programmed twice, exactly
+    shapes = {op.weight: ((op.n, op.k) if op.transposed else (op.k, op.n)) for op in graph if op.kind == "static_mm"}
+    stream = [w for w in shapes if not (w in wide.placements and wide.placements[w].resident)]
+    assert len(stream) > len([w for w in shapes if not (w in m.placements and m.placements[w].resident)])
+    assert wide.writes.total_writes == sum(2 * xbars(*shapes[w], sc.quant.bits_for(w.split(".", 1)[-1])) for w in stream)
+    with pytest.raises(ConfigError) as e:
+        Mapper(m.arch).map(dataclasses.replace(sc, stream_cores=m.arch.reram_cores + 1), graph)
+    assert e.value.field == "stream_cores"

@@ -125,6 +125,11 @@ def _place(sc: Scenario, arch: AtleusArchConfig, shapes, rc: ReramCore):
         if region > cap:
             raise ConfigError("quant", f"one weight block needs {region} crossbars, more than all {cap}")
         cores = region_cores(blocks, rc)  # whole cores holding any weight's core slices at once
+        if cores is not None and sc.stream_cores is not None:
+            if sc.stream_cores > arch.reram_cores:
+                raise ConfigError("stream_cores", f"{sc.stream_cores} is more than the chip's {arch.reram_cores} "
+                                  "ReRAM cores", allowed=f"1..{arch.reram_cores}")
+            cores = sc.stream_cores  # fewer than a weight's slices: its slices take turns on a core
         if cores is not None and cores * arch.reram.xbars_per_core <= cap:
             region = cores * arch.reram.xbars_per_core
     usable = cap - region
