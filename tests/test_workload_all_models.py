@@ -4,6 +4,7 @@ larger than the chip, update FLOPs and the paper's ReRAM op share against closed
 from __future__ import annotations
 
 import math
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -47,17 +48,24 @@ def test_llama3_head_is_split_into_slices_that_fit():
     cap = m.arch.crossbar_capacity
     # the whole head: 4096 x 128256 at 8 bits, 4 cells per weight -> 32 x 4008 crossbars > 98304
     assert math.ceil(4096 / 128) * math.ceil(128256 * 4 / 128) > cap
+    # streamed, so cut again into core slices head/i/j (workload.streaming)
     slices = {w: p for w, p in m.placements.items() if w.startswith("head/")}
     assert len(slices) >= 2 and "head" not in m.placements
     assert sum(p.block.n for p in slices.values()) == 128256
-    largest_layer_block = max(p.block.crossbars for w, p in m.placements.items() if w.startswith("L"))
-    assert max(p.block.crossbars for p in slices.values()) <= largest_layer_block == m.stream_region_xbars
+    assert sum(p.block.crossbars for p in slices.values()) == 32 * 4008  # whole column tiles: none twice
+    chip_sized = Counter()
+    for w, p in slices.items():
+        chip_sized["/".join(w.split("/")[:2])] += p.block.crossbars
+    # each chip-sized slice no larger than the largest layer block, 4096 x 14336 (32 x 448 crossbars)
+    assert len(chip_sized) >= 2 and max(chip_sized.values()) <= 32 * 448
+    # the region: whole cores for that block's 448 column tiles, 48 (of 32 rows) a core
+    assert m.stream_region_xbars == math.ceil(448 / (1536 // 32)) * 1536
     # MACs are unchanged by the split; the transposed slices' partial dX are summed once per use
     before = sum(op.macs for op in g)
     assert sum(op.macs for op in m.graph) == before
     sums = [op for op in m.graph if op.name.startswith("head.dx") and op.name.endswith(".slice_sum")]
     dx_uses = [op for op in g if op.name.startswith("head.dx")]
-    assert len(sums) == len(dx_uses) and all(op.elements == 32 * 4096 * (len(slices) - 1) for op in sums)
+    assert sum(op.elements for op in sums) == len(dx_uses) * 32 * 4096 * (len(slices) - 1)
 
 
 def test_update_flops_are_adam_element_ops():

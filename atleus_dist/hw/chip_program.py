@@ -2,7 +2,8 @@
 3D, or side by side in one plane for the 2D baseline) and the chip's op table
 (:class:`ChipProgram`: every op with its core's router, result size and transfer destinations,
 HBM ops striped over the memory's ports, one per channel by default, each stripe timed by
-the channel model of :mod:`atleus_dist.hw.hbm`).
+the channel model of :mod:`atleus_dist.hw.hbm`; an op whose data the mapper put in one channel,
+``Op.channel``, is one op on that channel's port).
 
 Core c of a tier sits at router ``c % (X * Y)`` of that tier's X x Y mesh (row-major). Results
 are ``ACT_BYTES`` per element (16-bit activations: ISAAC streams 16-bit inputs). Knows nothing of
@@ -146,9 +147,13 @@ class ChipProgram:
             deps_k = _stripe_deps(mapping.graph, op, ids, len(ports))
             core = mapping.core[i]
             hbm = op.kind in ("hbm_read", "hbm_write")
-            parts = len(ports) if hbm else 1
+            pinned = hbm and op.channel >= 0
+            parts = len(ports) if hbm and not pinned else 1
             ids.append(list(range(len(origin), len(origin) + parts)))
-            if hbm and model is not None:
+            if pinned:  # data in one channel (a streamed weight slice): one op on that channel's port
+                stripes = [(base.nbytes[i], model.channel_time_ps(base.nbytes[i], 1) if model is not None
+                            else base.latency_ps[i])]
+            elif hbm and model is not None:
                 stripes = model.port_stripes(base.nbytes[i], parts, address)
                 g = model.cfg.interleave_bytes
                 address += -(-base.nbytes[i] // g) * g
@@ -157,7 +162,8 @@ class ChipProgram:
             for k in range(parts):
                 nbytes, latency = stripes[k] if hbm else (base.nbytes[i], base.latency_ps[i])
                 if hbm:
-                    router, unit, core_k = ports[k], hbm_port_unit(k), hbm_port_core(k)
+                    pk = _pinned_port(op.channel, len(ports)) if pinned else k
+                    router, unit, core_k = ports[pk], hbm_port_unit(pk), hbm_port_core(pk)
                     energy = base.energy_pj[i] * nbytes / base.nbytes[i] if base.nbytes[i] else 0.0
                     if op.kind == "hbm_write":
                         share_of[len(origin)] = (k, [b for b, _t in stripes])
@@ -216,7 +222,8 @@ def _wanted(consumer, producer, out_bytes: int, write_share: tuple[int, list[int
     """Bytes of ``producer``'s result (``out_bytes``, per program op) one program op of
     ``consumer`` needs: a write stripe its port's share; a read none (it moves data from the
     memory, not from its deps: a completion token, e.g. the optimizer state read after the
-    gradients); a head group of a split op (``part`` of ``parts``) its heads' share of an input
+    gradients); a transposed static matmul the k columns of a computed dY it reads (a column
+    slice of a weight: its slice's share); a head group of a split op (``part`` of ``parts``) its heads' share of an input
     that is not split (the reload, dAV), the whole of one that is (its own heads already)."""
     if write_share is not None:
         return _split(out_bytes, write_share[1])[write_share[0]]
@@ -224,6 +231,9 @@ def _wanted(consumer, producer, out_bytes: int, write_share: tuple[int, list[int
         return 0
     if consumer.parts > 1 and producer.parts == 1:
         return _share(out_bytes, consumer.parts, consumer.part)
+    if consumer.kind == "static_mm" and consumer.transposed and producer.kind not in ("hbm_read", "hbm_write"):
+        # dX = dY W^T reads k columns of a computed dY: a weight's column slice only its share
+        return min(out_bytes, consumer.m * consumer.k * consumer.count * ACT_BYTES)
     return out_bytes
 
 
@@ -234,19 +244,26 @@ def program_deps(graph, n_ports: int) -> list[tuple[int, ...]]:
     ids: list[list[int]] = []
     deps: list[tuple[int, ...]] = []
     for op in graph:
-        parts = n_ports if op.kind in ("hbm_read", "hbm_write") else 1
+        parts = n_ports if op.kind in ("hbm_read", "hbm_write") and op.channel < 0 else 1
         deps_k = _stripe_deps(graph, op, ids, n_ports)
         ids.append(list(range(len(deps), len(deps) + parts)))
         deps.extend(deps_k(k) for k in range(parts))
     return deps
 
 
+def _pinned_port(channel: int, n_ports: int) -> int:
+    """The port serving ``channel`` (port k serves channels k, k + P, ...; more ports than
+    channels: the channel's first port)."""
+    return channel % n_ports
+
+
 def _stripe_deps(graph, op, ids: list[list[int]], n_ports: int):
     """k -> the program deps of stripe k of ``op``: every stripe of every dep, except that an HBM
     op after an HBM op (a reload after its save) waits only for the same port's stripe - the
-    same channels hold that data, and the controller orders it without a NoC message."""
+    same channels hold that data, and the controller orders it without a NoC message. An op
+    pinned to one channel (``channel`` >= 0) is one op and waits for every stripe."""
     hbm = ("hbm_read", "hbm_write")
-    mem = op.kind in hbm
+    mem = op.kind in hbm and op.channel < 0
 
     def deps_k(k: int) -> tuple[int, ...]:
         return tuple(j for d in op.deps

@@ -208,10 +208,13 @@ def evaluate_gpu(graph, cfg: GpuConfig | None = None) -> dict[str, np.ndarray]:
 
 def scenario_config(sc) -> dict:
     """The scenario as plain data (manifest ``config.scenario``; ``report`` reads seq and batch)."""
-    return {"name": sc.name, "model": sc.model.name, "mode": sc.mode, "seq": sc.seq, "batch": sc.batch,
-            "finetune": sc.finetune, "lora_rank": sc.lora_rank, "lora_targets": list(sc.lora_targets),
-            "quant": sc.quant.name, "optimizer": sc.optimizer,
-            "pipeline_chunk_tokens": sc.pipeline_chunk_tokens}
+    out = {"name": sc.name, "model": sc.model.name, "mode": sc.mode, "seq": sc.seq, "batch": sc.batch,
+           "finetune": sc.finetune, "lora_rank": sc.lora_rank, "lora_targets": list(sc.lora_targets),
+           "quant": sc.quant.name, "optimizer": sc.optimizer,
+           "pipeline_chunk_tokens": sc.pipeline_chunk_tokens}
+    if sc.stream_cores is not None:  # only when set, so other manifests stay as they were
+        out["stream_cores"] = sc.stream_cores
+    return out
 
 
 def write_gpu_baseline(sc, out: str | os.PathLike, cfg: GpuConfig | None = None, graph=None,

@@ -49,6 +49,9 @@ class Op:
     # share of the count or elements; :mod:`atleus_dist.workload.head_split`); 0 of 1: whole
     part: int = 0
     parts: int = 1
+    # an HBM op whose data the mapper placed in one channel (a streamed weight slice,
+    # :mod:`atleus_dist.workload.streaming`): its index; -1: interleaved over every channel
+    channel: int = -1
 
     @property
     def tier(self) -> str:
@@ -111,5 +114,6 @@ class OpGraph:
         for op in keep:
             g.ops.append(Op(new_id[op.id], op.name, op.kind, op.phase, op.layer, op.m, op.n, op.k, op.count,
                             op.weight, op.transposed, op.vector_kind, op.elements, op.nbytes,
-                            tuple(new_id[d] for d in op.deps if d in new_id), op.chunk, op.part, op.parts))
+                            tuple(new_id[d] for d in op.deps if d in new_id), op.chunk, op.part, op.parts,
+                            op.channel))
         return g

@@ -8,10 +8,12 @@
 - Capacity: weights are placed layer by layer into the crossbars of all ReRAM tiers, each layer on
   whole cores of its own with its blocks balanced over them when room allows (see ``_layout``). If they do not
   fit, policy ``fit`` refuses with an error; policy ``stream`` keeps the first weights resident and
-  reserves a region into which every other weight is programmed from HBM before each use (an
-  ``hbm_read`` + ``program`` op pair inserted into the graph), counting writes per crossbar.
-  A weight whose block alone exceeds the chip (Llama-3-8B's LM head) is first split by output
-  columns into slices no larger than the largest block that fits, each streamed as its own weight.
+  reserves a region of whole cores over which every other weight, cut into one-core column slices,
+  is programmed from HBM before each use (an ``hbm_read`` + ``program`` op pair per slice, the
+  slices rotating over the region's cores: :mod:`atleus_dist.workload.streaming`), counting writes
+  per crossbar. A weight whose block alone exceeds the chip (Llama-3-8B's LM head) is first split
+  by output columns into slices no larger than the largest block that fits, each streamed as its
+  own weight.
 - Backward attention (fine-tuning): each head-parallel op is split into head groups, one per HBM
   channel (at most one per systolic core), part g on the layer's core + g x cores/parts
   (:mod:`atleus_dist.workload.head_split`), so a reload of saved activations reaches as many cores
@@ -34,7 +36,6 @@ Knows nothing of LPs, files, processes or Ray.
 
 from __future__ import annotations
 
-import heapq
 import math
 from dataclasses import dataclass, field
 
@@ -47,7 +48,8 @@ from atleus_dist.kernel.errors import ConfigError
 from atleus_dist.workload.graph import Op, OpGraph
 from atleus_dist.workload.head_split import split_heads
 from atleus_dist.workload.scenario import Scenario
-from atleus_dist.workload.weight_slices import slice_widths, split_oversized, weight_name
+from atleus_dist.workload.streaming import insert_streaming, region_cores, spread
+from atleus_dist.workload.weight_slices import SLICE_SEP, slice_widths, split_oversized, weight_name
 
 
 @dataclass(frozen=True)
@@ -122,6 +124,14 @@ def _place(sc: Scenario, arch: AtleusArchConfig, shapes, rc: ReramCore):
         region = max(b.crossbars for b in blocks.values())
         if region > cap:
             raise ConfigError("quant", f"one weight block needs {region} crossbars, more than all {cap}")
+        cores = region_cores(blocks, rc)  # whole cores holding any weight's core slices at once
+        if cores is not None and sc.stream_cores is not None:
+            if sc.stream_cores > arch.reram_cores:
+                raise ConfigError("stream_cores", f"{sc.stream_cores} is more than the chip's {arch.reram_cores} "
+                                  "ReRAM cores", allowed=f"1..{arch.reram_cores}")
+            cores = sc.stream_cores  # fewer than a weight's slices: its slices take turns on a core
+        if cores is not None and cores * arch.reram.xbars_per_core <= cap:
+            region = cores * arch.reram.xbars_per_core
     usable = cap - region
     resident, total = [], 0
     for w, b in blocks.items():
@@ -188,65 +198,6 @@ def _pack(ws: list[str], blocks: dict[str, WeightBlock], xpc: int, train: bool):
     return None
 
 
-def _insert_streaming(graph: OpGraph, placements: dict[str, Placement], weight_bits: dict[str, int]) -> OpGraph:
-    """Program each streamed weight once per phase, before its first use in that phase: read it
-    from HBM and program it into the shared region, after every use of the weight the region held
-    before (all pipeline chunks of it). Inserting these edges can force uses of one streamed weight
-    ahead of another's in op order, so the graph is re-sorted (Kahn, preferring the original order);
-    with one chunk every group is one use and the result is the old one-program-per-use graph."""
-    groups: dict[tuple[str, str], list[int]] = {}
-    for op in graph:
-        p = placements.get(op.weight) if op.kind == "static_mm" else None
-        if p is not None and not p.resident:
-            groups.setdefault((op.weight, op.phase), []).append(op.id)
-    n = len(graph)
-    deps: list[list[int]] = [list(op.deps) for op in graph]
-    keys: list[tuple] = [(op.id, 1) for op in graph]
-    extra: list[tuple[str, str, str, int, dict]] = []  # name, kind, phase, layer, fields of new nodes
-    prev_uses: list[int] = []
-    for (w, phase), uses in groups.items():  # dict order: order of first use
-        first = graph.ops[uses[0]]
-        b = placements[w].block
-        rd, prog = n + len(extra), n + len(extra) + 1
-        extra.append((f"{w}.stream_read", "hbm_read", phase, first.layer,
-                      {"nbytes": math.ceil(b.k * b.n * weight_bits[w] / 8), "chunk": first.chunk}))
-        extra.append((f"{w}.stream_program", "program", phase, first.layer,
-                      {"m": 1, "n": b.n, "k": b.k, "weight": w, "chunk": first.chunk}))
-        deps += [[], [rd] + prev_uses]
-        keys += [(uses[0], 0, 0), (uses[0], 0, 1)]
-        for u in uses:
-            deps[u].append(prog)
-        prev_uses = uses
-    total = n + len(extra)
-    children: list[list[int]] = [[] for _ in range(total)]
-    indeg = [0] * total
-    for i, ds in enumerate(deps):
-        for d in ds:
-            children[d].append(i)
-            indeg[i] += 1
-    heap = [(keys[i], i) for i in range(total) if indeg[i] == 0]
-    heapq.heapify(heap)
-    out, new_id = OpGraph(), {}
-    while heap:
-        _, i = heapq.heappop(heap)
-        ds = [new_id[d] for d in deps[i]]
-        if i < n:
-            op = graph.ops[i]
-            new_id[i] = out.add(op.name, op.kind, op.phase, op.layer, ds, m=op.m, n=op.n, k=op.k, count=op.count,
-                                weight=op.weight, transposed=op.transposed, vector_kind=op.vector_kind,
-                                elements=op.elements, nbytes=op.nbytes, chunk=op.chunk)
-        else:
-            name, kind, phase, layer, fields = extra[i - n]
-            new_id[i] = out.add(name, kind, phase, layer, ds, **fields)
-        for c in children[i]:
-            indeg[c] -= 1
-            if indeg[c] == 0:
-                heapq.heappush(heap, (keys[c], c))
-    if len(out) != total:
-        raise RuntimeError("streaming the weights through one region made the op graph cyclic")
-    return out
-
-
 def _partition(lat: list[int], parts: int) -> list[list[int]]:
     """Contiguous split of ``lat`` into at most ``parts`` groups minimising the largest sum."""
     n = len(lat)
@@ -305,7 +256,16 @@ class Mapper:
             graph = split_oversized(graph, widths)
             shapes = _weight_shapes(sc, graph)
         placements, needed, resident, region = _place(sc, arch, shapes, rc)
-        g = _insert_streaming(graph, placements, {w: s[2] for w, s in shapes.items()}) if region else graph
+        g, channels = graph, 0
+        xpc = arch.reram.xbars_per_core
+        if region and region % xpc == 0 and region_cores({w: p.block for w, p in placements.items()}, rc):
+            # streamed weights cut into core slices over the region's cores (workload.streaming)
+            g, placements = spread(g, placements, rc, (arch.crossbar_capacity - region) // xpc, region // xpc,
+                                   lambda w, b, x: Placement(w, b, x, False))
+            channels = arch.hbm.channels
+        if region:
+            bits = {w: placements[w].block.weight_bits for w in placements}
+            g = insert_streaming(g, placements, bits, channels)
         writes = WriteCounters(arch.crossbar_capacity, arch.reram.endurance_writes)
         placements = self._replicate(sc, g, placements, arch.crossbar_capacity - resident - region)
         n_sys = min(arch.systolic_cores, sc.model.layers + 1)
@@ -431,11 +391,15 @@ class Mapper:
             if op.phase == "fwd" and 0 <= op.layer < sc.model.layers:
                 by_layer.setdefault(op.layer, []).append(i)
         for layer, ids in sorted(by_layer.items()):
-            per_w: dict[str, int] = {}
+            per_key: dict[str, int] = {}
             for i in ids:
                 if m.graph.ops[i].kind == "static_mm":
                     w = m.graph.ops[i].weight
-                    per_w[w] = per_w.get(w, 0) + m.latency_ps[i]
+                    per_key[w] = per_key.get(w, 0) + m.latency_ps[i]
+            per_w: dict[str, int] = {}  # a streamed weight's core slices run side by side: the slowest
+            for w, t in per_key.items():
+                parent = w.rsplit(SLICE_SEP, 1)[0] if not m.placements[w].resident else w
+                per_w[parent] = max(per_w.get(parent, 0), t)
             sys_ids = [i for i in ids if m.graph.ops[i].tier == "systolic"]
             names, lat = [weight_name(w) for w in per_w], list(per_w.values())
             groups = _partition(lat, self.arch.reram_stages_per_layer) if lat else []

@@ -73,6 +73,9 @@ class ScenarioConfig:
     optimizer: str = param("adam", source="Adam (Kingma & Ba 2015), as in LoRA fine-tuning", choices=OPTIMIZERS)
     pipeline_chunk_tokens: int = param(32, 1, 2**31 - 1, "32-token chunks: the pipeline fills in a few % of a "
                                        "step, ~40k ops for GPT-2 Medium at seq 1024 (Scenario)")
+    stream_cores: int | None = param(None, 1, 4096, "policy stream: ReRAM cores of the stream region; None: the "
+                                     "fewest whole cores holding the largest weight's core slices, the rest "
+                                     "resident (workload.streaming; bench/RESULTS.md issue 13 session 5)")
 
     def __post_init__(self) -> None:
         validate_fields(self)
@@ -87,7 +90,8 @@ class ScenarioConfig:
     def of(cls, sc: "Scenario") -> "ScenarioConfig":
         return cls(name=sc.name or sc.model.name, model=sc.model.name, mode=sc.mode, seq=sc.seq, batch=sc.batch,
                    finetune=sc.finetune, lora_rank=sc.lora_rank, lora_targets=sc.lora_targets, quant=sc.quant.name,
-                   policy=sc.policy, optimizer=sc.optimizer, pipeline_chunk_tokens=sc.pipeline_chunk_tokens)
+                   policy=sc.policy, optimizer=sc.optimizer, pipeline_chunk_tokens=sc.pipeline_chunk_tokens,
+                   stream_cores=sc.stream_cores)
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,9 @@ class Scenario:
     # step at seq 1024 (32 chunks) stays ~40k ops.
     pipeline_chunk_tokens: int = 32
     name: str = ""
+    # policy stream: cores of the stream region (None: the fewest that hold the largest weight's
+    # core slices; workload.streaming); more cores program more weights side by side, fewer stay resident
+    stream_cores: int | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -122,6 +129,8 @@ class Scenario:
         declared = {f.name: f for f in dataclasses.fields(ScenarioConfig)}
         for f in ("seq", "batch", "lora_rank", "pipeline_chunk_tokens"):
             check_leaf(declared[f], int, getattr(self, f), f)
+        if self.stream_cores is not None:
+            check_leaf(declared["stream_cores"], int, self.stream_cores, "stream_cores")
         if len(self.chunks()) > MAX_CHUNKS:
             raise ConfigError("pipeline_chunk_tokens", f"{self.pipeline_chunk_tokens} cuts seq {self.seq} into "
                               f"{len(self.chunks())} chunks", allowed=f"at least {-(-self.seq // MAX_CHUNKS)}")
@@ -179,7 +188,7 @@ class Scenario:
 
 
 SCENARIO_FIELDS = ("name", "model", "mode", "seq", "batch", "finetune", "lora_rank", "lora_targets", "quant",
-                   "policy", "optimizer", "pipeline_chunk_tokens")
+                   "policy", "optimizer", "pipeline_chunk_tokens", "stream_cores")
 
 
 def scenario_from_dict(data: dict, root: Path | None = None) -> Scenario:

@@ -8,6 +8,8 @@ slice at a time. Knows nothing of LPs, files or Ray; of the hardware only the Re
 
 from __future__ import annotations
 
+import math
+
 from atleus_dist.hw.reram import ReramCore
 from atleus_dist.kernel.errors import ConfigError
 from atleus_dist.workload.graph import OpGraph
@@ -26,7 +28,8 @@ def slice_widths(shapes, rc: ReramCore, cap: int) -> dict[str, list[int]]:
     ``cap`` crossbars (Llama-3-8B's LM head: 128256 crossbars at 8 bits, 98304 on the chip). Slices
     are no larger than the largest block that does fit, so the stream region (sized by the largest
     block) does not grow and the resident weights keep their room; near-equal widths so no slice
-    is a straggler. Splitting by output columns keeps the forward a plain concatenation."""
+    is a straggler (:func:`tile_widths`). Splitting by output columns keeps the forward a plain
+    concatenation."""
     blocks = {w: rc.block(k, n, bits) for w, (k, n, bits) in shapes.items()}
     fitting = [b.crossbars for b in blocks.values() if b.crossbars <= cap]
     limit = max(fitting) if fitting else cap
@@ -34,15 +37,30 @@ def slice_widths(shapes, rc: ReramCore, cap: int) -> dict[str, list[int]]:
     for w, b in blocks.items():
         if b.crossbars <= cap:
             continue
-        col_tiles = limit // b.row_tiles
-        if col_tiles < 1:
+        widths = tile_widths(b.n, b.cells_per_weight, rc.cfg.xbar_cols, limit // b.row_tiles)
+        if widths is None:
             raise ConfigError("quant", f"weight {w} has {b.k} inputs: one column of it needs {b.row_tiles} "
                               f"crossbars, more than the {limit} a slice may use")
-        per_slice = col_tiles * rc.cfg.xbar_cols // b.cells_per_weight
-        parts = -(-b.n // per_slice)
-        q, r = divmod(b.n, parts)
-        out[w] = [q + (i < r) for i in range(parts)]
+        out[w] = widths
     return out
+
+
+def tile_widths(n: int, cells_per_weight: int, cols: int, max_tiles: int) -> list[int] | None:
+    """Widths (output columns) of near-equal slices of ``n`` weights, each at most ``max_tiles``
+    column tiles of ``cols`` cells, every slice but the last a whole number of tiles' worth of
+    weights - so the slices' crossbars add up to the whole block's (a slice cut mid-tile would
+    count that tile twice). None when even one such unit needs more than ``max_tiles`` tiles."""
+    unit_w = cols // math.gcd(cols, cells_per_weight)  # weights that fill whole tiles exactly
+    unit_tiles = unit_w * cells_per_weight // cols
+    per = max_tiles // unit_tiles  # units per slice
+    if per < 1:
+        return None
+    units = -(-n // unit_w)
+    parts = -(-units // per)
+    q, r = divmod(units, parts)
+    widths = [(q + (i < r)) * unit_w for i in range(parts)]
+    widths[-1] -= sum(widths) - n  # the last slice takes the partial unit
+    return widths
 
 
 def split_oversized(graph: OpGraph, widths: dict[str, list[int]]) -> OpGraph:
