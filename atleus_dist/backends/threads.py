@@ -57,10 +57,13 @@ def run(spec: RunSpec, progress: Progress | None = None, checkpoint=None) -> Run
     def work() -> int | None:  # plain int reads of the other threads' schedulers (under the GIL)
         return total_work(lp.work_done() for lp in lps)
 
+    def events() -> int:  # the LPs' live counts (their committed ones are set when a segment ends)
+        return sum(lp.total_events() for lp in lps) - events0
+
     try:
         while True:
             plane.end_ps = min(end, until)
-            drivers = _segment(lps, plane, rate, ticker, work)
+            drivers = _segment(lps, plane, rate, ticker, work, events)
             for lp, d in zip(lps, drivers):
                 stats.messages += int(d.messages_sent)
                 stats.work_s += sum(row[4] for row in d.rows)
@@ -99,7 +102,7 @@ def run(spec: RunSpec, progress: Progress | None = None, checkpoint=None) -> Run
     return stats
 
 
-def _segment(lps: list, plane, rate: float, ticker: ProgressTicker, work) -> list:
+def _segment(lps: list, plane, rate: float, ticker: ProgressTicker, work, events) -> list:
     """One compiled run of every LP on its own thread, up to ``plane.end_ps``; its drivers."""
     n = len(lps)
     board = Board(n)
@@ -126,7 +129,7 @@ def _segment(lps: list, plane, rate: float, ticker: ProgressTicker, work) -> lis
             while t.is_alive():
                 t.join(0.25)
                 r = int(board.epoch[0:n * STRIDE:STRIDE].min())
-                ticker.tick(max(r, 0), int(board.head[max(r, 0) & 1, :, H_NEXT].min()), 0, work=work)
+                ticker.tick(max(r, 0), int(board.head[max(r, 0) & 1, :, H_NEXT].min()), events(), work=work)
     except BaseException:
         board.abort()
         for t in threads:
