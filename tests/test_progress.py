@@ -127,18 +127,22 @@ def test_ray_actors_report_the_ops_done_in_their_round_summary(mapping, tmp_path
 
 
 def test_compiled_rounds_progress_counts_events_as_it_goes(tmp_path):
-    """Progress lines of a run on compiled rounds (local x2, two regions) show the events done so
-    far: the LPs' live counts, not the committed ones a segment sets only when it ends (which made
-    every line but the last say ``events 0``)."""
+    """Progress lines of a run on compiled rounds (local x2, two regions, checkpoints every 15k
+    cycles) show the events done so far - the LPs' live counts, not the committed ones a segment
+    sets only when it ends (every line but the last said ``events 0``) - and rounds from the run's
+    start (each segment between checkpoints counted from 0 again)."""
     import re
     import subprocess
     import sys
 
     r = subprocess.run([sys.executable, "-m", "atleus_dist.cli", "noc", "--mesh", "8x8x4", "--traffic", "uniform",
                         "--rate", "0.05", "--measure", "60000", "--partition", "blocks:2x1", "--backend", "local",
-                        "--workers", "2", "--out", str(tmp_path / "n")], capture_output=True, text=True, timeout=600)
+                        "--workers", "2", "--checkpoint-every-ps", "15000000", "--out", str(tmp_path / "n")],
+                       capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
     lines = [ln for ln in r.stderr.splitlines() if ln.startswith("[noc] sim")]
     assert len(lines) >= 2, r.stderr  # ~3 s of run: a line a second, and the last
-    events = [int(re.search(r"events ([\d,]+)", ln).group(1).replace(",", "")) for ln in lines]
+    events, rounds = ([int(re.search(rf"{k} ([\d,]+)", ln).group(1).replace(",", "")) for ln in lines]
+                      for k in ("events", "rounds"))
     assert all(e > 0 for e in events) and events == sorted(events), lines
+    assert rounds == sorted(rounds), lines  # segments between checkpoints go on counting

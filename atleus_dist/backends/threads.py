@@ -63,7 +63,7 @@ def run(spec: RunSpec, progress: Progress | None = None, checkpoint=None) -> Run
     try:
         while True:
             plane.end_ps = min(end, until)
-            drivers = _segment(lps, plane, rate, ticker, work, events)
+            drivers = _segment(lps, plane, rate, ticker, work, events, spec.first_round + stats.rounds)
             for lp, d in zip(lps, drivers):
                 stats.messages += int(d.messages_sent)
                 stats.work_s += sum(row[4] for row in d.rows)
@@ -102,8 +102,9 @@ def run(spec: RunSpec, progress: Progress | None = None, checkpoint=None) -> Run
     return stats
 
 
-def _segment(lps: list, plane, rate: float, ticker: ProgressTicker, work, events) -> list:
-    """One compiled run of every LP on its own thread, up to ``plane.end_ps``; its drivers."""
+def _segment(lps: list, plane, rate: float, ticker: ProgressTicker, work, events, round0: int) -> list:
+    """One compiled run of every LP on its own thread, up to ``plane.end_ps``; its drivers.
+    ``round0``: the rounds before it (its drivers count from 0, progress from the run's start)."""
     n = len(lps)
     board = Board(n)
     drivers = [lp.compiled_driver(board, plane, ROWS_EVERY, rate) for lp in lps]
@@ -129,7 +130,7 @@ def _segment(lps: list, plane, rate: float, ticker: ProgressTicker, work, events
             while t.is_alive():
                 t.join(0.25)
                 r = int(board.epoch[0:n * STRIDE:STRIDE].min())
-                ticker.tick(max(r, 0), int(board.head[max(r, 0) & 1, :, H_NEXT].min()), events(), work=work)
+                ticker.tick(round0 + max(r, 0), int(board.head[max(r, 0) & 1, :, H_NEXT].min()), events(), work=work)
     except BaseException:
         board.abort()
         for t in threads:
