@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from atleus_dist.hw.arch import AtleusArchConfig
+from atleus_dist.hw.links import SystemConfig
+from atleus_dist.hw.system import SYSTEM_PARTITION, SYSTEM_PARTITIONS_TEXT
 from atleus_dist.hw.noc.config import PARTITION, PARTITIONS_TEXT
 from atleus_dist.hw.params import param, validate_fields
 from atleus_dist.hw.tier import FixedLatencyTransferStub
@@ -36,8 +38,10 @@ class ExecutionConfig:
 
     def __post_init__(self) -> None:
         validate_fields(self)
-        if self.partition is not None and not PARTITION.fullmatch(self.partition):
-            raise ConfigError("partition", f"unknown partition {self.partition[:60]!r}", allowed=PARTITIONS_TEXT)
+        if self.partition is not None and not (PARTITION.fullmatch(self.partition)
+                                               or SYSTEM_PARTITION.fullmatch(self.partition)):
+            raise ConfigError("partition", f"unknown partition {self.partition[:60]!r}",
+                              allowed=f"{PARTITIONS_TEXT}; a system of chips: {SYSTEM_PARTITIONS_TEXT}")
         if self.address is not None and self.backend != "ray":
             raise ConfigError("address", f"only the ray backend takes an address (backend is {self.backend})")
 
@@ -56,6 +60,7 @@ class RunConfig:
 
     scenario: ScenarioConfig = field(default_factory=ScenarioConfig)
     chip: AtleusArchConfig = field(default_factory=AtleusArchConfig)
+    system: SystemConfig = field(default_factory=SystemConfig)
     kind: str = param("atleus", source="the chip itself; 3d-tpu and 2d-planar are the baselines", choices=KINDS)
     transport: str = param("noc", source="the flit-level 3D NoC carries results between cores", choices=TRANSPORTS)
     stub: FixedLatencyTransferStub = field(default_factory=FixedLatencyTransferStub)
@@ -65,6 +70,17 @@ class RunConfig:
     def __post_init__(self) -> None:
         validate_fields(self)
         p = self.execution.partition
+        if self.system.chips > 1:
+            if p is not None and not SYSTEM_PARTITION.fullmatch(p):
+                raise ConfigError("execution.partition", f"{p!r} is not a partition of a system of "
+                                  f"{self.system.chips} chips", allowed=SYSTEM_PARTITIONS_TEXT)
+            if self.kind != "atleus":
+                raise ConfigError("kind", f"the {self.kind} baseline runs on one chip (system.chips is "
+                                  f"{self.system.chips})", allowed="atleus")
+            return
+        if p is not None and SYSTEM_PARTITION.fullmatch(p) and p != "auto" and p != "single":
+            raise ConfigError("execution.partition", f"{p!r} cuts a system of chips; system.chips is 1",
+                              allowed=PARTITIONS_TEXT)
         if self.transport == "stub" and p not in (None, "by-tier", "auto"):
             raise ConfigError("execution.partition", f"the stub transport runs one LP per tier, got {p!r}",
                               allowed="by-tier")
@@ -72,6 +88,8 @@ class RunConfig:
     @property
     def partition(self) -> str:
         """The partition to use: the given one, else the transport's default (the stub has one)."""
+        if self.system.chips > 1:
+            return self.execution.partition or "auto"
         if self.transport == "stub":
             return "by-tier"
         return self.execution.partition or DEFAULT_PARTITION[self.transport]

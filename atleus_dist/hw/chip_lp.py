@@ -35,7 +35,8 @@ class ChipLP(NocRegionLP):
         self.sample_every = packet_sample_every
         mine = set(self.region.rids.tolist())
         p = program
-        owned = [i for i, r in enumerate(p.router) if r in mine]
+        wait = KIND_CODES["link_wait"]  # stands for another chip's send: a link message releases it
+        owned = [i for i, r in enumerate(p.router) if r in mine and p.ops.kind[i] != wait]
         self.site = p.site or p.router  # the NoC node of each op (a memory controller's own NI for HBM stripes)
         self.n_sites = p.n_sites
         self.sched = CoreScheduler(p.ops, owned, self._on_done, site=self.site.__getitem__)

@@ -17,6 +17,7 @@ import functools
 import math
 
 from atleus_dist.hw.hbm import Hbm2, Hbm2Config
+from atleus_dist.hw.links import LINK_KINDS
 from atleus_dist.hw.params import ACT_BYTES
 from atleus_dist.hw.units import UnitKind, hbm_port_core, hbm_port_unit, unit_kind
 from atleus_dist.hw.tier import OpTable
@@ -25,6 +26,8 @@ from atleus_dist.kernel import ConfigError
 
 
 LAYOUTS = ("3d", "planar")
+# units whose ops sit on their router's controller NI (memory or I/O), not its core's
+_CONTROLLER_UNITS = (UnitKind.HBM_PORT, UnitKind.LINK_TX, UnitKind.LINK_RX)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,7 +122,7 @@ class ChipProgram:
     @classmethod
     def from_mapping(cls, mapping, layout: "TierLayout | tuple[int, int]", hbm_router: int | list[int],
                      base: OpTable | None = None, hbm: Hbm2Config | None = None,
-                     mc_nodes: bool = False) -> "ChipProgram":
+                     mc_nodes: bool = False, io_router: int | None = None) -> "ChipProgram":
         """``base``: the program of ops as the tiers run them (default ``OpTable.from_mapping``;
         the 3D-TPU baseline passes its own, having no crossbars). ``hbm``: time each stripe with
         the channel model (:meth:`Hbm2.port_stripes`: port k's channels, its share of the bytes,
@@ -167,6 +170,8 @@ class ChipProgram:
                     energy = base.energy_pj[i] * nbytes / base.nbytes[i] if base.nbytes[i] else 0.0
                     if op.kind == "hbm_write":
                         share_of[len(origin)] = (k, [b for b, _t in stripes])
+                elif op.kind in LINK_KINDS:  # a system of chips: the I/O controller's link port
+                    router, unit, core_k, energy = io_router, base.unit[i], core, base.energy_pj[i]
                 else:
                     router, unit, core_k, energy = cls._router(arch, layout, base.tier[i], core), base.unit[i], \
                         core, base.energy_pj[i]
@@ -177,13 +182,13 @@ class ChipProgram:
                     cols[name].append(value)
                 routers.append(router)
                 origin.append(i)
-                out.append(cls._result_bytes(op, nbytes))
+                out.append(result_bytes(op, nbytes))
         prog = OpTable(base.n_tiers, stub=base.stub, **cols)
         need: dict[tuple[int, int], int] = {}
         dests: dict[int, set[int]] = {}
         graph = mapping.graph.ops
         n = layout.n_routers
-        site = [r + n if mc_nodes and unit_kind(u)[0] is UnitKind.HBM_PORT else r for r, u in zip(routers, cols["unit"])]
+        site = [r + n if mc_nodes and unit_kind(u)[0] in _CONTROLLER_UNITS else r for r, u in zip(routers, cols["unit"])]
         for c, deps in enumerate(prog.deps):
             cop = graph[origin[c]]
             for d in deps:
@@ -202,20 +207,22 @@ class ChipProgram:
             return layout.router(tier, core % arch.reram_cores_per_tier)
         return layout.router(tier, (core - arch.reram_cores) % arch.systolic_cores_per_tier)
 
-    @staticmethod
-    def _result_bytes(op, nbytes: int) -> int:
-        if op.kind in ("static_mm", "dynamic_mm"):
-            return op.m * op.n * op.count * ACT_BYTES
-        if op.kind == "vector":
-            return op.elements * ACT_BYTES
-        if op.kind == "hbm_read":
-            return nbytes
-        return 0  # a completion token (one flit)
-
     def bytes_to(self, op: int, node: int) -> int:
         """What the result of ``op`` puts on the NoC towards ``node`` (a router, or a memory
         controller's NI: see ``site``)."""
         return self.edge_bytes.get((op, node), self.out_bytes[op])
+
+
+def result_bytes(op, nbytes: int) -> int:
+    """Bytes of an op's result on the wire (``nbytes``: its share of the data, for an HBM stripe):
+    16-bit activations (``ACT_BYTES``); a write's result is a completion token (one flit)."""
+    if op.kind in ("static_mm", "dynamic_mm"):
+        return op.m * op.n * op.count * ACT_BYTES
+    if op.kind == "vector":
+        return op.elements * ACT_BYTES
+    if op.kind in ("hbm_read", "link_recv"):
+        return nbytes
+    return 0
 
 
 def _wanted(consumer, producer, out_bytes: int, write_share: tuple[int, list[int]] | None) -> int:

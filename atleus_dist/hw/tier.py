@@ -26,7 +26,8 @@ from atleus_dist.kernel import Block, LogicalProcess, LPFactory, RunSpec, messag
 from atleus_dist.kernel.errors import ConfigError
 
 DEP_DTYPE = message_dtype([("op", "<i8")])
-KIND_CODES = {"static_mm": 0, "dynamic_mm": 1, "vector": 2, "hbm_read": 3, "hbm_write": 4, "program": 5}
+KIND_CODES = {"static_mm": 0, "dynamic_mm": 1, "vector": 2, "hbm_read": 3, "hbm_write": 4, "program": 5,
+              "link_send": 6, "link_wait": 7, "link_recv": 8}
 PHASE_CODES = {"fwd": 0, "bwd": 1, "update": 2}
 
 
@@ -111,7 +112,9 @@ class TierLP(LogicalProcess):
             for d in p.deps[i]:
                 if p.tier[d] == lp_id and p.tier[i] != lp_id and p.tier[i] not in self.remote_tiers.get(d, []):
                     self.remote_tiers.setdefault(d, []).append(p.tier[i])
-        self.sched = CoreScheduler(p, (i for i, t in enumerate(p.tier) if t == lp_id), self._on_done)
+        wait = KIND_CODES["link_wait"]  # stands for another chip's send: a link message releases it
+        self.sched = CoreScheduler(p, (i for i, t in enumerate(p.tier) if t == lp_id and p.kind[i] != wait),
+                                   self._on_done)
         self._out: dict[int, list[tuple[int, int]]] = {}
         self.seq = 0
 

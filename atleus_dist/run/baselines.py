@@ -214,6 +214,8 @@ def scenario_config(sc) -> dict:
            "pipeline_chunk_tokens": sc.pipeline_chunk_tokens}
     if sc.stream_cores is not None:  # only when set, so other manifests stay as they were
         out["stream_cores"] = sc.stream_cores
+    if sc.micro_batches != 1 or sc.schedule != "gpipe":  # systems of chips, likewise
+        out.update(micro_batches=sc.micro_batches, schedule=sc.schedule)
     return out
 
 

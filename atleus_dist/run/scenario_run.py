@@ -24,6 +24,7 @@ from atleus_dist.hw.arch import AtleusArchConfig
 from atleus_dist.hw.tier import KIND_CODES, PHASE_CODES, FixedLatencyTransferStub, OpTable, tier_run_spec
 from atleus_dist.kernel import ConfigError, RunSpec, contiguous_groups
 from atleus_dist.run.baselines import scenario_config, stub_latency_ps
+from atleus_dist.run.system_run import build_system
 from atleus_dist.workload import Mapper, compile_step
 from atleus_dist.workload.scenario import Scenario
 
@@ -83,8 +84,14 @@ def build(scenario, arch_file: str | None = None, sets=None, transport: str | No
     arch, kind, transport = cfg.chip, cfg.kind, cfg.transport
     partition = cfg.partition
     workers = cfg.execution.workers
-    mapping = Mapper(arch, static_on="systolic" if kind == "3d-tpu" else "reram").map(sc, compile_step(sc))
     tree = to_data(cfg)
+    if cfg.system.chips > 1:  # a system of chips (run/system_run.py)
+        spec, system, n_ops = build_system(cfg, sc, labels, sink_factory)
+        config = dict(tree, reram_tiers=arch.reram_tiers, ops=n_ops, system=dict(tree["system"], **system))
+        config["scenario"] = dict(scenario_config(sc), policy=sc.policy)
+        config["partition"] = spec.meta["partition"]
+        return Built(sc, arch, spec, config, cfg)
+    mapping = Mapper(arch, static_on="systolic" if kind == "3d-tpu" else "reram").map(sc, compile_step(sc))
     config = dict(tree, reram_tiers=0 if kind == "3d-tpu" else arch.reram_tiers, ops=len(mapping.graph))
     config["scenario"] = dict(scenario_config(sc), policy=sc.policy)
     if kind != "atleus":

@@ -8,6 +8,10 @@ Kinds and the tier that executes them (Atleus' split):
 - ``vector``     softmax, norms, activations, residual adds, loss, optimizer update: systolic
 - ``hbm_read`` / ``hbm_write`` saved activations, optimizer state, streamed weights: HBM
 - ``program``    (re)writing a weight block into ReRAM crossbars: ReRAM
+- ``link_send`` / ``link_wait`` / ``link_recv``  an off-chip transfer in a system of chips
+  (:mod:`atleus_dist.workload.stages`): the send occupies the chip's link port for the bytes'
+  serialisation; the wait stands for the far end (it never runs: a link message releases it); the
+  receive (no time) hands the data to its consumers on this chip. ``peer`` is the other chip.
 
 A matmul op is ``count`` independent (m x k) x (k x n) products. With layer pipelining an op
 covers one ``chunk`` of the tokens (see the compiler for the dependency rule between chunks). Ops are stored in a topological
@@ -19,12 +23,13 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
+from atleus_dist.hw.links import LINK_KINDS
 from atleus_dist.kernel.errors import ConfigError
 
-KINDS = ("static_mm", "dynamic_mm", "vector", "hbm_read", "hbm_write", "program")
+KINDS = ("static_mm", "dynamic_mm", "vector", "hbm_read", "hbm_write", "program") + LINK_KINDS
 PHASES = ("fwd", "bwd", "update")
 TIER_OF_KIND = {"static_mm": "reram", "program": "reram", "dynamic_mm": "systolic", "vector": "systolic",
-                "hbm_read": "hbm", "hbm_write": "hbm"}
+                "hbm_read": "hbm", "hbm_write": "hbm", "link_send": "link", "link_wait": "link", "link_recv": "link"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +57,8 @@ class Op:
     # an HBM op whose data the mapper placed in one channel (a streamed weight slice,
     # :mod:`atleus_dist.workload.streaming`): its index; -1: interleaved over every channel
     channel: int = -1
+    # a link op: the chip at the other end (-1: not a link op)
+    peer: int = -1
 
     @property
     def tier(self) -> str:
@@ -115,5 +122,5 @@ class OpGraph:
             g.ops.append(Op(new_id[op.id], op.name, op.kind, op.phase, op.layer, op.m, op.n, op.k, op.count,
                             op.weight, op.transposed, op.vector_kind, op.elements, op.nbytes,
                             tuple(new_id[d] for d in op.deps if d in new_id), op.chunk, op.part, op.parts,
-                            op.channel))
+                            op.channel, op.peer))
         return g

@@ -61,7 +61,7 @@ def split_heads(graph: OpGraph, heads: int, parts: int) -> OpGraph:
     for op in graph:
         fields = dict(m=op.m, n=op.n, k=op.k, count=op.count, weight=op.weight, transposed=op.transposed,
                       vector_kind=op.vector_kind, elements=op.elements, nbytes=op.nbytes, chunk=op.chunk,
-                      part=op.part, parts=op.parts, channel=op.channel)
+                      part=op.part, parts=op.parts, channel=op.channel, peer=op.peer)
         if not head_parallel(op, heads):
             ds = [d for old in op.deps for d in new_ids[old]]
             new_ids[op.id] = [out.add(op.name, op.kind, op.phase, op.layer, ds, **fields)]

@@ -43,7 +43,8 @@ from atleus_dist.hw.arch import AtleusArchConfig
 from atleus_dist.hw.hbm import Hbm2
 from atleus_dist.hw.reram import ReramCore, WeightBlock, WriteCounters
 from atleus_dist.hw.systolic import SystolicCore
-from atleus_dist.hw.units import HBM_CORE  # the op table's id of the HBM (hw.units)
+from atleus_dist.hw.links import LINK_KINDS, SystemConfig
+from atleus_dist.hw.units import HBM_CORE, LINK_UNIT0, link_rx_unit, link_tx_unit
 from atleus_dist.kernel.errors import ConfigError
 from atleus_dist.workload.graph import Op, OpGraph
 from atleus_dist.workload.head_split import split_heads
@@ -86,7 +87,7 @@ class Mapping:
         ``reram_cores + i``) sits on tier ``i // systolic_cores_per_tier``; HBM stays on tier
         ``reram_tiers``."""
         c, a = self.core[i], self.arch
-        if c == HBM_CORE:
+        if c == HBM_CORE or c <= LINK_UNIT0:  # the HBM or a link port: the interposer tier
             return a.reram_tiers
         if self.static_on == "systolic":
             return (c - a.reram_cores) // a.systolic_cores_per_tier
@@ -97,7 +98,8 @@ class Mapping:
     def energy_by_tier(self) -> dict[str, float]:
         out = {"reram": 0.0, "systolic": 0.0, "hbm": 0.0}
         for op, e in zip(self.graph, self.energy_pj):
-            out["systolic" if self.static_on == "systolic" and op.tier == "reram" else op.tier] += e
+            tier = "systolic" if self.static_on == "systolic" and op.tier == "reram" else op.tier
+            out[tier] = out.get(tier, 0.0) + e  # "link" only in a system of chips
         return out
 
 
@@ -229,7 +231,7 @@ def _insert_weight_reads(graph: OpGraph, shapes: dict[str, tuple[int, int, int]]
                               nbytes=math.ceil(k * n * bits / 8), chunk=op.chunk))
         new_id[op.id] = out.add(op.name, op.kind, op.phase, op.layer, ds, m=op.m, n=op.n, k=op.k, count=op.count,
                                 weight=op.weight, transposed=op.transposed, vector_kind=op.vector_kind,
-                                elements=op.elements, nbytes=op.nbytes, chunk=op.chunk)
+                                elements=op.elements, nbytes=op.nbytes, chunk=op.chunk, peer=op.peer)
     return out
 
 
@@ -237,7 +239,11 @@ STATIC_ON = ("reram", "systolic")
 
 
 class Mapper:
-    def __init__(self, arch: AtleusArchConfig | None = None, static_on: str = "reram") -> None:
+    def __init__(self, arch: AtleusArchConfig | None = None, static_on: str = "reram",
+                 system: SystemConfig | None = None, chip: int = 0) -> None:
+        """``system`` and ``chip``: the system of chips this chip (its index) belongs to, which
+        times the graph's link ops (:mod:`atleus_dist.workload.stages`); None: one chip."""
+        self.system, self.chip = system, chip
         if static_on not in STATIC_ON:
             raise ConfigError("static_on", f"unknown value {static_on!r}", allowed=", ".join(STATIC_ON))
         self.static_on = static_on
@@ -319,6 +325,8 @@ class Mapper:
 
     def _cost(self, op: Op, placements, writes: WriteCounters, n_sys: int) -> tuple[int, int, float]:
         arch = self.arch
+        if op.kind in LINK_KINDS:
+            return self._link_cost(op)
         if op.kind == "static_mm":
             p = placements[op.weight]
             c = self.rc.mvm(p.block, math.ceil(op.m * op.count / p.replicas), transposed=op.transposed)
@@ -342,6 +350,17 @@ class Mapper:
         else:
             c = self.sa.vector(op.vector_kind, op.elements)
         return sys_core, c.latency_ps, c.energy_pj
+
+    def _link_cost(self, op: Op) -> tuple[int, int, float]:
+        """A send occupies its port for the serialisation and spends the link's energy per bit;
+        the far end's wait and the receive take no time (hw.links: the latency is the message's)."""
+        sysc = self.system
+        if sysc is None:
+            raise ConfigError("system.chips", f"op {op.name} crosses chips on a one-chip run")
+        if op.kind == "link_send":
+            link = sysc.link
+            return link_tx_unit(sysc.port(self.chip, op.peer)), link.serialise_ps(op.nbytes), link.energy_pj(op.nbytes)
+        return link_rx_unit(sysc.port(op.peer, self.chip)), 0, 0.0
 
     def _layer_static_fwd(self, g: OpGraph, layer: int) -> dict[str, list[Op]]:
         """The layer's forward static matmuls grouped by weight (all pipeline chunks of each),
@@ -388,7 +407,7 @@ class Mapper:
         out = []
         by_layer: dict[int, list[int]] = {}
         for i, op in enumerate(m.graph):
-            if op.phase == "fwd" and 0 <= op.layer < sc.model.layers:
+            if op.phase == "fwd" and 0 <= op.layer < sc.model.layers and op.kind not in LINK_KINDS:
                 by_layer.setdefault(op.layer, []).append(i)
         for layer, ids in sorted(by_layer.items()):
             per_key: dict[str, int] = {}

@@ -21,6 +21,7 @@ from atleus_dist.workload.model import ModelSpec, load_model, workloads_dir
 MODES = ("inference", "finetune")
 FINETUNE_KINDS = ("lora", "full")
 POLICIES = ("stream", "fit")
+SCHEDULES = ("gpipe", "1f1b")
 OPTIMIZERS = ("adam", "sgd")
 _QUANT = re.compile(r"^M(\d{1,2})F(\d{1,2})$")
 
@@ -76,6 +77,10 @@ class ScenarioConfig:
     stream_cores: int | None = param(None, 1, 4096, "policy stream: ReRAM cores of the stream region; None: the "
                                      "fewest whole cores holding the largest weight's core slices, the rest "
                                      "resident (workload.streaming; bench/RESULTS.md issue 13 session 5)")
+    micro_batches: int = param(1, 1, 4096, "systems of chips: one micro-batch (a pipeline wants >= 4 x stages: "
+                               "GPipe's bubble (p - 1) / (m + p - 1))")
+    schedule: str = param("gpipe", source="GPipe (Huang et al. 2019); 1f1b: PipeDream-Flush (Narayanan et al. 2021)",
+                          choices=SCHEDULES)
 
     def __post_init__(self) -> None:
         validate_fields(self)
@@ -91,7 +96,7 @@ class ScenarioConfig:
         return cls(name=sc.name or sc.model.name, model=sc.model.name, mode=sc.mode, seq=sc.seq, batch=sc.batch,
                    finetune=sc.finetune, lora_rank=sc.lora_rank, lora_targets=sc.lora_targets, quant=sc.quant.name,
                    policy=sc.policy, optimizer=sc.optimizer, pipeline_chunk_tokens=sc.pipeline_chunk_tokens,
-                   stream_cores=sc.stream_cores)
+                   stream_cores=sc.stream_cores, micro_batches=sc.micro_batches, schedule=sc.schedule)
 
 
 @dataclass(frozen=True)
@@ -117,17 +122,20 @@ class Scenario:
     # policy stream: cores of the stream region (None: the fewest that hold the largest weight's
     # core slices; workload.streaming); more cores program more weights side by side, fewer stay resident
     stream_cores: int | None = None
+    # systems of chips (workload.stages): micro-batches per replica and their pipeline schedule
+    micro_batches: int = 1
+    schedule: str = "gpipe"
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ConfigError("mode", f"unknown mode {self.mode!r}", allowed=", ".join(MODES))
         if self.finetune not in FINETUNE_KINDS:
             raise ConfigError("finetune", f"unknown kind {self.finetune!r}", allowed=", ".join(FINETUNE_KINDS))
-        for f, allowed in (("policy", POLICIES), ("optimizer", OPTIMIZERS)):
+        for f, allowed in (("policy", POLICIES), ("optimizer", OPTIMIZERS), ("schedule", SCHEDULES)):
             if getattr(self, f) not in allowed:
                 raise ConfigError(f, f"unknown value {getattr(self, f)!r}", allowed=", ".join(allowed))
         declared = {f.name: f for f in dataclasses.fields(ScenarioConfig)}
-        for f in ("seq", "batch", "lora_rank", "pipeline_chunk_tokens"):
+        for f in ("seq", "batch", "lora_rank", "pipeline_chunk_tokens", "micro_batches"):
             check_leaf(declared[f], int, getattr(self, f), f)
         if self.stream_cores is not None:
             check_leaf(declared["stream_cores"], int, self.stream_cores, "stream_cores")
@@ -188,7 +196,7 @@ class Scenario:
 
 
 SCENARIO_FIELDS = ("name", "model", "mode", "seq", "batch", "finetune", "lora_rank", "lora_targets", "quant",
-                   "policy", "optimizer", "pipeline_chunk_tokens", "stream_cores")
+                   "policy", "optimizer", "pipeline_chunk_tokens", "stream_cores", "micro_batches", "schedule")
 
 
 def scenario_from_dict(data: dict, root: Path | None = None) -> Scenario:

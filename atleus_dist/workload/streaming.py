@@ -90,7 +90,7 @@ def _without_reloads(graph: OpGraph, resident: set[str]) -> OpGraph:
         new_id[op.id] = out.add(op.name, op.kind, op.phase, op.layer, [new_id[d] for d in ds], m=op.m, n=op.n,
                                 k=op.k, count=op.count, weight=op.weight, transposed=op.transposed,
                                 vector_kind=op.vector_kind, elements=op.elements, nbytes=op.nbytes, chunk=op.chunk,
-                                part=op.part, parts=op.parts, channel=op.channel)
+                                part=op.part, parts=op.parts, channel=op.channel, peer=op.peer)
     return out
 
 
@@ -147,7 +147,7 @@ def _toposort(graph: OpGraph, deps, keys, extra) -> OpGraph:
             op = graph.ops[i]
             new_id[i] = out.add(op.name, op.kind, op.phase, op.layer, ds, m=op.m, n=op.n, k=op.k, count=op.count,
                                 weight=op.weight, transposed=op.transposed, vector_kind=op.vector_kind,
-                                elements=op.elements, nbytes=op.nbytes, chunk=op.chunk, channel=op.channel)
+                                elements=op.elements, nbytes=op.nbytes, chunk=op.chunk, channel=op.channel, peer=op.peer)
         else:
             name, kind, phase, layer, fields = extra[i - n]
             new_id[i] = out.add(name, kind, phase, layer, ds, **fields)

@@ -73,7 +73,8 @@ def split_oversized(graph: OpGraph, widths: dict[str, list[int]]) -> OpGraph:
     for op in graph:
         ds = [d for old in op.deps for d in new_ids[old]]
         fields = dict(m=op.m, n=op.n, k=op.k, count=op.count, weight=op.weight, transposed=op.transposed,
-                      vector_kind=op.vector_kind, elements=op.elements, nbytes=op.nbytes, chunk=op.chunk)
+                      vector_kind=op.vector_kind, elements=op.elements, nbytes=op.nbytes, chunk=op.chunk,
+                      peer=op.peer)
         ws = widths.get(op.weight) if op.kind in ("static_mm", "program") else None
         if ws is None:
             new_ids[op.id] = [out.add(op.name, op.kind, op.phase, op.layer, ds, **fields)]
