@@ -22,6 +22,7 @@ import pyarrow as pa
 from atleus_dist.kernel.errors import ConfigError
 from atleus_dist.results.manifest import MANIFEST, read_manifest
 from atleus_dist.results.reader import read_table, table_names
+from atleus_dist.results.system_figures import system_figures
 
 PS_PER_S = 1e12
 PJ_PER_J = 1e12
@@ -300,6 +301,9 @@ def summary_figures(run_dir: str | os.PathLike, manifest: dict | None = None,
     if ops is not None:
         fig.update(ops_figures(ops))
         fig.update(reram_writes(ops) or {})
+        codes = {prefix: {n: c for c, n in code_names(ops, f"{prefix}_codes", prefix).items()}
+                 for prefix in ("kind", "phase")}
+        fig.update(system_figures(ops, tables.get("system_links"), codes["kind"], codes["phase"]))
     fig.update(noc_figures(packets, links, clock_ps_of(manifest), fig.get("step_latency_ps")))
     parts = [fig.get("ops_energy_pj"), fig.get("noc_energy_pj")]
     if any(p is not None for p in parts):

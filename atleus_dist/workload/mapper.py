@@ -376,9 +376,11 @@ class Mapper:
 
     def _replicate(self, sc: Scenario, g: OpGraph, placements, spare: int):
         """Give the bottleneck ReRAM stage more copies of its weights while spare crossbars last."""
-        if spare <= 0 or sc.model.layers < 1:
+        # the layers this chip holds (all of them on one chip; a pipeline stage's on a system)
+        layers = sorted({op.layer for op in g if op.kind == "static_mm" and 0 <= op.layer < sc.model.layers})
+        if spare <= 0 or not layers:
             return placements
-        by_w = self._layer_static_fwd(g, 0)
+        by_w = self._layer_static_fwd(g, layers[0])
         if not by_w or not all(placements[w].resident for w in by_w):
             return placements
         ws = list(by_w)
@@ -388,7 +390,7 @@ class Mapper:
             lat = [self._weight_latency(placements[w].block, by_w[w], reps[nm]) for w, nm in zip(ws, names)]
             stages = _partition(lat, self.arch.reram_stages_per_layer)
             worst = max(stages, key=lambda s: sum(lat[i] for i in s))
-            cost = sc.model.layers * sum(placements[ws[i]].block.crossbars for i in worst)
+            cost = len(layers) * sum(placements[ws[i]].block.crossbars for i in worst)
             if cost > spare or any(min(o.m * o.count for o in by_w[ws[i]]) <= reps[names[i]] for i in worst):
                 break
             spare -= cost
