@@ -144,3 +144,22 @@ def test_bad_system_input_is_one_line_exit_2(tmp_path, cli, sets, path):
 def test_chips_partition_needs_a_system(tmp_path, cli):
     code, _data, err = cli("run", "--partition", "chips", "--out", str(tmp_path / "bad"))
     assert code == 2 and "partition" in err and not (tmp_path / "bad").exists()
+
+
+def test_killed_system_resumes_on_another_grouping(tmp_path, cli, digest_of):
+    # 4 data-parallel chips on 2 worker processes, killed (SIGKILL) after a checkpoint, resumed in
+    # one process: the uninterrupted run's digest
+    import signal
+
+    from tests.test_checkpoint import _stop_after_first_checkpoint
+
+    args = ["run", "gpt2-medium-lora32-dp4", "--transport", "stub", "--set", "scenario.seq=32", "--quiet"]
+    ref = tmp_path / "ref"
+    assert cli(*args, "--backend", "inline", "--out", str(ref))[0] == 0
+    out = tmp_path / "killed"
+    m = _stop_after_first_checkpoint([*args, "--backend", "local", "--workers", "2",
+                                      "--checkpoint-every-ps", "2000000000"], out, signal.SIGKILL)
+    assert m["checkpoints"]
+    code, _data, err = cli("resume", str(out), "--partition", "single", "--backend", "inline", "--quiet")
+    assert code == 0, err
+    assert digest_of(out) == digest_of(ref)

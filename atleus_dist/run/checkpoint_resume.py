@@ -231,6 +231,8 @@ def _comparable(config: dict) -> dict:
     out = {k: v for k, v in config.items() if k not in _EXECUTION_KEYS}
     if isinstance(out.get("noc"), dict):
         out["noc"] = {k: v for k, v in out["noc"].items() if k != "partition"}
+    if isinstance(out.get("system"), dict):  # a system of chips: how its LPs are grouped
+        out["system"] = {k: v for k, v in out["system"].items() if k not in ("partition", "lps_of_chip")}
     return json.loads(json.dumps(out, sort_keys=True, default=str))
 
 
@@ -282,6 +284,12 @@ def plan_resume(run_dir, *, backend: str | None = None, workers: int | None = No
 
         raise rename(exc, "--partition") from None
     new_partition = spec0.meta.get("partition") or config.get("partition")
+    if spec0.meta.get("model") == "system":  # single and chips hold the same LPs, grouped otherwise
+        chip_of = (lambda p: p if p.startswith("chips:") else "chips:single")
+        if chip_of(new_partition) != chip_of(resolved):
+            raise ConfigError("--partition", f"a system of chips resumes with its chips cut as before "
+                              f"({resolved}); single and chips are alike", allowed="single, chips")
+        resolved = new_partition
     if _comparable(config) != _comparable(manifest["config"]):
         raise ConfigError("run", f"{path}: the configuration rebuilt from the manifest is not the run's "
                           f"(the software or a workload file changed since); cannot resume")
