@@ -63,10 +63,11 @@ def system_figures(ops: pa.Table, links: pa.Table | None, kind_codes: dict[str, 
     if links is not None and links.num_rows:
         busy = links.column("busy_ps").to_numpy().astype(np.float64)
         util = busy / step
-        fig.update(system_link_ports=links.num_rows, system_link_transfers=int(links.column("transfers").to_numpy().sum()),
-                   system_link_bytes=int(links.column("bytes").to_numpy().sum()),
-                   system_link_energy_pj=float(links.column("energy_pj").to_numpy().sum()),
-                   system_link_utilisation_max=float(util.max()), system_link_utilisation_mean=float(util.mean()))
+        # named like the NoC's link classes (``<class>_links``, ...): the report lists them alike
+        fig.update(offchip_links=links.num_rows, offchip_link_transfers=int(links.column("transfers").to_numpy().sum()),
+                   offchip_link_bytes=int(links.column("bytes").to_numpy().sum()),
+                   offchip_link_energy_pj=float(links.column("energy_pj").to_numpy().sum()),
+                   offchip_link_utilisation_max=float(util.max()), offchip_link_utilisation_mean=float(util.mean()))
     fig["system_bound"] = system_bound(fig)
     return fig
 
@@ -74,8 +75,8 @@ def system_figures(ops: pa.Table, links: pa.Table | None, kind_codes: dict[str, 
 def system_bound(fig: dict) -> str:
     """What bounds the step, in words: a link kept busy, the pipeline's fill and drain, an exposed
     all-reduce, or the slowest chip's own work (its NoC, memory or cores: ``report`` of that chip)."""
-    if fig.get("system_link_utilisation_max", 0.0) > 0.5:
-        return "off-chip link: a port is busy {:.0%} of the step".format(fig["system_link_utilisation_max"])
+    if fig.get("offchip_link_utilisation_max", 0.0) > 0.5:
+        return "off-chip link: a port is busy {:.0%} of the step".format(fig["offchip_link_utilisation_max"])
     if fig.get("allreduce_exposed_share", 0.0) > 0.2:
         return "all-reduce: {:.0%} of the step after the last backward op".format(fig["allreduce_exposed_share"])
     if fig["pipeline_bubble_share"] > 0.3:
@@ -83,3 +84,32 @@ def system_bound(fig: dict) -> str:
             fig["pipeline_bubble_share"])
     return "the slowest chip's own work: active {:.0%} of the step".format(fig["chip_active_share_max"])
 
+
+
+def system_lines(fig: dict, system: dict | None) -> list[str]:
+    """The report's lines on a system of chips (none for one chip)."""
+    if "chips" not in fig:
+        return []
+    system = system or {}
+    step = max(1, fig.get("step_latency_ps") or 1)
+    head = f"system         {fig['chips']} chips"
+    if system:
+        head += (f" ({len(system.get('stages', []))} pipeline stages x {system.get('data_parallel', 1)} replicas, "
+                 f"{system.get('topology')} of {system.get('link', {}).get('preset')} links), "
+                 f"{system.get('micro_batches')} micro-batch(es) under {system.get('schedule')}")
+    lines = [head]
+    if system.get("stages"):
+        lines.append("    stages (layers) " + ", ".join(f"{a}-{b - 1}" for a, b in system["stages"])
+                     + f"; crossbars per stage {system.get('stage_crossbars')}; streamed on chips "
+                     f"{system.get('streamed_chips') or 'none'}")
+    lines.append("    chip active (ms, share of the step): " + ", ".join(
+        f"{c}: {a / 1e9:.4g} ({a / step:.0%})" for c, a in enumerate(fig["chip_active_ps"])))
+    lines.append(f"    pipeline bubble {fig['pipeline_bubble_share']:.1%} of the step (chips idle, mean)")
+    if "allreduce_ps" in fig:
+        lines.append(f"    all-reduce {fig['allreduce_ps'] / 1e9:.4g} ms per chip (ring), exposed after backward "
+                     f"{fig['allreduce_exposed_ps'] / 1e9:.4g} ms ({fig['allreduce_exposed_share']:.1%})")
+    if "offchip_link_bytes" in fig:
+        lines.append(f"    off-chip: {fig['offchip_link_transfers']:,} transfers, {fig['offchip_link_bytes']:,} bytes, "
+                     f"busiest port {fig['offchip_link_utilisation_max']:.2%} of the step")
+    lines.append(f"    what bounds the step: {fig['system_bound']}")
+    return lines
