@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import atleus_dist.api as A
+from atleus_dist.hw.system_lp import SystemChipLP
 
 PCIE5_BYTES_PER_S = 32e9 * 16 * 128 / 130 / 8  # 32 GT/s x 16 lanes, 128b/130b (PCI-SIG PCIe 5.0)
 PCIE5_LATENCY_PS = 500_000  # the preset's one-way latency (docs/assumptions.md)
@@ -97,7 +98,7 @@ def test_same_digest_on_every_partition_and_backend(tmp_path, digest_of):
         assert run.manifest["config"]["partition"] == "chips"
 
 
-def test_flit_noc_system_same_digest_on_chip_partitions(tmp_path, digest_of):
+def test_flit_noc_system_same_digest_on_chip_partitions(tmp_path, digest_of, monkeypatch):
     sets = {"system.chips": 2, "scenario.seq": 16, "scenario.pipeline_chunk_tokens": 16,
             "scenario.model": "roberta-base", "scenario.mode": "inference", "scenario.batch": 2,
             "scenario.micro_batches": 2}
@@ -106,6 +107,11 @@ def test_flit_noc_system_same_digest_on_chip_partitions(tmp_path, digest_of):
     assert set(one.table("ops").to_table().column("chip").to_pylist()) == {0, 1}
     two = _run(tmp_path, "n2", sets, transport="noc", backend="local", partition="chips", workers=2)
     assert digest_of(two.path) == want
+    # the chips' output bounds (the next send, not the next NoC cycle) only widen windows
+    monkeypatch.setattr(SystemChipLP, "output_bounds", False)
+    plain = _run(tmp_path, "n0", sets, transport="noc", partition="single")
+    assert digest_of(plain.path) == want
+    assert plain.figures["rounds"] > 3 * one.figures["rounds"]
 
 
 # digests of one chip at commit d50c771 (before systems existed): a single chip stays as it was

@@ -77,6 +77,7 @@ class _Worker:
         ctrl, w, lp_ids = self.ctrl, self.w, self.group.lp_ids
         end = self.spec.end_ps
         ctrl.local_next[0, lp_ids] = self.group.local_next()
+        ctrl.local_out[0, lp_ids] = self.group.local_out()
         ctrl.sent_min[0, w, :] = np.iinfo(np.int64).max
         ctrl.datalen[0, w, :] = 0
         own = b""
@@ -100,7 +101,7 @@ class _Worker:
             if ckpt is not None and ckpt.due(int(nxt.min()), until, end):  # every worker sees the same
                 ckpt.write_group(until, self.group, {"round": r, "events": self.group.events})
                 until = ckpt.next_until(int(nxt.min()))
-            horizons = self.cmap.horizons(nxt, min(end, until))
+            horizons = self.cmap.horizons(nxt, min(end, until), global_next(ctrl.local_out[p], ctrl.sent_min[p]))
             res = self.group.advance(horizons)
             r += 1
             q = r % 2
@@ -111,6 +112,7 @@ class _Worker:
                     self.out[(v, q)].write(data)
             ctrl.datalen[q, w, :] = [len(d) if v != w else 0 for v, d in enumerate(res.outbound)]
             ctrl.local_next[q, lp_ids] = res.local_next
+            ctrl.local_out[q, lp_ids] = res.local_out
             ctrl.sent_min[q, w, :] = res.sent_min
             ctrl.events[q, w] = self.group.events
             done = self.group.work_done()

@@ -55,6 +55,14 @@ class LogicalProcess:
     def next_time(self) -> int:
         raise NotImplementedError
 
+    def next_output_time(self) -> int:
+        """A lower bound on the time of any event of this LP that sends a message to another LP,
+        given what it holds now (messages it will receive are accounted for by their senders'
+        bounds along the channels: :meth:`~atleus_dist.kernel.channels.ChannelMap.horizons`).
+        The default, :meth:`next_time`, is always safe; a model that knows its next output lies
+        further ahead (a chip whose next off-chip send is a layer away) widens every window."""
+        return self.next_time()
+
     def close(self) -> None:
         """Called once after the last round: flush results."""
 
