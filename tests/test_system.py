@@ -182,3 +182,17 @@ def test_auto_plan_says_why_and_warns_on_a_short_link(tmp_path, cli):
     assert code == 0 and "warning: the ucie-2.5d link's latency is 2 router cycles" in err
     code, _d, err = cli(*base, "--out", str(tmp_path / "one"), "--workers", "1")
     assert code == 0 and A.open_run(tmp_path / "one").manifest["config"]["plan"]["partition"] == "single"
+
+
+def test_model_info_resident_system_closed_form(cli):
+    # GPT-2 XL at M8F4 on 128x128 crossbars of 2-bit cells: an 8-bit weight takes 4 cells (32 per
+    # crossbar row), a 4-bit one 2. Per layer: Q, K, V, O 1600x1600 at 8 bits = 13 x 50 crossbars each,
+    # FFN up 1600x6400 at 4 bits 13 x 100, down 6400x1600 50 x 25: 5,150; the LM head 1600x50257 at 8
+    # bits 13 x 1,571 = 20,423. 48 x 5,150 + 20,423 = 267,623 > 2 x 98,304: 3 chips, 17/17/14 layers.
+    layer, head = 4 * 13 * 50 + 13 * 100 + 50 * 25, 13 * 1571
+    code, data, err = cli("model-info", "gpt2-xl", "--seq", "128", "--quant", "M8F4", "--json")
+    assert code == 0, err
+    rs = data["resident_system"]
+    assert rs["chips"] == 3 and rs["capacity"] == 98_304
+    assert rs["stages"] == [[0, 17], [17, 34], [34, 48]]
+    assert rs["stage_crossbars"] == [17 * layer, 17 * layer, 14 * layer + head]

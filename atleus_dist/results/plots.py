@@ -54,10 +54,12 @@ def timeline(ops: pa.Table, manifest: dict, path: Path) -> None:
     unit, scale = time_unit(span)
     start, end = start / scale, end / scale
     kind = ops.column("kind").to_numpy().astype(np.int64)
+    # a system of chips: its cores grouped by chip (one chip: all 0, the rows as before)
+    chip = ops.column("chip").to_numpy().astype(np.int64) if "chip" in ops.column_names else np.zeros_like(tier)
     if len(start) > MAX_TIMELINE_OPS:
         keep = np.argsort(start - end, kind="stable")[:MAX_TIMELINE_OPS]
-        tier, core, start, end, kind = tier[keep], core[keep], start[keep], end[keep], kind[keep]
-    rows, row = np.unique(np.stack([tier, core], axis=1), axis=0, return_inverse=True)
+        chip, tier, core, start, end, kind = chip[keep], tier[keep], core[keep], start[keep], end[keep], kind[keep]
+    rows, row = np.unique(np.stack([chip, tier, core], axis=1), axis=0, return_inverse=True)
     row = row.reshape(-1)
     y0, y1 = row - 0.4, row + 0.4
     verts = np.stack([np.stack([start, y0], 1), np.stack([end, y0], 1),
@@ -70,8 +72,12 @@ def timeline(ops: pa.Table, manifest: dict, path: Path) -> None:
     ax.set_xlim(float(start.min()), float(end.max()) or 1.0)
     ax.set_ylim(-1, len(rows))
     tnames = tier_names(ops, manifest)
-    labels = [f"{tnames.get(int(t), f'tier{t}')}.c{int(c)}" if c >= 0 else f"{tnames.get(int(t), f'tier{t}')}.hbm"
-              for t, c in rows]  # one label per core row (a negative core is the HBM port)
+    multi = rows[-1, 0] > 0
+    labels = [("chip%d." % ch if multi else "") + (f"{tnames.get(int(t), f'tier{t}')}.c{int(c)}" if c >= 0
+                                                   else f"{tnames.get(int(t), f'tier{t}')}.hbm")
+              for ch, t, c in rows]  # one label per core row (a negative core is the HBM port or a link)
+    for y in np.flatnonzero(np.diff(rows[:, 0])):  # a line between chips
+        ax.axhline(y + 0.5, color="0.6", linewidth=0.6)
     step = max(1, len(rows) // 40)
     ax.set_yticks(np.arange(0, len(rows), step))
     ax.set_yticklabels(labels[::step], fontsize=7)
