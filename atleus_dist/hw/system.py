@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import re
 
-from atleus_dist.hw.chip import chip_noc_config, expected_packets
+from atleus_dist.hw.chip import check_units_whole, chip_noc_config, expected_packets
 from atleus_dist.hw.chip_program import ChipProgram
 from atleus_dist.hw.compute import lower_bound_ps
 from atleus_dist.hw.links import SystemConfig
@@ -26,7 +26,6 @@ from atleus_dist.hw.noc.partition import partition_map
 from atleus_dist.hw.noc.topology import build_topology
 from atleus_dist.hw.system_lp import ChipLinks, SendRoute, SystemLPFactory
 from atleus_dist.hw.tier import KIND_CODES, FixedLatencyTransferStub, OpTable
-from atleus_dist.hw.units import describe
 from atleus_dist.kernel import ConfigError, RunSpec
 
 SYSTEM_PARTITION = re.compile(r"single|chips(:.+)?|auto")
@@ -77,12 +76,7 @@ def _noc_chip(mapping, partition: str, system: SystemConfig, packet_rows: int, n
                               phases=ChipPhases(warmup_cycles=0, measure_cycles=bound // clk + 10 ** 9, drain_cycles=0))
     topo = build_topology(cfg)
     lp_of_router = partition_map(partition, topo)
-    lps_of_unit: dict[int, set[int]] = {}
-    for unit, router in zip(program.ops.unit, program.router):
-        lps_of_unit.setdefault(unit, set()).add(int(lp_of_router[router]))
-    split = [u for u, lps in lps_of_unit.items() if len(lps) > 1]
-    if split:
-        raise ConfigError("partition", f"chips:{partition} splits the ops of {describe(split[0])} over LPs")
+    check_units_whole(program, lp_of_router, f"chips:{partition}")
     every = max(1, -(-expected_packets(program, cfg) * n_chips // packet_rows))
     names = {op.name: i for i, op in enumerate(mapping.graph)}
     first = {}
