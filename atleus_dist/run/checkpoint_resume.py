@@ -232,7 +232,7 @@ def _comparable(config: dict) -> dict:
     if isinstance(out.get("noc"), dict):
         out["noc"] = {k: v for k, v in out["noc"].items() if k != "partition"}
     if isinstance(out.get("system"), dict):  # a system of chips: how its LPs are grouped
-        out["system"] = {k: v for k, v in out["system"].items() if k not in ("partition", "lps_of_chip")}
+        out["system"] = {k: v for k, v in out["system"].items() if k not in ("partition", "lps_of_chip", "plan")}
     return json.loads(json.dumps(out, sort_keys=True, default=str))
 
 
