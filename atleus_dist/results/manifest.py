@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from atleus_dist import __version__
+from atleus_dist.results import atomic
 
 MANIFEST = "manifest.json"
 STATUSES = ("running", "complete", "failed", "interrupted")
@@ -31,14 +32,7 @@ def _now() -> str:
 
 
 def write_manifest(run_dir: str | os.PathLike, data: dict) -> None:
-    path = Path(run_dir) / MANIFEST
-    tmp = path.with_suffix(".json.tmp")
-    with open(tmp, "w") as fh:
-        json.dump(data, fh, indent=2, sort_keys=True, default=str)
-        fh.write("\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    atomic.write_json(Path(run_dir) / MANIFEST, data, indent=2, sort_keys=True, default=str)
 
 
 def read_manifest(run_dir: str | os.PathLike, field: str = "run_dir") -> dict:

@@ -28,6 +28,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from atleus_dist.results import atomic
+
 # category column -> the schema-metadata key of its code table (as the models write them)
 CATEGORY_CODES = {"kind": "kind_codes", "phase": "phase_codes", "link_class": "link_classes"}
 COMPRESSION = "zstd"
@@ -134,7 +136,6 @@ def write_parquet(run_dir: str | os.PathLike, name: str, raw: pa.Table, manifest
     """Write :func:`user_table` of ``raw`` as ``RUN/<name>.parquet`` (atomically: a reader sees
     the whole file or none)."""
     path = parquet_path(run_dir, name)
-    tmp = path.with_name(f".{path.name}.tmp")
-    pq.write_table(user_table(raw, manifest), tmp, compression=COMPRESSION)
-    os.replace(tmp, path)
+    with atomic.replacing(path) as tmp:
+        pq.write_table(user_table(raw, manifest), tmp, compression=COMPRESSION)
     return path

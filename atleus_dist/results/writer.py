@@ -26,6 +26,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from atleus_dist.results import atomic
+
 SCHEMA_VERSION = "1"
 TABLE_KINDS = ("result", "execution")
 
@@ -163,10 +165,7 @@ class _TableStream:
         self._file.close()
         record = {"rows": self._written_rows, "batches": self._batches, "bytes": self._raw.nbytes,
                   "sha256": self._raw.sha256.hexdigest()}
-        done = close_record_path(self.path)
-        tmp = done.with_name(done.name + ".tmp")
-        tmp.write_text(json.dumps(record) + "\n")
-        os.replace(tmp, done)  # a record is whole or absent
+        atomic.write_json(close_record_path(self.path), record)  # a record is whole or absent
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ import numpy as np
 
 from atleus_dist.kernel.errors import ConfigError
 from atleus_dist.kernel.snapshot import encode
+from atleus_dist.results import atomic
 
 CKPT_DIR = "checkpoints"
 META = "checkpoint.json"
@@ -64,20 +65,6 @@ def _write_file(path: Path, data: bytes) -> dict:
         fh.flush()
         os.fsync(fh.fileno())
     return {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
-
-
-def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    _write_file(tmp, (json.dumps(data, indent=1, sort_keys=True) + "\n").encode())
-    os.replace(tmp, path)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def write_lp(d: Path, lp: int, tree, arrays: list, positions: dict) -> dict:
@@ -145,7 +132,7 @@ class CheckpointPlan:
             lp_events += int(getattr(tree, "attrs", {}).get("events_committed", 0))
         part = dict(info, group=group.group, lps=list(group.lp_ids), files=files, lp_events=lp_events,
                     write_s=time.perf_counter() - t0, began=wall0, ended=time.time())
-        _write_json(d / f"group{group.group}.json", part)  # last: the part is whole once this exists
+        atomic.write_json(d / f"group{group.group}.json", part, indent=1, sort_keys=True)  # last: the part is whole once this exists
 
     # --- the coordinator's side --------------------------------------------------------------------
     def poll(self) -> list[dict]:
@@ -179,12 +166,12 @@ class CheckpointPlan:
             "created": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
             "files": files,
         }
-        _write_json(tmp / META, meta)
+        atomic.write_json(tmp / META, meta, indent=1, sort_keys=True)
         final = self.root / ckpt_name(sim_ps)
         if final.exists():  # a resumed run passing a boundary it had already written
             shutil.rmtree(final)
         os.rename(tmp, final)
-        _fsync_dir(self.root)
+        atomic.fsync_path(self.root)
         self._prune()
         size = sum(f["bytes"] for f in files.values())
         record = {"name": final.name, "sim_time_ps": sim_ps, "bytes": size,
