@@ -19,6 +19,7 @@ import pyarrow as pa
 from atleus_dist.kernel.errors import ConfigError
 from atleus_dist.results import stream as st
 from atleus_dist.results import verify
+from atleus_dist.results.parquet import user_table
 
 
 def table_names(run_dir: str | os.PathLike) -> list[str]:
@@ -46,8 +47,6 @@ def read_table(run_dir: str | os.PathLike, table: str, field: str = "run_dir") -
 
 def _user_dataset(run_dir: str | os.PathLike, table: str, manifest: dict | None, field: str) -> "pyarrow.dataset.Dataset":
     import pyarrow.dataset as ds  # here, not at the top: ~0.1 s that every run would pay to write results
-
-    from atleus_dist.results.parquet import user_table
 
     path, problem = verify.check_parquet(run_dir, table, manifest)
     if problem:

@@ -10,7 +10,7 @@ any tool can read them.
 
 The bytes are hashed as they are written; ``close`` writes the stream's *close record* (rows,
 batches, bytes, SHA-256) beside it as ``lpNNN.arrows.done``. At completion the manifest takes
-these records over (``verify.seal_run``), so a reader can tell the file it reads from the one the
+these records over (``seal.seal_run``), so a reader can tell the file it reads from the one the
 writer closed. A stream without a close record was never closed (its writer was killed or stopped).
 """
 
