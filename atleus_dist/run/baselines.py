@@ -46,7 +46,8 @@ from fractions import Fraction
 
 import numpy as np
 
-from atleus_dist.hw.params import ACT_BYTES, param, validate_fields, with_overrides
+from atleus_dist.config.tree import with_overrides
+from atleus_dist.hw.params import ACT_BYTES, param, validate_fields
 from atleus_dist.hw.tier import KIND_CODES, PHASE_CODES
 from atleus_dist.kernel.errors import ConfigError
 from atleus_dist.results import finish_manifest, start_manifest

@@ -36,8 +36,9 @@ from pathlib import Path
 import numpy as np
 
 from atleus_dist.kernel.errors import ConfigError
-from atleus_dist.kernel.snapshot import encode
+from atleus_dist.kernel.snapshot import SnapshotError, decode, encode
 from atleus_dist.results import atomic
+from atleus_dist.results.manifest import write_manifest
 
 CKPT_DIR = "checkpoints"
 META = "checkpoint.json"
@@ -77,6 +78,20 @@ def write_lp(d: Path, lp: int, tree, arrays: list, positions: dict) -> dict:
     np.savez_compressed(buf, **{f"a{i}": a for i, a in enumerate(arrays)})
     files[f"lp{lp:03d}.npz"] = _write_file(d / f"lp{lp:03d}.npz", buf.getvalue())
     return files
+
+
+def read_lp_state(ckpt_dir: str | os.PathLike, lp: int) -> dict:
+    """LP ``lp``'s saved record: ``state`` (tree), ``arrays`` (list), ``streams`` (positions)."""
+    d = Path(ckpt_dir)
+    try:
+        rec = decode((d / f"lp{lp:03d}.state").read_bytes())
+        with np.load(io.BytesIO((d / f"lp{lp:03d}.npz").read_bytes()), allow_pickle=False) as z:
+            arrays = [z[f"a{i}"] for i in range(len(z.files))]
+    except (OSError, ValueError, SnapshotError) as exc:
+        raise SnapshotError(f"{d}/lp{lp:03d}: {exc}") from None
+    if not isinstance(rec, dict) or rec.get("lp") != lp:
+        raise SnapshotError(f"{d}/lp{lp:03d}.state: not the state of LP {lp}")
+    return dict(rec, arrays=arrays)
 
 
 @dataclass
@@ -182,8 +197,6 @@ class CheckpointPlan:
                   "round": meta["round"], "events": meta["events"], "created": meta["created"]}
         self.records.append(record)
         if self.manifest is not None:  # a killed run's manifest lists what it can resume from
-            from atleus_dist.results.manifest import write_manifest
-
             self.manifest.setdefault("checkpoints", []).append(record)
             write_manifest(self.run_dir, self.manifest)
         return record

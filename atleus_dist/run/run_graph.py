@@ -25,7 +25,7 @@ def _flat_arch(arch: dict, prefix: str = "") -> dict[str, object]:
 def op_graph_of_run(manifest: dict):
     """The op graph of the run described by ``manifest`` (its op ids are the ``ops`` table's),
     or None when it cannot be rebuilt faithfully."""
-    from atleus_dist.hw.arch import arch_with_sets
+    from atleus_dist.config.tree import arch_with_sets
     from atleus_dist.workload import Mapper, compile_step
     from atleus_dist.workload.scenario import scenario_from_dict
 

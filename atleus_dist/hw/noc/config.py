@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 
 from atleus_dist.hw.noc.traffic import PATTERNS
+from atleus_dist.hw.param_tree import build
 from atleus_dist.hw.params import param, validate_fields
 from atleus_dist.kernel.errors import ConfigError
 
@@ -181,8 +182,6 @@ class NocConfig:
     @classmethod
     def from_dict(cls, data: dict) -> "NocConfig":
         """Build from a nested mapping (config file); unknown keys or bad values name the key."""
-        from atleus_dist.config.tree import build
-
         return build(cls, data or {})
 
 
