@@ -22,7 +22,7 @@ import numpy as np
 
 from atleus_dist.backends import hygiene, shm, threads
 from atleus_dist.backends.base import Progress, ProgressTicker, RunStats, frontier_ps
-from atleus_dist.kernel import ConfigError, LPGroup, RunSpec, SimulationAborted, global_next
+from atleus_dist.kernel import NEVER_PS, ConfigError, LPGroup, RunSpec, SimulationAborted, global_next
 
 PURE_SPINS = 200
 YIELD_SPINS = 20000
@@ -77,7 +77,7 @@ class _Worker:
         ctrl, w, lp_ids = self.ctrl, self.w, self.group.lp_ids
         end = self.spec.end_ps
         ctrl.local_next[0, lp_ids] = self.group.local_next()
-        ctrl.sent_min[0, w, :] = np.iinfo(np.int64).max
+        ctrl.sent_min[0, w, :] = NEVER_PS
         ctrl.datalen[0, w, :] = 0
         own = b""
         r = 0

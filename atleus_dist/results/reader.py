@@ -17,7 +17,6 @@ import os
 import pyarrow as pa
 
 from atleus_dist.kernel.errors import ConfigError
-from atleus_dist.results import stream as st
 from atleus_dist.results import verify
 from atleus_dist.results.parquet import user_table
 
@@ -25,15 +24,6 @@ from atleus_dist.results.parquet import user_table
 def table_names(run_dir: str | os.PathLike) -> list[str]:
     """Tables of the run: those with streams on disk, and every table a complete run's manifest lists."""
     return verify.table_names(run_dir, verify.load_manifest_or_none(run_dir))
-
-
-def read_stream(path: str | os.PathLike) -> tuple[pa.Schema | None, list[pa.RecordBatch]]:
-    """Every record batch of one stream file up to a torn tail; a file that is not a stream, or
-    that stops parsing before its end, raises ``ConfigError`` naming it."""
-    scan = st.scan_file(path)
-    if scan.end == st.CORRUPT:
-        raise ConfigError("path", f"{path}: {scan.problem}")
-    return scan.schema, scan.batches
 
 
 def read_table(run_dir: str | os.PathLike, table: str, field: str = "run_dir") -> pa.Table:

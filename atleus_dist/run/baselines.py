@@ -247,11 +247,6 @@ def write_gpu_baseline(sc, out: str | os.PathLike, cfg: GpuConfig | None = None,
 
 
 # --- stub latency of a stacked vs a planar layout -------------------------------------------------
-def _mean_abs(a: int, b: int) -> Fraction:
-    """Mean |i - j| of i uniform on 0..a-1 and j uniform on 0..b-1 (as separate ranges)."""
-    return Fraction(sum(abs(i - j) for i in range(a) for j in range(b)), a * b)
-
-
 def mean_tier_hops(x: int, y: int, tiers: int, layout: str) -> tuple[Fraction, Fraction]:
     """(planar hops, TSV hops) between a random router of tier a and one of tier b != a, averaged
     over ordered pairs of distinct tiers (see the module docstring)."""

@@ -17,7 +17,7 @@ writing leaves the previous checkpoint whole; the two newest are kept. The manif
 checkpoint written (sim time, bytes, seconds to write).
 
 Capping horizons changes only how rounds fall, never the result tables (they do not depend on
-the windows; see DESIGN.md section 3), so a checkpointed run has the digest of one without.
+the windows; see docs/architecture.md, "Kernel"), so a checkpointed run has the digest of one without.
 Backends see only this object's methods (they import nothing from ``run``).
 """
 
