@@ -20,9 +20,9 @@ import pyarrow.parquet as pq
 import yaml
 
 from atleus_dist.results import atomic
+from atleus_dist.results.codes import tier_names
 from atleus_dist.results.manifest import read_manifest, write_manifest
 from atleus_dist.results.reader import read_table
-from atleus_dist.results.summary import tier_names
 
 SWEEP_TABLE = "sweep.parquet"
 # (figure, Arrow type): the summary figures a sweep row carries, in column order; absent -> null

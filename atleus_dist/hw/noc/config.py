@@ -13,6 +13,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
+from atleus_dist.hw.noc.topology import build_topology
 from atleus_dist.hw.noc.traffic import PATTERNS
 from atleus_dist.hw.param_tree import build
 from atleus_dist.hw.params import param, validate_fields
@@ -163,8 +164,6 @@ class NocConfig:
         if self.topology.startswith("mesh:"):
             dims = mesh_dims(self.topology[5:], "topology", 3)
             check_routers("topology", math.prod(dims), self.topology)
-        from atleus_dist.hw.noc.topology import build_topology
-
         topo = build_topology(self)  # validates the topology string and the traffic against it
         bad = [h for h in self.traffic.hotspots if h >= topo.n_routers]
         if bad:
