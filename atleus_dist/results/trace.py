@@ -58,8 +58,13 @@ def us(ps: int) -> str:
     return str(q) if r == 0 else f"{q}.{r:06d}".rstrip("0")
 
 
-def _j(value) -> str:
-    return json.dumps(value, separators=(",", ":"))
+_j = json.JSONEncoder(separators=(",", ":")).encode  # one encoder: json.dumps builds one per call
+
+
+def _num(x: float) -> str:
+    """A finite float as a JSON number, to 6 decimals."""
+    x = round(float(x), 6)
+    return repr(x) if np.isfinite(x) else "0"
 
 
 def lanes(start: np.ndarray, end: np.ndarray) -> np.ndarray:
@@ -175,16 +180,20 @@ def _ops(ev: _Events, ops: pa.Table, manifest: dict, hbm_routers: list) -> tuple
                 return f"core {core}"
         tid[rows] = _unit_tracks(ev, int(p), col["core"][rows], col["start_ps"][rows], col["end_ps"][rows], label)
     where = {}
-    for i in range(len(pid)):
-        kind, phase, layer = kinds[int(col["kind"][i])], phases[int(col["phase"][i])], int(col["layer"][i])
-        name = f"{kind} L{layer} {phase}" if layer >= 0 else f"{kind} {phase}"
-        s, e = int(col["start_ps"][i]), int(col["end_ps"][i])
-        args = (f'{{"op":{int(col["op"][i])},"kind":{_j(kind)},"phase":{_j(phase)},"layer":{layer},'
-                f'"tier":{int(col["tier"][i])},"core":{int(col["core"][i])},"macs":{int(col["macs"][i])},'
-                f'"bytes":{int(col["bytes"][i])},"energy_pj":{_j(float(col["energy_pj"][i]))}}}')
-        ev.lines.append(f'{{"ph":"X","name":{_j(name)},"cat":{_j(kind)},"pid":{int(pid[i])},"tid":{int(tid[i])},'
+    kj = {k: _j(v) for k, v in kinds.items()}
+    phj = {k: _j(v) for k, v in phases.items()}
+    lists = {c: col[c].tolist() for c in col}
+    pids, tids = pid.tolist(), tid.tolist()
+    for i in range(len(pids)):
+        kind, phase, layer = lists["kind"][i], lists["phase"][i], lists["layer"][i]
+        name = (f"{kinds[kind]} L{layer} {phases[phase]}" if layer >= 0 else f"{kinds[kind]} {phases[phase]}")
+        s, e = lists["start_ps"][i], lists["end_ps"][i]
+        args = (f'{{"op":{lists["op"][i]},"kind":{kj[kind]},"phase":{phj[phase]},"layer":{layer},'
+                f'"tier":{lists["tier"][i]},"core":{lists["core"][i]},"macs":{lists["macs"][i]},'
+                f'"bytes":{lists["bytes"][i]},"energy_pj":{_j(lists["energy_pj"][i])}}}')
+        ev.lines.append(f'{{"ph":"X","name":{_j(name)},"cat":{kj[kind]},"pid":{pids[i]},"tid":{tids[i]},'
                         f'"ts":{us(s)},"dur":{us(e - s)},"args":{args}}}')
-        where[int(col["op"][i])] = (int(pid[i]), int(tid[i]), s)
+        where[lists["op"][i]] = (pids[i], tids[i], s)
     ev.counts["slices"] += len(pid)
     return where, {"pid": hbm_pid, "rows": hbm}
 
@@ -211,12 +220,13 @@ def _edges(end_ps: int, bins: int) -> np.ndarray:
 
 
 def _counter(ev: _Events, pid: int, name: str, edges: np.ndarray, series: dict[str, np.ndarray]) -> None:
-    keys = list(series)
+    keys = [_j(key) for key in series]
+    cols = [series[key].tolist() for key in series]
+    head = f'{{"ph":"C","name":{_j(name)},"pid":{pid},"ts":'
     for k in range(len(edges) - 1):
-        values = ",".join(f"{_j(key)}:{_j(round(float(series[key][k]), 6))}" for key in keys)
-        ev.lines.append(f'{{"ph":"C","name":{_j(name)},"pid":{pid},"ts":{us(edges[k])},"args":{{{values}}}}}')
-    ev.lines.append(f'{{"ph":"C","name":{_j(name)},"pid":{pid},"ts":{us(edges[-1])},'
-                    f'"args":{{{",".join(f"{_j(key)}:0" for key in keys)}}}}}')
+        values = ",".join(f"{key}:{_num(col[k])}" for key, col in zip(keys, cols))
+        ev.lines.append(f'{head}{us(edges[k])},"args":{{{values}}}}}')
+    ev.lines.append(f'{head}{us(edges[-1])},"args":{{{",".join(f"{key}:0" for key in keys)}}}}}')
     ev.counts["counters"] += len(edges)
 
 
