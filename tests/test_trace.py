@@ -47,14 +47,9 @@ SCHEMA = {  # the trace-event format's JSON object form, the phases this file us
 }
 
 
-@pytest.fixture(scope="module")
-def chip_run(tmp_path_factory):
-    from atleus_dist.cli import main
-
-    out = tmp_path_factory.mktemp("trace") / "run"
-    assert main(["run", "--set", "scenario.seq=32", "--backend", "inline", "--workers", "1", "--quiet",
-                 "--out", str(out)]) == 0
-    return out
+@pytest.fixture
+def chip_run(small_chip_run):
+    return small_chip_run
 
 
 def _load(path, exact: bool = False) -> dict:
