@@ -15,6 +15,7 @@ from atleus_dist.hw.compute import lower_bound_ps
 from atleus_dist.hw.noc.config import ChipNocConfig, ChipPhases, NocConfig, TrafficConfig
 from atleus_dist.hw.noc.partition import channels, partition_map
 from atleus_dist.hw.noc.topology import build_topology
+from atleus_dist.hw.param_tree import build
 from atleus_dist.hw.tier import OpTable
 from atleus_dist.hw.units import describe
 from atleus_dist.kernel import ConfigError, RunSpec, contiguous_groups
@@ -30,8 +31,6 @@ def _chip_noc(mapping, noc) -> ChipNocConfig:
         return mapping.arch.noc
     if isinstance(noc, ChipNocConfig):
         return noc
-    from atleus_dist.config.tree import build
-
     return build(ChipNocConfig, dict(noc), ("noc",), base=mapping.arch.noc)
 
 

@@ -6,9 +6,8 @@ whenever any engine source file changes, so a change here is never served stale.
 
 from __future__ import annotations
 
-import numpy as np
+from atleus_dist.kernel.time import NEVER_PS as NEVER
 
-NEVER = np.iinfo(np.int64).max
 IDLE, VA, ACTIVE = 0, 1, 2
 # prm: parameters
 # P_L0: the first local port (2 x dimensions); P_NP: ports of a core's NI; P_MP: ports of a memory
