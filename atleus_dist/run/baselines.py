@@ -58,7 +58,7 @@ SIM_KINDS = ("atleus", "3d-tpu", "2d-planar")  # simulated architectures (``buil
 # operands read + results written, in elements, per element of a vector op (forward; backward reads
 # the output gradient and the saved input(s) and writes the input gradient(s))
 VECTOR_TRAFFIC_FWD = {"add": 3, "softmax": 2, "layernorm": 2, "rmsnorm": 2, "gelu": 2, "relu": 2,
-                      "swiglu": 3, "loss": 2, "adam": 2, "sgd": 3}
+                      "swiglu": 3, "loss": 2, "adam": 2, "sgd": 3, "argmax": 1}
 VECTOR_TRAFFIC_BWD = {"add": 3, "softmax": 3, "layernorm": 3, "rmsnorm": 3, "gelu": 3, "relu": 3,
                       "swiglu": 5, "loss": 2}
 
