@@ -145,6 +145,7 @@ def test_kv_cache_edram_has_no_kv_ops_and_refuses_what_does_not_fit():
     (["scenario.mode=generate", "scenario.seq=1000", "scenario.new_tokens=100"], "scenario.new_tokens"),
     (["scenario.kv_cache=edram"], "scenario.kv_cache"),
     (["scenario.mode=generate", "scenario.new_tokens=4", "scenario.kv_cache=sram"], "scenario.kv_cache"),
+    (["scenario.mode=generate", "scenario.new_tokens=4", "system.chips=2"], "system.chips"),  # one chip for now
 ])
 def test_bad_generate_inputs_are_refused_in_one_line(cli, tmp_path, sets, path):
     out = tmp_path / "run"
