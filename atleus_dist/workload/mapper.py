@@ -279,6 +279,8 @@ class Mapper:
         n_sys = min(arch.systolic_cores, sc.model.layers + 1)
         if sc.mode == "finetune":  # a reload's consumers on as many cores as the memory has channels
             g = split_heads(g, sc.batch * sc.model.heads, min(arch.hbm.channels, n_sys))
+        elif sc.mode == "generate":  # likewise a decode step's KV cache read (workload.decode)
+            g = split_heads(g, sc.batch * sc.model.kv_heads, min(arch.hbm.channels, n_sys))
         core, lat, en = [], [], []
         for op in g:
             c, t, e = self._cost(op, placements, writes, n_sys)
