@@ -162,3 +162,15 @@ def test_bert_cannot_generate(cli, tmp_path):
                         "scenario.new_tokens=4", "--set", "scenario.finetune=lora", "--transport", "stub",
                         "--out", str(tmp_path / "r"))
     assert code == 2 and len(err.strip().splitlines()) == 1 and "scenario.mode" in err, err
+
+
+def test_decode_attention_is_split_over_systolic_cores_with_macs_kept():
+    sc = _sc("llama-3-8b", batch=1)
+    g = compile_step(sc)
+    mp = Mapper().map(sc, g)
+    step1 = [(i, op) for i, op in enumerate(mp.graph) if op.step == 1 and op.layer == 3 and op.kind == "dynamic_mm"]
+    parts = {op.part for _i, op in step1}
+    assert len(parts) == min(mp.arch.hbm.channels, sc.model.kv_heads)  # 8 KV heads over 8 channels' cores
+    assert len({mp.core[i] for i, _op in step1}) == len(parts)
+    whole = [op for op in g if op.step == 1 and op.layer == 3 and op.kind == "dynamic_mm"]
+    assert sum(op.macs for _i, op in step1) == sum(op.macs for op in whole)
