@@ -174,3 +174,15 @@ def test_decode_attention_is_split_over_systolic_cores_with_macs_kept():
     assert len({mp.core[i] for i, _op in step1}) == len(parts)
     whole = [op for op in g if op.step == 1 and op.layer == 3 and op.kind == "dynamic_mm"]
     assert sum(op.macs for _i, op in step1) == sum(op.macs for op in whole)
+
+
+def test_generate_digest_is_the_same_on_every_backend_and_partition(cli, digest_of, tmp_path):
+    sets = [a for k, v in dict(TINY, new_tokens=2).items() for a in ("--set", f"scenario.{k}={v}")]
+    digests = set()
+    for name, flags in (("inline", ["--backend", "inline"]), ("local", ["--backend", "local", "--workers", "2"])):
+        out = tmp_path / name
+        code, _d, err = cli("run", "gpt2-medium-generate-p128-n128", *sets, "--transport", "stub", *flags,
+                            "--out", str(out), "--quiet")
+        assert code == 0, err
+        digests.add(digest_of(out))
+    assert len(digests) == 1
