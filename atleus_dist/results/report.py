@@ -17,6 +17,9 @@ from pathlib import Path
 
 from atleus_dist.results.critical import step_bounds
 from atleus_dist.results.system_figures import system_lines
+from atleus_dist.results.decode_figures import compare_decode, format_compare_decode, format_decode
+from atleus_dist.results.decode_plot import PLOT as DECODE_PLOT
+from atleus_dist.results.decode_plot import decode_latency_plot
 from atleus_dist.results.summary import (breakdowns, clock_ps_of, code_names, load_manifest, summary_figures,
                                          tables_of, tier_names)
 
@@ -50,6 +53,8 @@ def build_report(run_dir: str | os.PathLike, allow_incomplete: bool = False, plo
         from atleus_dist.results.plots import write_plots
 
         rep["plots"] = write_plots(run_dir, manifest, tables, bd, clock_ps_of(manifest), bounds)
+        if decode_latency_plot(ops, (rep["scenario"] or {}).get("seq", 0), Path(run_dir) / "plots" / DECODE_PLOT):
+            rep["plots"]["written"].append(DECODE_PLOT)  # a generate run (results.decode_plot)
     return rep
 
 
@@ -185,6 +190,7 @@ def format_report(rep: dict) -> list[str]:
             f"energy/token   {_fmt(s.get('energy_per_token_pj'), ' pJ')} = {_fmt(s.get('energy_per_token_j'), ' J')}",
             f"EDP            {_fmt(s.get('edp_j_s'), ' J*s')}",
         ]
+    lines += format_decode(s)  # a generate run's TTFT, per-token latency and bound
     if "ops" in s:
         lines.append(f"ops            {_fmt(s['ops'])}, MACs {_fmt(s.get('macs'))}, busy {_fmt(s.get('ops_busy_ps'), ' ps')}")
     for by, groups in (rep.get("breakdown") or {}).items():
@@ -288,6 +294,7 @@ def compare_runs(dir_a: str | os.PathLike, dir_b: str | os.PathLike, allow_incom
         "tier": _group_ratios(ba.get("tier"), bb.get("tier"), "busy_ps"),
         "warnings": warnings,
         "explanation": _explain(ra, rb, speedup, eff),
+        "decode": compare_decode(sa, sb),
     }
 
 
@@ -324,6 +331,7 @@ def format_compare(c: dict) -> list[str]:
                                                      for k, r in g["ratios"].items()))
         if g["only_in_a"] or g["only_in_b"]:
             lines.append(f"    only in A: {', '.join(g['only_in_a']) or '-'}; only in B: {', '.join(g['only_in_b']) or '-'}")
+    lines += format_compare_decode(c.get("decode"))
     lines += c.get("explanation", [])
     lines += [f"warning: {w}" for w in c["warnings"]]
     return lines

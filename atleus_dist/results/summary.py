@@ -21,6 +21,7 @@ import pyarrow as pa
 from atleus_dist.kernel.errors import ConfigError
 from atleus_dist.results.codes import code_names, decode, recorded, tier_names
 from atleus_dist.results.codes import meta as _meta
+from atleus_dist.results.decode_figures import decode_figures
 from atleus_dist.results.manifest import MANIFEST, read_manifest
 from atleus_dist.results.reader import read_table, table_names
 from atleus_dist.results.system_figures import system_figures
@@ -78,8 +79,10 @@ def tables_of(run_dir: str | os.PathLike) -> dict[str, pa.Table]:
 
 
 def tokens_of(manifest: dict) -> int | None:
-    """Tokens of the step: ``scenario.seq`` x ``scenario.batch``."""
+    """Tokens of the step: ``scenario.seq`` x ``scenario.batch`` (mode generate: the prompt and the
+    ``new_tokens`` decoded positions of every sequence)."""
     seq, batch = recorded(manifest, ("scenario", "seq")), recorded(manifest, ("scenario", "batch"))
+    seq = seq + (recorded(manifest, ("scenario", "new_tokens")) or 0) if isinstance(seq, int) else seq
     return seq * batch if isinstance(seq, int) and isinstance(batch, int) else None
 
 
@@ -257,6 +260,10 @@ def summary_figures(run_dir: str | os.PathLike, manifest: dict | None = None,
     if any(p is not None for p in parts):
         fig["energy_pj"] = float(sum(p for p in parts if p is not None))
     fig.update(derived(fig, tokens_of(manifest)))
+    if ops is not None and "step" in ops.column_names:  # a generate run (results.decode_figures)
+        fig.update(decode_figures(ops, code_names(ops, "kind_codes", "kind"), recorded(manifest, ("scenario", "batch")),
+                                  recorded(manifest, ("scenario", "seq")), fig.get("noc_energy_pj"),
+                                  recorded(manifest, ("gpu",))))
     fig.update(execution_figures(tables.get("windows")))
     return fig
 

@@ -63,7 +63,7 @@ SIM_KINDS = ("atleus", "3d-tpu", "2d-planar")  # simulated architectures (``buil
 # operands read + results written, in elements, per element of a vector op (forward; backward reads
 # the output gradient and the saved input(s) and writes the input gradient(s))
 VECTOR_TRAFFIC_FWD = {"add": 3, "softmax": 2, "layernorm": 2, "rmsnorm": 2, "gelu": 2, "relu": 2,
-                      "swiglu": 3, "loss": 2, "adam": 2, "sgd": 3}
+                      "swiglu": 3, "loss": 2, "adam": 2, "sgd": 3, "argmax": 1}
 VECTOR_TRAFFIC_BWD = {"add": 3, "softmax": 3, "layernorm": 3, "rmsnorm": 3, "gelu": 3, "relu": 3,
                       "swiglu": 5, "loss": 2}
 
@@ -205,10 +205,14 @@ def evaluate_gpu(graph, cfg: GpuConfig | None = None) -> dict[str, np.ndarray]:
     energy = (cfg.board_power_w * dur  # 1 W for 1 ps is 1 pJ
               + cfg.dynamic_pj_per_flop * 2.0 * a["macs"] + cfg.dynamic_pj_per_byte * nbytes)
     n = len(dur)
-    return {"op": np.arange(n, dtype=np.int64), "tier": np.zeros(n, dtype=np.int32),
+    cols = {"op": np.arange(n, dtype=np.int64), "tier": np.zeros(n, dtype=np.int32),
             "core": np.zeros(n, dtype=np.int32), "layer": a["layer"], "kind": a["kind"], "phase": a["phase"],
             "start_ps": end - dur, "end_ps": end, "macs": a["macs"], "bytes": nbytes,
             "energy_pj": energy.astype(np.float64)}
+    step = np.array([o.step for o in graph], dtype=np.int32)
+    if n and step.max() >= 0:  # mode generate: each op's decode step, as a chip run records it
+        cols["step"] = step
+    return cols
 
 
 def scenario_config(sc) -> dict:
@@ -219,6 +223,8 @@ def scenario_config(sc) -> dict:
            "pipeline_chunk_tokens": sc.pipeline_chunk_tokens}
     if sc.stream_cores is not None:  # only when set, so other manifests stay as they were
         out["stream_cores"] = sc.stream_cores
+    if sc.mode == "generate":  # likewise
+        out.update(new_tokens=sc.new_tokens, kv_cache=sc.kv_cache)
     if sc.micro_batches != 1 or sc.schedule != "gpipe":  # systems of chips, likewise
         out.update(micro_batches=sc.micro_batches, schedule=sc.schedule)
     return out

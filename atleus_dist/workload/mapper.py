@@ -46,6 +46,7 @@ from atleus_dist.hw.systolic import SystolicCore
 from atleus_dist.hw.links import LINK_KINDS, SystemConfig
 from atleus_dist.hw.units import HBM_CORE, LINK_UNIT0, link_rx_unit, link_tx_unit
 from atleus_dist.kernel.errors import ConfigError
+from atleus_dist.workload.decode import check_kv_fits
 from atleus_dist.workload.graph import Op, OpGraph
 from atleus_dist.workload.head_split import split_heads
 from atleus_dist.workload.scenario import Scenario
@@ -256,6 +257,7 @@ class Mapper:
         if self.static_on == "systolic":
             return self._map_systolic(sc, graph)
         arch, rc = self.arch, self.rc
+        check_kv_fits(sc, arch.reram_cores * arch.reram.tiles_per_core * arch.reram.edram_bytes_per_tile)
         shapes = _weight_shapes(sc, graph)
         widths = slice_widths(shapes, rc, arch.crossbar_capacity) if sc.policy == "stream" else {}
         if widths:
@@ -277,6 +279,8 @@ class Mapper:
         n_sys = min(arch.systolic_cores, sc.model.layers + 1)
         if sc.mode == "finetune":  # a reload's consumers on as many cores as the memory has channels
             g = split_heads(g, sc.batch * sc.model.heads, min(arch.hbm.channels, n_sys))
+        elif sc.mode == "generate":  # likewise a decode step's KV cache read (workload.decode)
+            g = split_heads(g, sc.batch * sc.model.kv_heads, min(arch.hbm.channels, n_sys))
         core, lat, en = [], [], []
         for op in g:
             c, t, e = self._cost(op, placements, writes, n_sys)

@@ -150,6 +150,11 @@ def schedule_units(schedule: str, stages: int, stage: int, m: int, train: bool) 
 def system_work(sc: Scenario, arch, system: SystemConfig, micro_batches: int, schedule: str) -> SystemWork:
     """The per-chip graphs of one step of ``sc`` on ``system``."""
     dp, p, m = system.data_parallel, system.stages, micro_batches
+    if sc.mode not in ("finetune", "inference"):
+        raise ConfigError("scenario.mode", f"mode {sc.mode} runs on one chip (system.chips is {system.chips})",
+                          allowed="finetune, inference on a system of chips")
+    if sc.mode == "generate":  # decode on a pipeline of chips (issue 22 item 5) is not built yet
+        raise ConfigError("system.chips", f"mode generate runs on one chip for now, not {system.chips}", allowed=1)
     if sc.batch % (dp * m):
         raise ConfigError("scenario.micro_batches", f"{dp} replica(s) x {m} micro-batches do not divide the "
                           f"batch of {sc.batch} sequences", allowed="a divisor of scenario.batch / system.data_parallel")
