@@ -1,6 +1,7 @@
 """Cost of a round across two Ray nodes, for each way the actors can exchange (issue 20 item 5).
 
     python bench/ray_rounds.py [--reps 5] [--empty-rounds 3000] [--paths actor,cgraph,peer]
+    python bench/ray_rounds.py --one-node [--reps 5]     # the system case, ray vs local
 
 Starts a two-node ``ray.cluster_utils.Cluster`` on this machine (each node ``num_cpus=1``), puts
 group g's actor on node g, and times, side by side (min / median / max over ``--reps`` runs of the
@@ -74,6 +75,32 @@ def run_path(path: str, spec: RunSpec, nodes: list, k: int):
     return ray_backend.run(spec, rounds=path, placement="spread")
 
 
+def one_node(reps: int) -> None:
+    """The system case's round loop (run_s) on ``local`` and on ``ray`` (a private instance on
+    this machine, started once: Ray's start-up, seconds, is not a round cost), alternating."""
+    from atleus_dist import backends
+    from atleus_dist.backends.ray_local import start_private
+
+    start_private(num_cpus=2, log_to_driver=False)
+    try:
+        runs: dict[str, list] = {"local": [], "ray": []}
+        for _rep in range(reps):
+            for b in runs:
+                st = backends.run(system_spec(), b)
+                runs[b].append(st)
+        print(f"{'backend':8} {'rounds':>7} {'run_s min':>10} {'median':>8} {'max':>8}  {'us/round':>9}  wall_s median")
+        for b, sts in runs.items():
+            rs = [s.run_s for s in sts]
+            print(f"{b:8} {sts[0].rounds:7,} {min(rs):10.3f} {statistics.median(rs):8.3f} {max(rs):8.3f}  "
+                  f"{statistics.median(rs) / sts[0].rounds * 1e6:9.1f}  {statistics.median(s.wall_s for s in sts):.3f}")
+        ratio = statistics.median(s.run_s for s in runs["ray"]) / statistics.median(s.run_s for s in runs["local"])
+        print(f"ray / local (median run_s): {ratio:.3f}")
+    finally:
+        import ray
+
+        ray.shutdown()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reps", type=int, default=5)
@@ -81,7 +108,11 @@ def main() -> None:
     ap.add_argument("--k", type=int, default=16, help="rounds per compiled-graph execution")
     ap.add_argument("--paths", default="actor,cgraph,peer")
     ap.add_argument("--cases", default="empty,system")
+    ap.add_argument("--one-node", action="store_true",
+                    help="instead: the system case on --backend local and ray on this one node")
     args = ap.parse_args()
+    if args.one_node:
+        return one_node(args.reps)
     import ray
     from ray.cluster_utils import Cluster
 

@@ -100,3 +100,23 @@ def test_a_connection_without_the_token_is_not_a_peer():
 
     assert _on_threads(2, run) == [b"hi", b"hi"]
     stranger.close()
+
+
+def test_a_peer_that_stops_stops_the_others():
+    import pytest
+
+    from atleus_dist.kernel import SimulationAborted
+
+    meshes, token = _meshes(2)
+    addresses = [m.address for m in meshes]
+
+    def run(g: int):
+        meshes[g].connect(addresses, token)
+        if g == 1:
+            meshes[g].close()  # what a failing group's run_chunk does
+            return None
+        with pytest.raises(SimulationAborted):
+            meshes[g].exchange([None, b"x"])
+        return "aborted"
+
+    assert _on_threads(2, run) == ["aborted", None]

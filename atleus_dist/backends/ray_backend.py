@@ -162,7 +162,7 @@ def _run_peer(ray, actors: list, stats: RunStats, progress: Progress | None, t_s
     t_run = time.perf_counter()
     ticker = ProgressTicker(progress)
     while True:
-        sums = ray.get([a.run.remote(CHUNK_S) for a in actors])
+        sums = _gather(ray, [a.run.remote(CHUNK_S) for a in actors])
         lead = sums[0]
         stats.rounds = lead["rounds"]
         stats.end_time_ps = lead["frontier_ps"]
@@ -178,6 +178,26 @@ def _run_peer(ray, actors: list, stats: RunStats, progress: Progress | None, t_s
     stats.sync_s = sum(s["sync_s"] for s in sums)
     stats.extra["last_horizon_ps"] = lead["last_horizon_ps"]
     ticker.tick(stats.rounds, stats.end_time_ps, stats.events, force=True, work=lambda: lead["work_done"])
+
+
+def _gather(ray, refs: list) -> list:
+    """``ray.get(refs)``, but an actor's failure is raised as soon as it is known (its peers stop
+    on their own: it closes its connections), and rather than a peer's :class:`SimulationAborted`."""
+    pending = list(refs)
+    while pending:
+        ready, pending = ray.wait(pending, num_returns=1)
+        try:
+            ray.get(ready[0])
+        except Exception as exc:
+            errors = [exc]
+            for ref in pending:
+                try:
+                    ray.get(ref, timeout=10)
+                except Exception as other:
+                    errors.append(other)
+            first = next((e for e in errors if "SimulationAborted" not in str(e)), errors[0])
+            raise first from None
+    return ray.get(refs)
 
 
 def _run_actor(ray, spec: RunSpec, actors: list, stats: RunStats, progress: Progress | None,

@@ -132,16 +132,20 @@ class PeerRounds:
         """Rounds until the leader ends the chunk (after ``chunk_s``) or the run is over."""
         stop_at = time.perf_counter() + chunk_s
         clock = time.perf_counter
-        if not self.started:
-            self._exchange(mesh, self.start())
-        self.end_chunk = False
-        while not self.finished:
-            frames = self.advance(end_chunk=self.g == 0 and clock() >= stop_at)
-            if frames is None:
-                break
-            self._exchange(mesh, frames)
-            if self.end_chunk:
-                break
+        try:
+            if not self.started:
+                self._exchange(mesh, self.start())
+            self.end_chunk = False
+            while not self.finished:
+                frames = self.advance(end_chunk=self.g == 0 and clock() >= stop_at)
+                if frames is None:
+                    break
+                self._exchange(mesh, frames)
+                if self.end_chunk:
+                    break
+        except BaseException:
+            mesh.close()  # the other groups see the connection close and stop, instead of waiting
+            raise
         return self.summary()
 
     def _exchange(self, mesh: "Mesh", frames: list) -> None:
