@@ -10,7 +10,8 @@ mean wall time per round):
 - ``actor``: today's path, one Ray actor call per group per round, the driver in every round;
 - ``cgraph``: a Ray Compiled Graph of ``--k`` rounds, the actors reading each other's frames
   through compiled-graph channels (``atleus_dist.backends.ray_cgraph``);
-- ``peer``: direct TCP connections between the actors Ray placed (``backends.ray_rounds``).
+- ``peer``: direct TCP connections between the actors Ray placed (``backends.ray_rounds``);
+- ``local`` (if asked for): no Ray, the local backend's two worker processes on shared memory.
 
 Two cases: ``empty`` - two LPs (one per group) with one event every 1000 ps and a 1000 ps
 lookahead, nothing sent: the bare exchange and barrier; ``system`` - the 2-chip stub system
@@ -72,6 +73,12 @@ def run_path(path: str, spec: RunSpec, nodes: list, k: int):
 
     if path == "cgraph":
         return ray_cgraph.run(spec, rounds_per_execute=k, placement_nodes=nodes)
+    if path == "local":  # the reference without Ray: worker processes on shared memory
+        from atleus_dist import backends
+
+        st = backends.run(spec, "local")
+        st.extra["actor_nodes"] = ["this machine", "both workers"]
+        return st
     return ray_backend.run(spec, rounds=path, placement="spread")
 
 
