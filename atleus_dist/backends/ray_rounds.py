@@ -24,6 +24,7 @@ sockets. Connections are authenticated by a token the driver gives every actor t
 from __future__ import annotations
 
 import hmac
+import os
 import select
 import socket
 import struct
@@ -40,7 +41,13 @@ HEADER = 4
 END_CHUNK = 1  # flag: the leader ends the chunk after this round's exchange
 LEN = struct.Struct("<q")
 HELLO = b"atleus-peer1"
-SPIN_TRIES = 20  # non-blocking receive attempts before sleeping in select (a peer is often just late)
+# Waiting for a peer's frame, as the local workers wait on shared memory: non-blocking receive
+# attempts, then attempts with a yield between (a peer is often just late; a wake-up from select
+# costs tens of us), then sleep in select (a peer in a long window costs no CPU). On the loaded
+# 2-core machine 2000 yields against 20 measured 265 vs 374 us per empty round (noisy,
+# bench/RESULTS.md "Issue 20: cross-node rounds").
+SPIN_TRIES = 20
+YIELD_TRIES = 2000
 
 
 class PeerRounds:
@@ -228,8 +235,10 @@ class Mesh:
                 progressed |= self._read(v, state, got)
             if not progressed and (state or pending):
                 tries += 1
-                if tries > SPIN_TRIES:
+                if tries > YIELD_TRIES:
                     select.select([self.socks[v] for v in state], [self.socks[v] for v in pending], [], 1.0)
+                elif tries > SPIN_TRIES:
+                    os.sched_yield()
         return got
 
     def _write(self, v: int, pending: dict) -> bool:
