@@ -71,6 +71,23 @@ class TestTwoNodes:
         assert code == 0, err
         assert digest_of(out3) == inline_digest
 
+    def test_actor_call_rounds_give_the_inline_digest(self, two_nodes, tmp_path, inline_digest):
+        """The path the peer rounds replaced (a Ray call per round), kept as bench/ray_rounds.py's
+        reference: still the same result."""
+        from atleus_dist import backends
+        from atleus_dist.cli import build_parser
+        from atleus_dist.commands import phold
+        from atleus_dist.results import digest
+        from atleus_dist.run import prepare_out_dir
+
+        out = tmp_path / "actor"
+        args = build_parser().parse_args(["phold", *SMALL_PHOLD, "--workers", "2", "--out", str(out)])
+        spec = phold.build(args)[1]
+        prepare_out_dir(args.out)
+        stats = backends.run(spec, "ray", rounds="actor")
+        assert stats.extra["ray_rounds"] == "actor" and len(set(stats.extra["actor_nodes"])) == 2
+        assert digest(out)[0] == inline_digest
+
     def test_system_with_a_chip_on_each_node_gives_the_inline_digest(self, two_nodes, tmp_path, cli, digest_of):
         ref = tmp_path / "inline"
         code, _, err = cli(*SYSTEM, "--backend", "inline", "--out", str(ref))
