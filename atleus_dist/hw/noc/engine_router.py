@@ -72,6 +72,33 @@ def _unmark(rt, vcs, ports, l, P, ip, v):
             rt.busy[l >> 6] &= ~(1 << (l & 63))
 
 
+@njit(cache=True, inline="always", _nrt=False)
+def _wake_va(rt, l, P, V, rpo):
+    """Output port ``rpo`` of router ``l`` has a free VC again: the heads parked on it go back to
+    VC allocation (those still waiting; a wake that finds nothing to do is harmless)."""
+    w = rt.va_wait[rpo]
+    if w == 0:
+        return
+    rt.va_wait[rpo] = 0
+    base = l * P * V
+    while w != 0:
+        iv = lowest(w)
+        w &= w - 1
+        if rt.rv[base + iv, V_STATE] == VA:
+            _mark(rt.va_vcs, rt.va_ports, rt.busy, l, P, iv // V, iv % V)
+
+
+@njit(cache=True, inline="always", _nrt=False)
+def _wake_sa(rt, l, P, V, oq):
+    """Output VC ``oq`` got a credit: the input VC parked on it goes back to switch allocation."""
+    q = rt.sa_wait[oq]
+    if q < 0:
+        return
+    rt.sa_wait[oq] = -1
+    if rt.rv[q, V_STATE] == ACTIVE and rt.rv[q, V_CNT] > 0:
+        _mark(rt.sa_vcs, rt.sa_ports, rt.busy, l, P, (q // V) % P, q % V)
+
+
 @njit(cache=True, _nrt=False)
 def rebuild_masks(ctl, rt, nis):
     """Every bit set of ``rt`` and ``nis`` recomputed from the rows (after Python wrote them: a
@@ -79,6 +106,8 @@ def rebuild_masks(ctl, rt, nis):
     prm, rv = ctl.prm, rt.rv
     R, P, V = prm[P_R], prm[P_P], prm[P_V]
     rt.busy[:] = 0
+    rt.va_wait[:] = 0  # every parked VC is back in its set: tried again, parked again if need be
+    rt.sa_wait[:] = -1
     for l in range(R):
         rt.va_ports[l] = 0
         rt.sa_ports[l] = 0
@@ -193,12 +222,15 @@ def _arrive(c, l, ip, vc, slot, ctl, rt, pool):
 @njit(cache=True, inline="always", _nrt=False)
 def _credit(l, op, vc, prm, rt):
     """A credit for output VC ``vc`` of port ``op`` of router ``l``."""
-    oq = (l * prm[P_P] + op) * prm[P_V] + vc
+    P, V = prm[P_P], prm[P_V]
+    oq = (l * P + op) * V + vc
     rv = rt.rv
     rv[oq, V_OCC] -= 1
+    _wake_sa(rt, l, P, V, oq)
     if prm[P_WFT] and rv[oq, V_OCC] == 0 and rv[oq, V_TAILSENT]:
         rv[oq, V_INUSE] = 0
-        rt.free_vcs[l * prm[P_P] + op] |= 1 << vc
+        rt.free_vcs[l * P + op] |= 1 << vc
+        _wake_va(rt, l, P, V, l * P + op)
 
 
 @njit(cache=True, inline="always", _nrt=False)
@@ -222,6 +254,9 @@ def _vc_alloc(c, l, ctl, rt, pool):
     prm, sc, scr, rv = ctl.prm, ctl.sc, ctl.scr, rt.rv
     P, V = prm[P_P], prm[P_V]
     PV = P * V
+    # a failed request changes nothing but the ready cycle; with a one-cycle allocator that is
+    # due again at every cycle, so the head may wait out of the set (va_wait: PV bits)
+    park = prm[P_VAD] == 1 and PV <= 64
     nreq = 0
     pm = rt.va_ports[l]
     while pm != 0:
@@ -236,11 +271,19 @@ def _vc_alloc(c, l, ctl, rt, pool):
             if rv[q, V_READY] > c:
                 continue
             rv[q, V_READY] = c + prm[P_VAD]
-            loc = _eject_vc(prm, rt, l, rv[q, V_ROUTE], q, pool)
+            o = rv[q, V_ROUTE]
+            loc = _eject_vc(prm, rt, l, o, q, pool)
             if loc >= 0:
                 scr[0, nreq] = iv
                 scr[1, nreq] = loc
                 nreq += 1
+            elif park:  # no free VC at any port it may take: parked until one frees
+                _unmark(rt, rt.va_vcs, rt.va_ports, l, P, ip, v)
+                n = 1
+                if o >= prm[P_L0]:
+                    n = prm[P_NP] if o < prm[P_L0] + prm[P_NP] else prm[P_MP]
+                for op in range(o, o + n):
+                    rt.va_wait[l * P + op] |= 1 << iv
     if nreq == 0:
         return
     for i in range(nreq):  # output VC arbiters: smallest (iv - pointer) wins
@@ -300,7 +343,13 @@ def _sw_alloc(c, l, ctl, rt, fl, cal, rec):
             rv[q, V_READY] = c + sad
             o = rv[q, V_ROUTE]
             rpo = l * P + o
-            if rv[rpo * V + rv[q, V_OVC], V_OCC] >= B or rp[rpo, RP_BUSYUNTIL] > c:
+            oq = rpo * V + rv[q, V_OVC]
+            if rv[oq, V_OCC] >= B:
+                if sad == 1:  # no credit: parked until one returns (a re-try changes nothing but
+                    _unmark(rt, rt.sa_vcs, rt.sa_ports, l, P, ip, v)  # the ready cycle, due again)
+                    rt.sa_wait[oq] = q
+                continue
+            if rp[rpo, RP_BUSYUNTIL] > c:
                 continue
             ko, kv = o - rp[rpi, RP_SWIN], v - rp[rpi, RP_SWOFF]  # round-robin distances
             if ko < 0:
@@ -356,6 +405,7 @@ def _sw_alloc(c, l, ctl, rt, fl, cal, rec):
             if not prm[P_WFT]:
                 rv[oq, V_INUSE] = 0
                 rt.free_vcs[rpo] |= 1 << ov
+                _wake_va(rt, l, P, V, rpo)
             _unmark(rt, rt.sa_vcs, rt.sa_ports, l, P, ip, v)
             if cnt > 0:
                 rv[q, V_STATE] = VA

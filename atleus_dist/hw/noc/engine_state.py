@@ -11,7 +11,10 @@ column names are in ``engine_layout``. Shapes: R routers in the region, P ports,
 per buffer, L local (NI) ports per router, NN NIs per router, W calendar slots, n nodes in the
 whole network. All int64 but ``buf``. A "bit set" is an int64 array whose bit ``i & 63`` of
 word ``i >> 6`` marks element i; the engine keeps them equal to what the rows say
-(``S_MASKS_OK``), so it visits only what has work.
+(``S_MASKS_OK``), so it visits only what has work. A VC whose allocation failed for want of a
+free output VC or a credit is *parked* (out of ``va_vcs`` / ``sa_vcs``, in ``va_wait`` /
+``sa_wait``) until a VC frees or a credit returns: with one-cycle VC and switch allocation its
+re-tries change nothing but its ready cycle, which stays due (``engine_router``).
 """
 
 from __future__ import annotations
@@ -35,7 +38,9 @@ Routers = namedtuple("Routers", [
     "free_vcs",   # (R * P,) per output port: bit set of its output VCs not in use
     "va_ports",   # (R,) per router: bit set of input ports with va_vcs
     "sa_ports",   # (R,) per router: bit set of input ports with sa_vcs
-    "busy",       # (ceil(R / 64),) bit set of routers with va_ports or sa_ports (= a flit buffered)
+    "busy",       # (ceil(R / 64),) bit set of routers with va_ports or sa_ports
+    "va_wait",    # (R * P,) per output port: bit set of input VCs (port * V + vc) parked until it frees a VC
+    "sa_wait",    # (R * P * V,) per output VC: the input VC row parked until its credit returns (-1: none)
 ])
 
 Nis = namedtuple("Nis", [

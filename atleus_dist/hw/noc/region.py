@@ -126,7 +126,7 @@ class Region:
             return last[1]  # nothing replaced since: the same groups (~5 us a call saved)
         groups = (S.Control(self.prm, self.sc, self.scr),
                   S.Routers(self.coords, self.rids, ra.st, ra.rv, ra.buf, ra.rp, ra.rr, ra.va_vcs, ra.sa_vcs,
-                            ra.free_vcs, ra.va_ports, ra.sa_ports, ra.busy),
+                            ra.free_vcs, ra.va_ports, ra.sa_ports, ra.busy, ra.va_wait, ra.sa_wait),
                   S.Nis(ni.ni, ni.nsv, ni.nst, ni.gd, ni.nq, ni.queued),
                   S.Flits(self.pool.data, self.pool.free),
                   S.Calendar(self.caln, *self.cal),
@@ -299,21 +299,36 @@ class Region:
             sc[E.S_OCN] = 0
 
     def _tails(self, td: np.ndarray) -> None:
-        """Count tails down per transfer (rows: tag, packets, cycle ejected); grouped by tag
-        (:func:`engine.group_tails`) when no transfer can complete twice in the batch, else one
-        record at a time."""
-        rem, rows = self.remaining, None
+        """Count tails down per transfer (rows: tag, packets, cycle ejected), grouped by tag
+        (:func:`engine.group_tails`) for a batch of more than a few; a tag with more tails in the
+        batch than packets left (a transfer that completes and is sent again in one batch) is
+        counted one record at a time."""
+        rem, completed = self.remaining, self.completed
         if td.shape[1] > 16:
-            rows = list(zip(*(a.tolist() for a in E.group_tails(td))))
-            if not all((rem[t][0] if t in rem else n) >= k for t, k, _, n in rows):
-                rows = None
-        if rows is None:
+            rows = zip(*(a.tolist() for a in E.group_tails(td)))
+        else:
             rows = [(tag, 1, a, npk) for tag, npk, a in td.T.tolist()]
         for tag, k, a, npk in rows:
             ent = rem.get(tag)
+            if (npk if ent is None else ent[0]) < k:
+                self._tails_one_by_one(td[:, td[0] == tag])
+                continue
             if ent is None:
                 ent = rem[tag] = [npk, a]
             ent[0] -= k
+            if a > ent[1]:
+                ent[1] = a
+            if ent[0] == 0:
+                del rem[tag]
+                completed.append((tag, ent[1]))
+
+    def _tails_one_by_one(self, td: np.ndarray) -> None:
+        rem = self.remaining
+        for tag, npk, a in td.T.tolist():
+            ent = rem.get(tag)
+            if ent is None:
+                ent = rem[tag] = [npk, a]
+            ent[0] -= 1
             ent[1] = max(ent[1], a)
             if ent[0] == 0:
                 del rem[tag]

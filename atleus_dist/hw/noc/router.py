@@ -80,6 +80,8 @@ class RouterArray:
         self.va_ports = np.zeros(self.R, dtype=np.int64)
         self.sa_ports = np.zeros(self.R, dtype=np.int64)
         self.busy = np.zeros((self.R + 63) // 64, dtype=np.int64)
+        self.va_wait = np.zeros(n_rp, dtype=np.int64)
+        self.sa_wait = np.full(n_vc, -1, dtype=np.int64)
         g = self.rids
         self.st = np.zeros((n_rp, E.N_ST), dtype=np.int64)
         self.st[:, E.ST_OUTR] = topo.out_router[g].reshape(-1)
