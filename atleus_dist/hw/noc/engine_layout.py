@@ -69,7 +69,6 @@ FLAG_POOL = 4     # too few free flit slots for the next cycle: grow the pool
 FLAG_FLUSH = 8    # a record buffer (packets, tails, outf, outc) is nearly full: drain
 FLAG_ERROR = 16   # calendar overflow or a late inbox item: a bug
 FLAG_TAIL = 32    # a transfer's last tail was ejected here and S_STOP is set
-F_REFILL, F_QGROW, F_POOL, F_FLUSH, F_ERROR, F_TAIL = FLAG_REFILL, FLAG_QGROW, FLAG_POOL, FLAG_FLUSH, FLAG_ERROR, FLAG_TAIL
 
 # rv: one row per VC (l * P + port) * V + vc. The same row serves the VC as an *input* VC of
 # router l (the first seven columns) and as an *output* VC of l towards the downstream buffer

@@ -143,15 +143,7 @@ class CompiledRounds:
             elif code == ER.RET_FLAG:
                 flag = int(rs[ER.R_FLAG])
                 reg._drain()
-                if flag & E.F_ERROR:
-                    raise RuntimeError(f"NoC region {lp.lp_id}: event calendar overflow or late message "
-                                       f"at cycle {reg.cycle} (a bug)")
-                if flag & E.F_REFILL:
-                    reg.nis.refill(reg.cycle - 1)
-                if flag & E.F_QGROW:
-                    reg.nis.grow()
-                if flag & E.F_POOL:
-                    reg.pool.grow(2 * len(reg.rids) + 1)
+                reg.serve(flag)
                 if lp.stop_on_completion and reg.completed:
                     self._python_window()
             elif code == ER.RET_ABORT:

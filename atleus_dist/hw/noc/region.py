@@ -266,23 +266,27 @@ class Region:
     def _run_kernel(self, horizon: int, stop_above: int = -1) -> None:
         """Run the compiled loop to ``horizon``, serving its requests; with ``stop_above`` >= 0,
         return early once more than that many transfers have completed."""
-        ni, pool = self.nis, self.pool
         while True:
             flag = E.run(horizon, *self.groups())
             self._drain()
             if flag == 0:
                 return
-            if flag & E.F_ERROR:
-                raise RuntimeError(f"NoC region {self.lp_id}: event calendar overflow or late message "
-                                   f"at cycle {self.cycle} (a bug)")
-            if flag & E.F_REFILL:
-                ni.refill(self.cycle - 1)
-            if flag & E.F_QGROW:
-                ni.grow()
-            if flag & E.F_POOL:
-                pool.grow(2 * len(self.rids) + 1)
+            self.serve(flag)
             if stop_above >= 0 and len(self.completed) > stop_above:
                 return
+
+    def serve(self, flag: int) -> None:
+        """Do what the loop asked for at the end of its last cycle (its ``FLAG_*`` bits), after
+        :meth:`_drain`: the generic path and the compiled rounds alike."""
+        if flag & E.FLAG_ERROR:
+            raise RuntimeError(f"NoC region {self.lp_id}: event calendar overflow or late message "
+                               f"at cycle {self.cycle} (a bug)")
+        if flag & E.FLAG_REFILL:
+            self.nis.refill(self.cycle - 1)
+        if flag & E.FLAG_QGROW:
+            self.nis.grow()
+        if flag & E.FLAG_POOL:
+            self.pool.grow(2 * len(self.rids) + 1)
 
     def _drain(self) -> None:
         sc = self.sc
