@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow as pa
 
 from atleus_dist.results.decode_figures import token_times
-from atleus_dist.results.plots import _pyplot
+from atleus_dist.results.figure import pyplot as _pyplot
 
 PLOT = "decode_latency.png"
 
