@@ -266,7 +266,10 @@ def scenario_file(name: str, root: Path | None = None) -> Path:
 
 
 def load_scenario(name: str, root: Path | None = None) -> Scenario:
+    """The scenario of a file; sections of the run beside it (``system:``, a mapping - no scenario
+    field is one) belong to the run's configuration (:mod:`atleus_dist.config.load`), not here."""
     with open(scenario_file(name, root)) as fh:
         data = yaml.safe_load(fh)
+    data = {k: v for k, v in data.items() if not isinstance(v, dict)} if isinstance(data, dict) else data
     data.setdefault("name", name)
     return scenario_from_dict(data, root)
