@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 
 from atleus_dist.results.critical import step_bounds
+from atleus_dist.results.system_figures import system_lines
 from atleus_dist.results.decode_figures import compare_decode, format_compare_decode, format_decode
 from atleus_dist.results.decode_plot import PLOT as DECODE_PLOT
 from atleus_dist.results.decode_plot import decode_latency_plot
@@ -43,7 +44,8 @@ def build_report(run_dir: str | os.PathLike, allow_incomplete: bool = False, plo
                              clock_ps_of(manifest))
     rep = {"run_dir": str(Path(run_dir)), "status": manifest.get("status"), "command": manifest.get("command"),
            "baseline": manifest.get("baseline"), "scenario": (manifest.get("config") or {}).get("scenario"),
-           "summary": fig, "breakdown": bd, "bounds": bounds}
+           "summary": fig, "breakdown": bd, "bounds": bounds,
+           "config": {"system": (manifest.get("config") or {}).get("system")}}
     gpu = (manifest.get("config") or {}).get("gpu")
     if isinstance(gpu, dict) and ops is not None and ops.num_rows:
         rep["roofline"] = roofline_split(ops, gpu)
@@ -213,6 +215,7 @@ def format_report(rep: dict) -> list[str]:
     for c in classes:
         lines.append(f"{c + ' links':<14} {s[c + '_links']:>5} utilisation mean {s[c + '_link_utilisation_mean']:.4f}"
                      f" max {s[c + '_link_utilisation_max']:.4f}, energy {_fmt(s[c + '_link_energy_pj'], ' pJ')}")
+    lines += system_lines(s, (rep.get("config") or {}).get("system"))
     if "rounds" in s:
         lines.append(f"execution      {s['rounds']:,} rounds, {s['events']:,} events, {s['messages']:,} messages, "
                      f"sync share {100 * s['sync_share']:.1f}%")

@@ -46,12 +46,17 @@ from fractions import Fraction
 
 import numpy as np
 
-from atleus_dist.hw.params import ACT_BYTES, param, validate_fields, with_overrides
+from atleus_dist.config.tree import with_overrides
+from atleus_dist.hw.noc.config import NocConfig
+from atleus_dist.hw.noc.topology import _parse_dims
+from atleus_dist.hw.params import ACT_BYTES, param, validate_fields
 from atleus_dist.hw.tier import KIND_CODES, PHASE_CODES
 from atleus_dist.kernel.errors import ConfigError
 from atleus_dist.results import finish_manifest, start_manifest
+from atleus_dist.results.summary import summary_figures
 from atleus_dist.results.writer import LPSink
 from atleus_dist.run.driver import prepare_out_dir
+from atleus_dist.workload import compile_step
 
 HBM_OPS = ("all", "update", "none")
 SIM_KINDS = ("atleus", "3d-tpu", "2d-planar")  # simulated architectures (``build(kind=...)``)
@@ -229,9 +234,6 @@ def write_gpu_baseline(sc, out: str | os.PathLike, cfg: GpuConfig | None = None,
                        label: str = "gpu") -> dict:
     """Compile ``sc`` (unless ``graph`` is given), evaluate it on the GPU and write a complete run
     directory at ``out``. Returns the manifest."""
-    from atleus_dist.results.summary import summary_figures
-    from atleus_dist.workload import compile_step
-
     cfg = cfg or GpuConfig()
     path = prepare_out_dir(out)
     # a GPU runs each op over the whole sequence: token chunks (Atleus' layer pipeline) would only
@@ -254,11 +256,6 @@ def write_gpu_baseline(sc, out: str | os.PathLike, cfg: GpuConfig | None = None,
 
 
 # --- stub latency of a stacked vs a planar layout -------------------------------------------------
-def _mean_abs(a: int, b: int) -> Fraction:
-    """Mean |i - j| of i uniform on 0..a-1 and j uniform on 0..b-1 (as separate ranges)."""
-    return Fraction(sum(abs(i - j) for i in range(a) for j in range(b)), a * b)
-
-
 def mean_tier_hops(x: int, y: int, tiers: int, layout: str) -> tuple[Fraction, Fraction]:
     """(planar hops, TSV hops) between a random router of tier a and one of tier b != a, averaged
     over ordered pairs of distinct tiers (see the module docstring)."""
@@ -285,9 +282,6 @@ def stub_latency_ps(layout: str, noc=None, tiers: int | None = None) -> int:
     """Inter-tier stub latency (ps, rounded) of the ``3d`` (TSV) or ``planar`` layout of the NoC
     ``noc`` (default :class:`~atleus_dist.hw.noc.config.NocConfig`); ``tiers`` defaults to the
     mesh's Z."""
-    from atleus_dist.hw.noc.config import NocConfig
-    from atleus_dist.hw.noc.topology import _parse_dims
-
     noc = noc or NocConfig()
     x, y, z = _parse_dims(noc.topology.partition(":")[2])
     r = noc.router

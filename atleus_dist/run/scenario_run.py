@@ -91,6 +91,7 @@ def build(scenario, arch_file: str | None = None, sets=None, transport: str | No
         config = dict(tree, reram_tiers=arch.reram_tiers, ops=n_ops, system=dict(tree["system"], **system))
         config["scenario"] = dict(scenario_config(sc), policy=sc.policy)
         config["partition"] = spec.meta["partition"]
+        config["plan"] = spec.meta["plan"]
         return Built(sc, arch, spec, config, cfg)
     mapping = Mapper(arch, static_on="systolic" if kind == "3d-tpu" else "reram").map(sc, compile_step(sc))
     config = dict(tree, reram_tiers=0 if kind == "3d-tpu" else arch.reram_tiers, ops=len(mapping.graph))
