@@ -33,7 +33,8 @@ PJ_PER_J = 1e12
 # op kind -> what it is in decode
 CLASSES = {"static_mm": "ReRAM matrix-vector", "dynamic_mm": "systolic attention", "vector": "vector unit",
            "hbm_read": "HBM (KV cache, embeddings, streamed weights)", "hbm_write": "HBM (KV cache, embeddings, "
-           "streamed weights)", "program": "ReRAM programming (streamed weights)"}
+           "streamed weights)", "program": "ReRAM programming (streamed weights)", "link_send": "off-chip links",
+           "link_recv": "off-chip links", "link_wait": "off-chip links"}
 # ... on a GPU baseline (one device, ops in series): what the same kinds are there
 GPU_CLASSES = {"static_mm": "weight matmuls", "dynamic_mm": "attention matmuls", "vector": "vector ops",
                "hbm_read": "memory ops", "hbm_write": "memory ops", "program": "weight writes"}
