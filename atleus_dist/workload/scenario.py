@@ -269,4 +269,5 @@ def load_scenario(name: str, root: Path | None = None) -> Scenario:
     with open(scenario_file(name, root)) as fh:
         data = yaml.safe_load(fh)
     data.setdefault("name", name)
+    data.pop("system", None)  # the system of chips a scenario file names: config.load reads it, not the scenario
     return scenario_from_dict(data, root)
