@@ -145,7 +145,6 @@ def test_kv_cache_edram_has_no_kv_ops_and_refuses_what_does_not_fit():
     (["scenario.mode=generate", "scenario.seq=1000", "scenario.new_tokens=100"], "scenario.new_tokens"),
     (["scenario.kv_cache=edram"], "scenario.kv_cache"),
     (["scenario.mode=generate", "scenario.new_tokens=4", "scenario.kv_cache=sram"], "scenario.kv_cache"),
-    (["scenario.mode=generate", "scenario.new_tokens=4", "system.chips=2"], "system.chips"),  # one chip for now
 ])
 def test_bad_generate_inputs_are_refused_in_one_line(cli, tmp_path, sets, path):
     out = tmp_path / "run"
@@ -186,3 +185,25 @@ def test_generate_digest_is_the_same_on_every_backend_and_partition(cli, digest_
         assert code == 0, err
         digests.add(digest_of(out))
     assert len(digests) == 1
+
+
+def test_generate_on_a_pipeline_of_chips(tmp_path):
+    """Two chips: the KV closed form holds over both chips' ops, each decode step's activations
+    cross the link forward and its token back, and one sequence gains nothing from the pipeline."""
+    sets = [f"scenario.{k}={v}" for k, v in dict(TINY, batch=1).items()]
+    one = simulate("gpt2-medium-generate-p128-n128", out=tmp_path / "one", transport="stub", backend="inline",
+                   sets=sets)
+    two = simulate("gpt2-medium-generate-p128-n128", out=tmp_path / "two", transport="stub", backend="inline",
+                   sets=[*sets, "system.chips=2"])
+    ops = read_table(two.path, "ops")
+    step, kind, nbytes = (ops.column(c).to_numpy() for c in ("step", "kind", "bytes"))
+    m = load_model("gpt2-medium")
+    for t in range(TINY["new_tokens"]):
+        reads = nbytes[(step == t) & (kind == KIND_CODES["hbm_read"])].sum() - m.d_model * ACT_BYTES
+        assert reads == m.layers * 2 * m.kv_heads * m.head_dim * (TINY["seq"] + t) * ACT_BYTES
+        # forward at the stage boundary, and (from step 1 on) the previous token back to stage 0
+        sends = ((step == t) & (kind == KIND_CODES["link_send"])).sum()
+        assert sends >= 1
+    f1, f2 = summary_figures(one.path), summary_figures(two.path)
+    assert f2["decode_token_ps_mean"] >= f1["decode_token_ps_mean"]
+    assert f2["ttft_ps"] >= f1["ttft_ps"]

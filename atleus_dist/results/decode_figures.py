@@ -33,10 +33,13 @@ PJ_PER_J = 1e12
 # op kind -> what it is in decode
 CLASSES = {"static_mm": "ReRAM matrix-vector", "dynamic_mm": "systolic attention", "vector": "vector unit",
            "hbm_read": "HBM (KV cache, embeddings, streamed weights)", "hbm_write": "HBM (KV cache, embeddings, "
-           "streamed weights)", "program": "ReRAM programming (streamed weights)"}
+           "streamed weights)", "program": "ReRAM programming (streamed weights)", "link_send": "off-chip links",
+           "link_recv": "off-chip links", "link_wait": "off-chip links"}
 # ... on a GPU baseline (one device, ops in series): what the same kinds are there
 GPU_CLASSES = {"static_mm": "weight matmuls", "dynamic_mm": "attention matmuls", "vector": "vector ops",
                "hbm_read": "memory ops", "hbm_write": "memory ops", "program": "weight writes"}
+# ... on the 3D-TPU baseline (every matmul on a systolic core, static weights read from HBM per use)
+TPU_CLASSES = dict(CLASSES, static_mm="systolic weight matmuls", hbm_read="HBM (weights, KV cache, embeddings)")
 TRANSFER = "transfers between ops (NoC or stub)"
 
 
@@ -53,9 +56,10 @@ def token_times(ops: pa.Table) -> tuple[int, np.ndarray, np.ndarray] | None:
 
 
 def decode_figures(ops: pa.Table | None, kind_names: dict[int, str], batch: int, seq: int,
-                   noc_energy_pj: float | None = None, gpu: dict | None = None) -> dict:
+                   noc_energy_pj: float | None = None, gpu: dict | None = None, baseline: str | None = None) -> dict:
     """The figures named in the module docstring; {} for a run that is not a generate run.
-    ``kind_names``: op kind code -> name; ``gpu``: a GPU baseline's recorded config."""
+    ``kind_names``: op kind code -> name; ``gpu``: a GPU baseline's recorded config; ``baseline``:
+    the simulated baseline's kind (``3d-tpu`` names its op classes as that chip runs them)."""
     times = None if ops is None else token_times(ops)
     if times is None:
         return {}
@@ -79,7 +83,8 @@ def decode_figures(ops: pa.Table | None, kind_names: dict[int, str], batch: int,
                     "decode_tokens_per_s": batch * len(tokens) / (span / PS_PER_S) if span else 0.0,
                     "decode_energy_per_token_j": e_dec / (batch * len(tokens)) / PJ_PER_J})
         shares = decode_shares(ops, kind_names, prefill_end, int(ends[-1]),
-                               GPU_CLASSES if isinstance(gpu, dict) else CLASSES)
+                               GPU_CLASSES if isinstance(gpu, dict) else TPU_CLASSES if baseline == "3d-tpu"
+                               else CLASSES)
         out.update({f"decode_share_{_key(k)}": v for k, v in shares.items()})
         out["decode_bound"] = max(shares, key=shares.get)
         if isinstance(gpu, dict):

@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow as pa
 
 from atleus_dist.results.decode_figures import token_times
-from atleus_dist.results.figure import pyplot as _pyplot
+from atleus_dist.results.figure import pyplot
 
 PLOT = "decode_latency.png"
 
@@ -24,7 +24,7 @@ def decode_latency_plot(ops: pa.Table | None, seq: int, path: Path) -> bool:
         return False
     _start, prefill_end, ends = times
     lat_us = np.diff(np.concatenate([[prefill_end], ends])) / 1e6
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.plot(seq + np.arange(len(lat_us)), lat_us, marker=".", lw=1)
     ax.set_xlabel("position of the token fed to the step (prompt + t)")

@@ -263,7 +263,7 @@ def summary_figures(run_dir: str | os.PathLike, manifest: dict | None = None,
     if ops is not None and "step" in ops.column_names:  # a generate run (results.decode_figures)
         fig.update(decode_figures(ops, code_names(ops, "kind_codes", "kind"), recorded(manifest, ("scenario", "batch")),
                                   recorded(manifest, ("scenario", "seq")), fig.get("noc_energy_pj"),
-                                  recorded(manifest, ("gpu",))))
+                                  recorded(manifest, ("gpu",)), recorded(manifest, ("baseline",))))
     fig.update(execution_figures(tables.get("windows")))
     return fig
 

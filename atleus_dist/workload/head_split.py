@@ -50,7 +50,7 @@ def head_parallel(op, heads: int) -> bool:
     if op.layer < 0 or op.parts != 1:
         return False
     if not ((op.phase == "bwd" and _base(op.name) in HEAD_PARALLEL_BWD)
-            or (op.phase == "decode" and op.name.rsplit(".", 1)[-1] in HEAD_PARALLEL_DECODE)):
+            or (op.phase == "decode" and op.name.split("@", 1)[0].rsplit(".", 1)[-1] in HEAD_PARALLEL_DECODE)):
         return False
     if op.kind == "dynamic_mm":
         return op.count == heads

@@ -157,10 +157,10 @@ def _insert_weight_reads(graph: OpGraph, shapes: dict[str, tuple[int, int, int]]
         if op.kind == "static_mm":
             k, n, bits = shapes[op.weight]
             ds.append(out.add(f"{op.name}.weight_read", "hbm_read", op.phase, op.layer, (),
-                              nbytes=math.ceil(k * n * bits / 8), chunk=op.chunk))
+                              nbytes=math.ceil(k * n * bits / 8), chunk=op.chunk, step=op.step))
         new_id[op.id] = out.add(op.name, op.kind, op.phase, op.layer, ds, m=op.m, n=op.n, k=op.k, count=op.count,
                                 weight=op.weight, transposed=op.transposed, vector_kind=op.vector_kind,
-                                elements=op.elements, nbytes=op.nbytes, chunk=op.chunk, peer=op.peer)
+                                elements=op.elements, nbytes=op.nbytes, chunk=op.chunk, peer=op.peer, step=op.step)
     return out
 
 
