@@ -145,7 +145,9 @@ def system_run_spec(mappings: list, transfers: list, system: SystemConfig, trans
                    meta={"model": "system", "partition": plan, "expected_end_ps": expected, "total_ops": total_ops,
                          "clock_period_ps": clk, "chips": len(chips), "lps_of_chip": lps_of_chip,
                          "link_lookahead_ps": look, "plan": why},
-                   max_window_ps=max(clk or 1, expected // 200))
+                   # windows of at most 1/20 of a chip's step, for progress; the chips' output
+                   # bounds cut them where a send may come (one chip's runs cap at 1/200)
+                   max_window_ps=max(clk or 1, expected // 20))
     return spec, {"partition": plan, "chip_partition": per_chip, "lps_of_chip": lps_of_chip,
                   "link_lookahead_ps": look, "plan": why}
 
