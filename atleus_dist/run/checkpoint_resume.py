@@ -40,7 +40,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from atleus_dist.backends.hygiene import pid_alive
+from atleus_dist.config.load import Labels, flatten, load_run_config
+from atleus_dist.config.run_config import ExecutionConfig
+from atleus_dist.config.tree import build as build_tree
 from atleus_dist.config.tree import rename, to_data
+from atleus_dist.hw.noc.config import NocConfig
+from atleus_dist.kernel import RunSpec
 from atleus_dist.kernel.errors import ConfigError
 from atleus_dist.results import SinkFactory
 from atleus_dist.results.manifest import read_manifest
@@ -48,6 +53,7 @@ from atleus_dist.results.stream import file_sha256
 from atleus_dist.results.writer import CLOSE_RECORD_SUFFIX, lp_file
 from atleus_dist.run import reslice
 from atleus_dist.run.checkpoint import CKPT_DIR, FORMAT, META, VERSION, CheckpointPlan, check_every_ps, read_lp_state
+from atleus_dist.run.scenario_run import Built, build
 
 _EXECUTION_KEYS = ("execution", "partition", "plan")
 
@@ -224,12 +230,23 @@ class Resume:
     path: Path
     manifest: dict  # the run's, with the resume recorded
     command: str
-    spec: object
+    spec: RunSpec
     plan: CheckpointPlan | None
-    execution: object  # backend, workers, address, placement
+    execution: ExecutionConfig  # backend, workers, address, placement
     sim_time_ps: int
-    built: object = None  # a ``run``: its Built (scenario, config); None for ``noc``
-    noc_config: object = None  # a ``noc`` run: its NocConfig
+    built: Built | None = None  # a ``run``: its Built (scenario, config); None for ``noc``
+    noc_config: NocConfig | None = None  # a ``noc`` run: its NocConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class _Rebuilt:
+    """A run rebuilt from its manifest: ``run`` and ``noc`` differ only in what they build."""
+
+    execution: ExecutionConfig
+    spec: RunSpec
+    config: dict  # as the manifest records it
+    built: Built | None = None  # a ``run``
+    noc: NocConfig | None = None  # a ``noc`` run
 
 
 def plan_resume(run_dir, *, backend: str | None = None, workers: int | None = None, partition: str | None = None,
@@ -250,14 +267,13 @@ def plan_resume(run_dir, *, backend: str | None = None, workers: int | None = No
     retired = reslice.retired_of(meta)
     rb = info["rebuild"]
     try:
-        if rb.get("api") == "noc":
-            built, cfg, spec0, config = _rebuild_noc(rb, partition or resolved, backend, workers)
-        else:
-            built, cfg, spec0, config = _rebuild_run(rb, partition or resolved, backend, workers)
+        rebuild = _rebuild_noc if rb.get("api") == "noc" else _rebuild_run
+        rebuilt = rebuild(rb, partition or resolved, backend, workers)
     except ConfigError as exc:
         if partition is None or "partition" not in exc.field:
             raise
         raise rename(exc, "--partition") from None
+    spec0, config = rebuilt.spec, rebuilt.config
     new_partition = spec0.meta.get("partition") or config.get("partition")
     if spec0.meta.get("model") == "system":  # single and chips hold the same LPs, grouped otherwise
         chip_of = (lambda p: p if p.startswith("chips:") else "chips:single")
@@ -283,7 +299,7 @@ def plan_resume(run_dir, *, backend: str | None = None, workers: int | None = No
         reslice.write_states(state_at, states)
     if retired:
         reslice.close_retired(path, retired)
-    ex = cfg.execution
+    ex = rebuilt.execution
     plan = None if ex.backend == "ray" else CheckpointPlan(str(path), int(info["every_ps"]), len(spec.groups),
                                                          identity={"run_id": info["run_id"]},
                                                          partition=new_partition, retired=retired,
@@ -305,15 +321,12 @@ def plan_resume(run_dir, *, backend: str | None = None, workers: int | None = No
     manifest = dict(manifest, checkpoint=info, partition=lanes, resumes=list(manifest.get("resumes", [])) + [entry])
     for key in ("error", "signal", "sim_time_ps", "files", "tables"):
         manifest.pop(key, None)
-    return Resume(path, manifest, rb.get("command", "run"), spec, plan, ex, int(meta["sim_time_ps"]), built,
-                  getattr(cfg, "noc", None) if built is None else None)
+    return Resume(path, manifest, rb.get("command", "run"), spec, plan, ex, int(meta["sim_time_ps"]), rebuilt.built,
+                  rebuilt.noc)
 
 
-def _rebuild_run(rb: dict, partition: str, backend, workers):
-    """(built, RunConfig, spec, config) of a ``run`` from its recorded RunConfig tree."""
-    from atleus_dist.config.load import flatten, load_run_config
-    from atleus_dist.run.scenario_run import build
-
+def _rebuild_run(rb: dict, partition: str, backend, workers) -> _Rebuilt:
+    """A ``run`` from its recorded RunConfig tree."""
     flat = {".".join(parts): value for parts, value in flatten(rb["run_config"], ())}
     flat["execution.partition"] = partition
     for key, value in (("backend", backend), ("workers", workers)):
@@ -321,32 +334,13 @@ def _rebuild_run(rb: dict, partition: str, backend, workers):
             flat[f"execution.{key}"] = value
     cfg, labels = load_run_config(None, None, flat)
     built = build(cfg, labels=labels)
-    return built, cfg, built.spec, built.config
+    return _Rebuilt(cfg.execution, built.spec, built.config, built=built)
 
 
-@dataclasses.dataclass(frozen=True)
-class _NocExecution:
-    backend: str
-    workers: int
-    address: str | None = None
-    placement: str = "spread"
-
-
-@dataclasses.dataclass(frozen=True)
-class _NocRun:
-    """What :func:`resume` reads of a run's configuration, for a ``noc`` run."""
-
-    execution: _NocExecution
-    noc: object
-    transport: str = "noc"
-
-
-def _rebuild_noc(rb: dict, partition: str, backend, workers):
-    """(None, run-like, spec, config) of a ``noc`` run from its recorded NocConfig tree."""
-    from atleus_dist.config.load import Labels
-    from atleus_dist.config.run_config import ExecutionConfig
-    from atleus_dist.config.tree import build as build_tree
-    from atleus_dist.hw.noc.config import NocConfig
+def _rebuild_noc(rb: dict, partition: str, backend, workers) -> _Rebuilt:
+    """A ``noc`` run from its recorded NocConfig tree."""
+    # here, not at the top: the NoC's LPs load numba (~0.3 s), which every `run` pays on import of
+    # this module (api._finish) though a stub run never needs it
     from atleus_dist.hw.noc.lp import build_spec
 
     data = dict(rb["noc_config"], partition=partition)
@@ -357,4 +351,4 @@ def _rebuild_noc(rb: dict, partition: str, backend, workers):
     spec = build_spec(cfg, ex.workers, None, transfers, backend=ex.backend)
     cfg = dataclasses.replace(cfg, partition=spec.meta["partition"])  # auto: the plan it resolved to (as api.noc)
     config = dict(cfg.to_dict(), plan=spec.meta["plan"]) if spec.meta.get("plan") else cfg.to_dict()
-    return None, _NocRun(_NocExecution(ex.backend, ex.workers, ex.address, ex.placement), cfg), spec, config
+    return _Rebuilt(ex, spec, config, noc=cfg)
