@@ -4,7 +4,8 @@ Runs each case with the base tree and with this tree, alternating (base, new, ne
 so drift in the machine's load hits both alike, after one untimed warm-up each (numba's cache),
 and prints per case the minimum and median of the loop time (the run's ``run_s``: the rounds,
 engine and Python windows, without set-up and writing) and of the whole process (wall time of
-the ``atleus-dist`` process, start-up and numba loading included), their ratios base / new, and
+the ``atleus-dist`` process, start-up and numba loading included) and of the process's CPU time
+(user + system: what other work on a shared machine inflates least), their ratios base / new, and
 whether every run's digest (``atleus-dist digest``) equals the base's - recomputed here from
 the base tree, never taken from stored hashes. Cases: ``noc44`` (``noc --mesh 4x4x4 --traffic
 uniform --rate 0.05``), ``noc84`` (``--mesh 8x8x4``), ``run`` (the README's default run), all
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -44,14 +46,20 @@ def _cli(tree: Path, args: list[str]) -> subprocess.CompletedProcess:
                           text=True, check=True)
 
 
+def _child_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def one(tree: Path, case: str, out: Path) -> dict:
-    """One run of ``case`` with ``tree``: loop and whole-process seconds, digest, flit-hops."""
-    t0 = time.perf_counter()
+    """One run of ``case`` with ``tree``: loop and whole-process seconds (wall), the process's
+    CPU seconds (user + system: less sensitive than wall to other work on the machine), digest."""
+    c0, t0 = _child_cpu(), time.perf_counter()
     _cli(tree, CASES[case] + ["--out", str(out), "--quiet"])
-    whole = time.perf_counter() - t0
+    whole, cpu = time.perf_counter() - t0, _child_cpu() - c0
     fig = json.loads((out / "manifest.json").read_text())["figures"]
     digest = _cli(tree, ["digest", str(out)]).stdout.split()[0]
-    return {"loop_s": float(fig["run_s"]), "whole_s": whole, "digest": digest}
+    return {"loop_s": float(fig["run_s"]), "whole_s": whole, "cpu_s": cpu, "digest": digest}
 
 
 def main() -> int:
@@ -80,7 +88,7 @@ def main() -> int:
             same = all(r["digest"] == want for rs in res.values() for r in rs)
             ok &= same
             print(f"\n{case}: {' '.join(CASES[case])}")
-            for key in ("loop_s", "whole_s"):
+            for key in ("loop_s", "whole_s", "cpu_s"):
                 b = [r[key] for r in res["base"]]
                 w = [r[key] for r in res["new"]]
                 print(f"  {key:8s} base min {min(b):8.3f} med {statistics.median(b):8.3f}   new min {min(w):8.3f} "
