@@ -41,9 +41,18 @@ CASES = {
 
 
 def _cli(tree: Path, args: list[str]) -> subprocess.CompletedProcess:
+    # cwd: ``python -m`` puts the working directory first on sys.path, ahead of PYTHONPATH - run
+    # from a tree and every process would import that tree
     env = dict(os.environ, PYTHONPATH=str(tree))
     return subprocess.run([sys.executable, "-m", "atleus_dist.cli", *args], env=env, capture_output=True,
-                          text=True, check=True)
+                          text=True, check=True, cwd=tempfile.gettempdir())
+
+
+def _imported_from(tree: Path) -> Path:
+    env = dict(os.environ, PYTHONPATH=str(tree))
+    out = subprocess.run([sys.executable, "-c", "import atleus_dist; print(atleus_dist.__file__)"], env=env,
+                         capture_output=True, text=True, check=True, cwd=tempfile.gettempdir()).stdout
+    return Path(out.strip()).resolve().parent.parent
 
 
 def _child_cpu() -> float:
@@ -70,7 +79,10 @@ def main() -> int:
     ap.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
     a = ap.parse_args()
     trees = {"base": a.base.resolve(), "new": a.new.resolve()}
-    print(f"load average at start: {os.getloadavg()[0]:.2f}")
+    for name, tree in trees.items():
+        if _imported_from(tree) != tree:
+            raise SystemExit(f"{name}: PYTHONPATH={tree} imports atleus_dist from {_imported_from(tree)}")
+    print(f"load average at start: {os.getloadavg()[0]:.2f}", flush=True)
     ok = True
     with tempfile.TemporaryDirectory() as tmp:
         n = 0
@@ -87,14 +99,14 @@ def main() -> int:
             want = res["base"][0]["digest"]
             same = all(r["digest"] == want for rs in res.values() for r in rs)
             ok &= same
-            print(f"\n{case}: {' '.join(CASES[case])}")
+            print(f"\n{case}: {' '.join(CASES[case])}", flush=True)
             for key in ("loop_s", "whole_s", "cpu_s"):
                 b = [r[key] for r in res["base"]]
                 w = [r[key] for r in res["new"]]
                 print(f"  {key:8s} base min {min(b):8.3f} med {statistics.median(b):8.3f}   new min {min(w):8.3f} "
                       f"med {statistics.median(w):8.3f}   ratio min {min(b) / min(w):5.2f}x "
                       f"med {statistics.median(b) / statistics.median(w):5.2f}x")
-            print(f"  digests {'equal' if same else 'DIFFER'}: {want[:16]}... ({len(res['base']) * 2} runs)")
+            print(f"  digests {'equal' if same else 'DIFFER'}: {want[:16]}... ({len(res['base']) * 2} runs)", flush=True)
     print(f"\nload average at end: {os.getloadavg()[0]:.2f}")
     return 0 if ok else 1
 
