@@ -4,7 +4,8 @@ Runs each case with the base tree and with this tree, alternating (base, new, ne
 so drift in the machine's load hits both alike, after one untimed warm-up each (numba's cache),
 and prints per case the minimum and median of the loop time (the run's ``run_s``: the rounds,
 engine and Python windows, without set-up and writing) and of the whole process (wall time of
-the ``atleus-dist`` process, start-up and numba loading included), their ratios base / new, and
+the ``atleus-dist`` process, start-up and numba loading included) and of the process's CPU time
+(user + system: what other work on a shared machine inflates least), their ratios base / new, and
 whether every run's digest (``atleus-dist digest``) equals the base's - recomputed here from
 the base tree, never taken from stored hashes. Cases: ``noc44`` (``noc --mesh 4x4x4 --traffic
 uniform --rate 0.05``), ``noc84`` (``--mesh 8x8x4``), ``run`` (the README's default run), all
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -39,19 +41,34 @@ CASES = {
 
 
 def _cli(tree: Path, args: list[str]) -> subprocess.CompletedProcess:
+    # cwd: ``python -m`` puts the working directory first on sys.path, ahead of PYTHONPATH - run
+    # from a tree and every process would import that tree
     env = dict(os.environ, PYTHONPATH=str(tree))
     return subprocess.run([sys.executable, "-m", "atleus_dist.cli", *args], env=env, capture_output=True,
-                          text=True, check=True)
+                          text=True, check=True, cwd=tempfile.gettempdir())
+
+
+def _imported_from(tree: Path) -> Path:
+    env = dict(os.environ, PYTHONPATH=str(tree))
+    out = subprocess.run([sys.executable, "-c", "import atleus_dist; print(atleus_dist.__file__)"], env=env,
+                         capture_output=True, text=True, check=True, cwd=tempfile.gettempdir()).stdout
+    return Path(out.strip()).resolve().parent.parent
+
+
+def _child_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
 def one(tree: Path, case: str, out: Path) -> dict:
-    """One run of ``case`` with ``tree``: loop and whole-process seconds, digest, flit-hops."""
-    t0 = time.perf_counter()
+    """One run of ``case`` with ``tree``: loop and whole-process seconds (wall), the process's
+    CPU seconds (user + system: less sensitive than wall to other work on the machine), digest."""
+    c0, t0 = _child_cpu(), time.perf_counter()
     _cli(tree, CASES[case] + ["--out", str(out), "--quiet"])
-    whole = time.perf_counter() - t0
+    whole, cpu = time.perf_counter() - t0, _child_cpu() - c0
     fig = json.loads((out / "manifest.json").read_text())["figures"]
     digest = _cli(tree, ["digest", str(out)]).stdout.split()[0]
-    return {"loop_s": float(fig["run_s"]), "whole_s": whole, "digest": digest}
+    return {"loop_s": float(fig["run_s"]), "whole_s": whole, "cpu_s": cpu, "digest": digest}
 
 
 def main() -> int:
@@ -62,7 +79,10 @@ def main() -> int:
     ap.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
     a = ap.parse_args()
     trees = {"base": a.base.resolve(), "new": a.new.resolve()}
-    print(f"load average at start: {os.getloadavg()[0]:.2f}")
+    for name, tree in trees.items():
+        if _imported_from(tree) != tree:
+            raise SystemExit(f"{name}: PYTHONPATH={tree} imports atleus_dist from {_imported_from(tree)}")
+    print(f"load average at start: {os.getloadavg()[0]:.2f}", flush=True)
     ok = True
     with tempfile.TemporaryDirectory() as tmp:
         n = 0
@@ -79,14 +99,14 @@ def main() -> int:
             want = res["base"][0]["digest"]
             same = all(r["digest"] == want for rs in res.values() for r in rs)
             ok &= same
-            print(f"\n{case}: {' '.join(CASES[case])}")
-            for key in ("loop_s", "whole_s"):
+            print(f"\n{case}: {' '.join(CASES[case])}", flush=True)
+            for key in ("loop_s", "whole_s", "cpu_s"):
                 b = [r[key] for r in res["base"]]
                 w = [r[key] for r in res["new"]]
                 print(f"  {key:8s} base min {min(b):8.3f} med {statistics.median(b):8.3f}   new min {min(w):8.3f} "
                       f"med {statistics.median(w):8.3f}   ratio min {min(b) / min(w):5.2f}x "
                       f"med {statistics.median(b) / statistics.median(w):5.2f}x")
-            print(f"  digests {'equal' if same else 'DIFFER'}: {want[:16]}... ({len(res['base']) * 2} runs)")
+            print(f"  digests {'equal' if same else 'DIFFER'}: {want[:16]}... ({len(res['base']) * 2} runs)", flush=True)
     print(f"\nload average at end: {os.getloadavg()[0]:.2f}")
     return 0 if ok else 1
 

@@ -27,8 +27,8 @@ from numba import njit  # noqa: E402
 
 from atleus_dist.hw.noc.engine_layout import *  # noqa: E402,F401,F403 - re-exported: E.<name>
 from atleus_dist.hw.noc.engine_ni import gen_min, generate, inject, retire  # noqa: E402
-from atleus_dist.hw.noc.engine_router import (_arrive, _credit, _sched, _sw_alloc, _vc_alloc, lowest,  # noqa: E402
-                                              rebuild_masks)
+from atleus_dist.hw.noc.engine_router import _arrive, _credit, _sched, _vc_alloc, lowest, rebuild_masks  # noqa: E402
+from atleus_dist.hw.noc.engine_switch import _sw_alloc  # noqa: E402
 
 
 @njit(cache=True, inline="always", _nrt=False)
