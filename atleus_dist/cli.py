@@ -25,7 +25,7 @@ from atleus_dist.kernel.errors import CausalityError, ConfigError, SimulationAbo
 
 # module names under atleus_dist.commands
 COMMANDS = ("run", "phold", "noc", "gemm", "model_info", "report", "compare", "baseline", "digest",
-            "components", "sweep", "verify", "hbm_bench", "resume")
+            "components", "sweep", "verify", "hbm_bench", "resume", "trace")
 
 # the command as typed -> its module (each module registers the name it is typed as: _ becomes -)
 _MODULE_OF = {name.replace("_", "-"): name for name in COMMANDS}

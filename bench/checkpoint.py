@@ -19,7 +19,8 @@ from pathlib import Path
 
 
 def main(run: str) -> None:
-    from atleus_dist.run.checkpoint_resume import plan_resume, read_lp_state
+    from atleus_dist.run.checkpoint import read_lp_state
+    from atleus_dist.run.checkpoint_resume import plan_resume
 
     m = json.loads((Path(run) / "manifest.json").read_text())
     print(f"run {run}: status {m['status']}, every {m['checkpoint']['every_ps']:,} ps, "

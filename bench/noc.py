@@ -61,7 +61,8 @@ t1 = time.perf_counter()
 reg = Region(cfg, topo, np.arange(64), np.zeros(64, dtype=np.int64), 0)
 reg.run(5)
 flit = np.zeros((1, 15), dtype=np.int64)
-flit[0, 3 + 2], flit[0, 3 + 4] = 1, 5  # a one-flit packet to node 5, into router 0 port 1
+from atleus_dist.hw.noc import engine_layout as L
+flit[0, 3 + L.F_SIZE], flit[0, 3 + L.F_DEST] = 1, 5  # a one-flit packet to node 5, into router 0 port 1
 flit[0, 1] = 1
 reg.add_remote_flits(np.array([6]), flit)
 reg.add_remote_credits(np.array([6]), np.zeros((1, 3), dtype=np.int64))

@@ -37,7 +37,8 @@ if len(__import__("sys").argv) > 1:  # seal a copy of a run directory (its Parqu
     from pathlib import Path
 
     from atleus_dist.results.manifest import read_manifest
-    from atleus_dist.results.verify import check_table, seal_run, stream_table_names
+    from atleus_dist.results.seal import seal_run
+    from atleus_dist.results.verify import check_table, stream_table_names
 
     src, dst = Path(sys.argv[1]), Path("/tmp/results_io_seal")
     best = None

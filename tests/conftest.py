@@ -53,3 +53,13 @@ def mapping():
                                 d_ff=512, vocab=512, positions=64)
     sc = Scenario(model, seq=32, lora_rank=4, pipeline_chunk_tokens=16)
     return Mapper().map(sc, compile_step(sc))
+
+
+@pytest.fixture(scope="session")
+def small_chip_run(tmp_path_factory):
+    """A complete chip run on the NoC (seq 32 on the default chip: ops, packets, links), shared by
+    the tests that only read a run."""
+    out = tmp_path_factory.mktemp("chip") / "run"
+    assert main(["run", "--set", "scenario.seq=32", "--backend", "inline", "--workers", "1", "--quiet",
+                 "--out", str(out)]) == 0
+    return out

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from atleus_dist.config.run_config import PARTITION, RunConfig
 from atleus_dist.config.tree import leaves
 from atleus_dist.hw.noc.config import NocConfig
-from atleus_dist.hw.params import _optional
+from atleus_dist.hw.params import unwrap_optional
 from atleus_dist.models.phold import PholdConfig
 from atleus_dist.workload.model import available_models
 
@@ -116,7 +116,7 @@ def _bad_tuple(item, m, optional: bool):
 def bad_value(leaf):
     """A value ``leaf``'s declaration refuses."""
     m = leaf.field.metadata
-    base, optional = _optional(leaf.type)
+    base, optional = unwrap_optional(leaf.type)
     if base is bool:
         outs = [st.integers(), st.text(max_size=5), st.floats(allow_nan=False)]
         return st.one_of(*(outs + ([] if optional else [st.none()])))

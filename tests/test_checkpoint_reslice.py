@@ -96,7 +96,7 @@ def test_killed_chip_run_resumes_on_another_partition(tmp_path, cli, digest_of, 
                                                      resume_on, n_lps):
     """A chip step: cores' schedulers and the NoC's regions both move; ops, packets, links and
     nodes come out as in the uninterrupted run."""
-    from atleus_dist.run.checkpoint_resume import read_lp_state
+    from atleus_dist.run.checkpoint import read_lp_state
 
     out = tmp_path / "run"
     m = _stop_after_first_checkpoint([*args, *run_on, "--checkpoint-every-ps", every], out, signal.SIGKILL)
@@ -171,7 +171,7 @@ def test_scripted_transfers_resume_on_another_partition(tmp_path, digest_of):
 
     from atleus_dist.api import noc, resume
     from atleus_dist.hw.noc.config import NocConfig, PhaseConfig, TrafficConfig
-    from atleus_dist.run.checkpoint_resume import read_lp_state
+    from atleus_dist.run.checkpoint import read_lp_state
 
     rng = np.random.default_rng(11)
     at = 1500  # cycles: the older of the two checkpoints kept (500-cycle interval, the end at 2050)

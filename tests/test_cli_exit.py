@@ -7,15 +7,32 @@ import subprocess
 import sys
 
 _PROGRAM = """
-import atexit, sys, threading, time
+import atexit, sys, threading
 from atleus_dist import cli
-atexit.register(lambda: sys.stderr.write("atexit ran\\n"))
+ending = threading.Event()    # the command is done: the process has begun to end
+exiting = threading.Event()   # the atexit handlers run
+def handler():
+    exiting.set()
+    sys.stderr.write("atexit ran\\n")
+atexit.register(handler)
 def late():
-    time.sleep(1.0)  # usually outlives the command: then only the join makes this line appear
+    # alive until the command is done, whatever it takes (no sleep to outlive it); then it waits
+    # for the atexit handlers a little: a process that waits for its threads first runs them only
+    # after this thread has written its line, one that does not wakes it to write it too late
+    ending.wait()
+    exiting.wait(0.5)
     sys.stderr.write("thread finished\\n")
 threading.Thread(target=late).start()  # non-daemon: the interpreter would wait for it
+end_process = cli._end_process
+def _end(code):
+    ending.set()
+    end_process(code)
+cli._end_process = _end
 sys.argv = ["atleus-dist"] + sys.argv[1:]
-cli.main()
+try:
+    cli.main()
+finally:  # argparse's SystemExit skips _end_process: the interpreter's own exit ends the run
+    ending.set()
 sys.stderr.write("main returned\\n")
 """
 

@@ -25,7 +25,7 @@ def test_components_json_lists_every_leaf_with_its_declaration(cli, capsys):
     assert (r["unit"], r["default"], r["min"], r["type"]) == ("ps", 100_000, 1, "int")
     assert "ISAAC" in r["source"]
     assert run["chip.hbm.read_bit_pj"]["unit"] == "pJ" and run["chip.noc.mesh"]["type"] == "str | None"
-    assert run["scenario.mode"]["choices"] == ["inference", "finetune"]
+    assert run["scenario.mode"]["choices"] == ["inference", "finetune", "generate"]
     for r in rows:  # every numeric hardware field says where its default comes from
         if r["command"] in ("run", "noc") and r["type"] in ("int", "float"):
             assert r["source"], r["path"]

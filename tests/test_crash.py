@@ -145,7 +145,7 @@ def test_sigkill_of_the_run_stops_its_workers_at_once(tmp_path):
     proc.wait(timeout=30)
     sizes = {f: f.stat().st_size for f in out.glob("phold_events/lp*.arrows")}
     assert _wait_until(lambda: not any(_alive(k) for k in kids), 1.0)  # parent-death signal
-    time.sleep(0.5)
+    # the workers are gone (exited; zombies write nothing): what the files hold now is final
     assert {f: f.stat().st_size for f in out.glob("phold_events/lp*.arrows")} == sizes  # nothing written since
     _check_after(proc, out, kids)
     assert read_manifest(out)["status"] == "running"

@@ -3,7 +3,7 @@
 import pytest
 
 from atleus_dist.hw.hbm import Hbm2, Hbm2Config
-from atleus_dist.hw.params import parse_sets, with_overrides
+from atleus_dist.config.tree import parse_sets, with_overrides
 from atleus_dist.kernel.errors import ConfigError
 
 

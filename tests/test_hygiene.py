@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import mmap
 import os
+import select
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -54,18 +56,51 @@ def test_a_segment_still_mapped_by_a_process_is_never_removed(tmp_path):
     assert hygiene.remove_stale_segments(str(tmp_path)) == [str(seg)]
 
 
+def _exited(pid: int, timeout_s: float) -> bool:
+    """Whether process ``pid`` (any process, not only a child) ends within ``timeout_s``: woken by
+    its pidfd the moment it exits, no polling."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        if select.select([fd], [], [], timeout_s)[0]:
+            return True
+        return not hygiene.pid_alive(pid)  # a zombie: exited, not yet reaped by its parent
+    finally:
+        os.close(fd)
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        out += [int(x) for x in (task / "children").read_text().split()]
+    return out
+
+
+def _watching(pid: int) -> bool:
+    """Whether process ``pid`` holds a pidfd (the janitor has begun to wait for its owner)."""
+    try:
+        return any(os.readlink(f) == "anon_inode:[pidfd]" for f in Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return False
+
+
 def test_the_janitor_removes_the_directory_when_its_owner_is_killed(tmp_path):
     code = ("import sys, time; from atleus_dist.backends import hygiene; "
             "print(hygiene.new_segment_dir(sys.argv[1]), flush=True); time.sleep(60)")
     owner = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True)
-    path = owner.stdout.readline().strip()
+    path = owner.stdout.readline().strip()  # the directory exists and its janitor was started
     assert os.path.basename(path).startswith(f"atleus-{owner.pid}-") and os.path.isdir(path)
-    time.sleep(0.3)  # the janitor is up (it also copes with an owner that died before it looked)
+    [janitor] = _children(owner.pid)
+    # the janitor waits on its owner's pidfd (it also copes with an owner that died before it looked)
+    deadline = time.monotonic() + 30.0
+    while not _watching(janitor) and time.monotonic() < deadline:
+        assert _exited(janitor, 0.01) is False, "the janitor ended before its owner"
+    assert _watching(janitor)
     owner.kill()
     owner.wait()
-    deadline = time.monotonic() + 2.0
-    while os.path.isdir(path) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    assert _exited(janitor, 30.0)  # it removes the directory, then exits
     assert not os.path.isdir(path)
 
 
@@ -77,7 +112,7 @@ def test_the_janitor_exits_once_the_owner_removed_the_directory(tmp_path):
     janitor = hygiene.start_janitor(str(path))
     assert janitor is not None and janitor.poll() is None
     shutil.rmtree(path)
-    janitor.wait(timeout=2.0)
+    janitor.wait(timeout=30.0)
 
 
 def test_a_worker_dies_with_its_parent(tmp_path):
@@ -92,7 +127,4 @@ def test_a_worker_dies_with_its_parent(tmp_path):
     assert os.path.exists(f"/proc/{child}")
     parent.kill()
     parent.wait()
-    deadline = time.monotonic() + 1.0
-    while hygiene.pid_alive(child) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert not hygiene.pid_alive(child)
+    assert _exited(child, 30.0)  # the death signal: at once (a broken one: the child sleeps 60 s)

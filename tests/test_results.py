@@ -75,7 +75,7 @@ def test_manifest_lifecycle(tmp_path):
     assert man["finished"] and man["versions"]["pyarrow"] == pa.__version__
     with pytest.raises(ValueError):
         finish_manifest(tmp_path, data, "done", {})
-    assert not list(tmp_path.glob("*.tmp"))
+    assert not list(tmp_path.glob("*.tmp")) + list(tmp_path.glob(".*.tmp"))
     json.loads((tmp_path / "manifest.json").read_text())
 
 

@@ -54,6 +54,9 @@ def test_grid_syntax_zip_brackets_and_stable_ids():
                         ["scenario.seq=32,64,scenario.batch=1,2"])
     assert len(zipped) == 4 and {p.values()["scenario.batch"] for p in zipped if p.values()["scenario.seq"] == "64"} == {"2"}
     assert all(p.sets[0] == "noc.hbm_ports=8" for p in zipped)
+    _k, flags = expand(SCEN, None, "stub", ["noc.hbm_ports=8"], ["reram_tiers=4,5"],
+                       ["scenario.seq=32,64", "scenario.batch=1,2"])  # several --zip: one axis, as documented
+    assert [p.id for p in flags] == [p.id for p in zipped]
     odd = point_id({"scenario": "workloads/x y.yaml"})
     assert "/" not in odd and " " not in odd and odd != point_id({"scenario": "workloads/x_y.yaml"})
 
@@ -65,6 +68,8 @@ def test_grid_syntax_zip_brackets_and_stable_ids():
     (["--grid", "reram_tiers=4,5", "--grid", "reram_tiers=3"], "swept twice"),
     (["--grid", "reram_tiers=4,5", "--set", "reram_tiers=4"], "--set"),
     (["--zip", "scenario.seq=32,64,reram_tiers=4"], "as many values"),
+    (["--zip", "scenario.seq=8,16", "--zip", "reram_tiers=4"], "--zip: keys varied together need as many values each, "
+                                                              "got scenario.seq: 2, reram_tiers: 1"),
     (["--grid", "reram_tiers"], "--grid"),
 ])
 def test_a_bad_point_is_exit_2_naming_it_and_nothing_is_written(tmp_path, capsys, args, needle):

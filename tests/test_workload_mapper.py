@@ -7,7 +7,8 @@ from collections import Counter
 
 import pytest
 
-from atleus_dist.hw.arch import AtleusArchConfig, arch_with_sets
+from atleus_dist.config.tree import arch_with_sets
+from atleus_dist.hw.arch import AtleusArchConfig
 from atleus_dist.kernel.errors import ConfigError
 from atleus_dist.workload.compiler import compile_step
 from atleus_dist.workload.mapper import HBM_CORE, Mapper, _partition

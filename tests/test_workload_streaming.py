@@ -13,7 +13,7 @@ from collections import defaultdict
 
 import pytest
 
-from atleus_dist.hw.arch import arch_with_sets
+from atleus_dist.config.tree import arch_with_sets
 from atleus_dist.hw.chip import ChipProgram, chip_noc_config
 from atleus_dist.kernel.errors import ConfigError
 from atleus_dist.workload.compiler import compile_step

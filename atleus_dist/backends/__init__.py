@@ -21,7 +21,7 @@ def run(spec: RunSpec, backend: str, progress: Progress | None = None, **options
     plan = spec.meta.get("plan")
     if plan:  # the manifest's figures say which plan ran and why
         stats.extra.update(plan=plan["partition"], plan_reason=plan["reason"],
-                           plan_predicted_speedup=plan["predicted_speedup"])
+                           plan_predicted_speedup=plan.get("predicted_speedup", plan.get("ideal_speedup")))
     clk = spec.meta.get("clock_period_ps")
     last = stats.extra.pop("last_horizon_ps", None)
     if clk and last and stats.rounds and "mean_cycles_per_window" not in stats.extra:

@@ -87,7 +87,8 @@ def coordinator_loop(spec: RunSpec, n_groups: int, step: Callable, initial_next:
                      stats: RunStats, progress: Progress | None,
                      work: Callable[[], int | None] | None = None,
                      checkpoint=None, at_boundary: Callable[[int], None] | None = None) -> None:
-    """Drive rounds from one place: ``step(horizons) -> (local_next_all, sent_min_stack)``.
+    """Drive rounds from one place: ``step(horizons) -> (local_next_all, sent_min_stack[, local_out_all])``
+    (without the LPs' output bounds their next event times stand for them).
 
     Used by the inline and Ray backends; the local backend runs the same arithmetic in every
     worker instead, to save the coordinator hop. With ``checkpoint`` (a
@@ -97,7 +98,7 @@ def coordinator_loop(spec: RunSpec, n_groups: int, step: Callable, initial_next:
     """
     cmap = spec.channel_map()
     ticker = ProgressTicker(progress)
-    local_next = initial_next
+    local_next = local_out = initial_next  # a step may return the LPs' output bounds too
     sent_min = np.full((n_groups, spec.n_lps), NEVER_PS, dtype=np.int64)
     end = spec.end_ps
     until = checkpoint.next_until(int(initial_next.min())) if checkpoint is not None else end
@@ -109,9 +110,11 @@ def coordinator_loop(spec: RunSpec, n_groups: int, step: Callable, initial_next:
         if checkpoint is not None and checkpoint.due(int(nxt.min()), until, end):
             at_boundary(until)
             until = checkpoint.next_until(int(nxt.min()))
-        horizons = cmap.horizons(nxt, min(end, until))
+        horizons = cmap.horizons(nxt, min(end, until), global_next(local_out, sent_min))
         stats.extra["last_horizon_ps"] = int(horizons.min())
-        local_next, sent_min = step(horizons)
+        res = step(horizons)
+        local_next, sent_min = res[0], res[1]
+        local_out = res[2] if len(res) > 2 else local_next
         stats.rounds += 1
         ticker.tick(stats.rounds, stats.end_time_ps, stats.events, work=work)
     ticker.tick(stats.rounds, stats.end_time_ps, stats.events, force=True, work=work)

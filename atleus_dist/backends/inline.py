@@ -20,6 +20,7 @@ def run(spec: RunSpec, progress: Progress | None = None, checkpoint=None) -> Run
     order = np.concatenate([np.asarray(g.lp_ids) for g in groups])
     local_next = np.empty(spec.n_lps, dtype=np.int64)
     local_next[order] = np.concatenate([g.local_next() for g in groups])
+    local_out = np.empty(spec.n_lps, dtype=np.int64)
     inbound: list[list[bytes]] = [[] for _ in groups]
     stats.setup_s = time.perf_counter() - t_start
     t_run = time.perf_counter()
@@ -36,9 +37,10 @@ def run(spec: RunSpec, progress: Progress | None = None, checkpoint=None) -> Run
             inbound[v] = [r.outbound[v] for r in results if r.outbound[v]]
         for group, r in zip(groups, results):
             local_next[group.lp_ids] = r.local_next
+            local_out[group.lp_ids] = r.local_out
             stats.events += r.events
             stats.messages += r.messages
-        return local_next, sent_min
+        return local_next, sent_min, local_out
 
     def at_boundary(until_ps: int) -> None:  # messages in flight join their receivers' state
         for g, group in enumerate(groups):

@@ -5,7 +5,7 @@ A Ray actor call costs a round trip through the driver and the raylets (~0.7-3 m
 time). So Ray only places the actors and introduces them (each listens on its node's address and
 the driver hands every actor the list); the rounds then run without Ray, as the local backend's
 workers run them on shared memory: after advancing, each group sends every other group one frame
-- its LPs' next-event times, the earliest time it sent to every LP, its counts and the encoded
+- its LPs' next-event times and output bounds, the earliest time it sent to every LP, its counts and the encoded
 messages for that group - and waits for one frame from every other group. Frames double as the
 barrier; every group then computes the same horizons from the same numbers (same arithmetic as
 :func:`atleus_dist.kernel.global_next` and :class:`~atleus_dist.kernel.ChannelMap` everywhere), so
@@ -61,6 +61,7 @@ class PeerRounds:
         self.cmap = spec.channel_map()
         self.lps_of = [np.asarray(lps, dtype=np.int64) for lps in spec.groups]
         self.local_next = np.full(spec.n_lps, NEVER_PS, dtype=np.int64)
+        self.local_out = np.full(spec.n_lps, NEVER_PS, dtype=np.int64)  # LogicalProcess.next_output_time
         self.sent_min = np.full((self.n, spec.n_lps), NEVER_PS, dtype=np.int64)
         self.events = [0] * self.n  # each group's events so far, from its frames
         self.done_ops: list[int | None] = [None] * self.n
@@ -78,13 +79,15 @@ class PeerRounds:
     def _frames(self, flags: int, outbound: list[bytes] | None) -> list[bytes | None]:
         done = self.group.work_done()
         head = np.array([self.round, flags, self.group.events, -1 if done is None else done], dtype=np.int64)
-        body = np.concatenate([head, self.local_next[self.lps_of[self.g]], self.sent_min[self.g]]).tobytes()
+        mine = self.lps_of[self.g]
+        body = np.concatenate([head, self.local_next[mine], self.local_out[mine], self.sent_min[self.g]]).tobytes()
         return [None if v == self.g else body + (outbound[v] if outbound else b"") for v in range(self.n)]
 
     def start(self) -> list[bytes | None]:
         """Frames of round 0: this group's first next-event times, nothing sent."""
         self.started = True
         self.local_next[self.lps_of[self.g]] = self.group.local_next()
+        self.local_out[self.lps_of[self.g]] = self.group.local_out()
         return self._frames(0, None)
 
     def receive(self, frames: list) -> None:
@@ -97,7 +100,7 @@ class PeerRounds:
                 continue
             f = memoryview(frames[v])
             k = len(self.lps_of[v])
-            nums = np.frombuffer(f[:8 * (HEADER + k + self.spec.n_lps)], dtype=np.int64)
+            nums = np.frombuffer(f[:8 * (HEADER + 2 * k + self.spec.n_lps)], dtype=np.int64)
             if nums[0] != self.round:
                 raise RuntimeError(f"group {self.g} got round {nums[0]} from group {v} in round {self.round}")
             if v == 0 and nums[1] & END_CHUNK:
@@ -105,8 +108,9 @@ class PeerRounds:
             self.events[v] = int(nums[2])
             self.done_ops[v] = None if nums[3] < 0 else int(nums[3])
             self.local_next[self.lps_of[v]] = nums[HEADER:HEADER + k]
-            self.sent_min[v] = nums[HEADER + k:]
-            data = f[8 * (HEADER + k + self.spec.n_lps):]
+            self.local_out[self.lps_of[v]] = nums[HEADER + k:HEADER + 2 * k]
+            self.sent_min[v] = nums[HEADER + 2 * k:]
+            data = f[8 * (HEADER + 2 * k + self.spec.n_lps):]
             if len(data):
                 inbound.append(bytes(data))
         self.inbound = inbound
@@ -123,10 +127,11 @@ class PeerRounds:
             return None
         t0 = time.perf_counter()
         self.group.deliver(self.inbound)
-        horizons = self.cmap.horizons(nxt, end)
+        horizons = self.cmap.horizons(nxt, end, global_next(self.local_out, self.sent_min))
         self.last_horizon_ps = int(horizons.min())
         res = self.group.advance(horizons)
         self.local_next[self.lps_of[self.g]] = res.local_next
+        self.local_out[self.lps_of[self.g]] = res.local_out
         self.sent_min[self.g] = res.sent_min
         self._own = res.outbound[self.g]
         self.events[self.g] = self.group.events

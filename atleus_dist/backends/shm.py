@@ -81,6 +81,7 @@ class Control:
             "abort": (1,),
             "arrive": (w,),
             "local_next": (2, n),
+            "local_out": (2, n),  # LogicalProcess.next_output_time
             "sent_min": (2, w, n),
             "datalen": (2, w, w),
             "events": (2, w),

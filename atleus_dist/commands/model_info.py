@@ -52,5 +52,12 @@ def run(args: argparse.Namespace) -> int:
         s = info["stage_layer0"]
         lines.append(f"layer pipeline: ReRAM stages {s['reram_stages']} {s['reram_stage_ps']} ps, "
                      f"systolic {s['systolic_stage_ps']} ps, balance {s['balance']:.2f} (slowest stage / mean stage; 1 = even)")
+    rs = info["resident_system"]
+    if rs["chips"] is None:
+        lines.append("resident system: no pipeline of single layers fits a chip's crossbars")
+    else:
+        lines.append(f"resident system: {rs['chips']} chip(s) of {rs['capacity']:,} crossbars hold every weight "
+                     f"(system.chips={rs['chips']}): stages (layers) {rs['stages']}, crossbars per chip "
+                     f"{rs['stage_crossbars']}")
     emit(args, info, lines)
     return 0

@@ -5,6 +5,7 @@ handling and output live here (:func:`atleus_dist.api.simulate` does the work)."
 from __future__ import annotations
 
 import argparse
+import sys
 
 from atleus_dist.commands.common import add_backend_flags, emit, run_lines
 from atleus_dist.config.run_config import TRANSPORTS
@@ -27,7 +28,8 @@ def register(subs) -> None:
                         "(a fixed latency, for quick estimates)")
     p.add_argument("--partition", default=None,
                    help="LPs (noc): auto (default: the planner's fastest plan, never predicted slower than one LP), "
-                        "single, by-tier, tiers:g0,g1,..., blocks:AxB, map:l0,l1,...; the stub runs by-tier")
+                        "single, by-tier, tiers:g0,g1,..., blocks:AxB, map:l0,l1,...; the stub runs by-tier; "
+                        "a system of chips (system.chips > 1): auto, single, chips, chips:<chip partition>")
     p.add_argument("--checkpoint-every-ps", type=int, default=None, metavar="N",
                    help="write a checkpoint at every N ps of simulated time (the last two are kept; "
                         "atleus-dist resume RUN continues from the newest)")
@@ -42,5 +44,8 @@ def main(args: argparse.Namespace) -> int:
                      backend=args.backend, workers=args.workers, partition=args.partition,
                      address=args.address, placement=args.placement, progress=not args.quiet,
                      checkpoint_every_ps=args.checkpoint_every_ps)
+    warning = ((r.manifest.get("config") or {}).get("plan") or {}).get("warning")
+    if warning and not args.quiet:
+        print(f"warning: {warning}", file=sys.stderr)
     emit(args, r.figures, run_lines(r.figures, r.stats, r.figures["scenario"]))
     return 0

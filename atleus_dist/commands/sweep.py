@@ -22,7 +22,7 @@ def register(subs) -> None:
                    help="swept key (a `run --set` path, or scenario / transport) and its values; "
                         "several --grid are crossed")
     p.add_argument("--zip", action="append", default=[], dest="zips", metavar="KEY=V1,V2,KEY2=W1,W2",
-                   help="keys varied together (as many values each), crossed with the grids")
+                   help="keys varied together (as many values each; several --zip are one axis), crossed with the grids")
     p.add_argument("--arch", default=None, help="architecture YAML (fields of AtleusArchConfig)")
     p.add_argument("--set", action="append", default=[], dest="sets", metavar="KEY=VALUE",
                    help="override for every point, as in `run --set`")

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from atleus_dist.config.tree import leaves
-from atleus_dist.hw.params import _optional, allowed_text, unit_of
+from atleus_dist.hw.param_tree import leaves
+from atleus_dist.hw.params import allowed_text, unit_of, unwrap_optional
 
 INTRO = """# Configuration
 
@@ -35,7 +35,7 @@ SECTIONS = (
 
 
 def _type_name(tp: Any) -> str:
-    base, opt = _optional(tp)
+    base, opt = unwrap_optional(tp)
     name = getattr(base, "__name__", str(base)) if not hasattr(base, "__origin__") else str(base).replace("typing.", "")
     return name + (" | None" if opt else "")
 

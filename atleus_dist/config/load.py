@@ -17,8 +17,8 @@ from typing import Any, Iterable
 
 from atleus_dist.config.run_config import RunConfig
 from atleus_dist.config.sets import parse_value, read_yaml_mapping, split_set
-from atleus_dist.config.tree import build, put, rename
 from atleus_dist.hw.arch import AtleusArchConfig
+from atleus_dist.hw.param_tree import build, put, rename
 from atleus_dist.kernel.errors import ConfigError
 from atleus_dist.workload.scenario import Scenario, ScenarioConfig, scenario_file
 

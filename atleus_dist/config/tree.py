@@ -1,66 +1,23 @@
-"""Generic walks over a tree of frozen, declared dataclasses: build one from a nested mapping
-(checking every key and value, naming the path the user typed), list its leaves, turn it back into
-plain data. Knows no particular component; knows nothing of files, processes or Ray.
+"""The config layer's side of the tree: values given as text (``--set path=value`` items, strings
+read as YAML values) applied to a tree of declared dataclasses.
+
+The generic walks (build a tree from a mapping, list its leaves, turn it back into data) live
+below ``hw`` with the declarations (:mod:`atleus_dist.hw.param_tree`) and are re-exported here for
+the layers above, which know this module. Knows no particular component; nothing of processes or Ray.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Any, Callable, Iterator
+from typing import Any, TypeVar
 
-from atleus_dist.config.sets import parse_value
-from atleus_dist.hw.params import _optional, check_leaf, hints
-from atleus_dist.kernel.errors import ConfigError
+from atleus_dist.config.sets import parse_value, split_set
+from atleus_dist.hw.arch import AtleusArchConfig
+from atleus_dist.hw.param_tree import Label, Leaf, build, dotted, leaves, put, rename, section_type, to_data
 
-Label = Callable[[tuple[str, ...]], str]
+__all__ = ["Label", "Leaf", "arch_with_sets", "build", "dotted", "leaves", "parse_sets", "put", "rename",
+           "replace_fields", "section_type", "to_data", "with_overrides"]
 
-
-def dotted(path: tuple[str, ...]) -> str:
-    return ".".join(path)
-
-
-def section_type(tp: Any):
-    """The dataclass a field holds, or None for a leaf."""
-    base = _optional(tp)[0]
-    return base if dataclasses.is_dataclass(base) else None
-
-
-def rename(exc: ConfigError, field: str) -> ConfigError:
-    """``exc`` with its field renamed (the message and allowed values kept)."""
-    new = ConfigError(field, str(exc)[len(exc.field) + 2:])
-    new.allowed = exc.allowed
-    return new
-
-
-def build(cls: type, data: Any, path: tuple[str, ...] = (), label: Label = dotted, base: Any = None) -> Any:
-    """An instance of ``cls`` from ``data`` (a mapping of its fields, nested for its sections),
-    starting from ``base`` (an instance; default the class's defaults). Unknown keys, values of the
-    wrong type or out of range, and failed cross-field checks raise naming the path."""
-    if not isinstance(data, dict):
-        raise ConfigError(label(path) or cls.__name__, f"must be a mapping of {cls.__name__} fields, got {data!r}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    th = hints(cls)
-    kwargs: dict[str, Any] = {}
-    for key, value in data.items():
-        p = path + (str(key),)
-        if key not in fields or not fields[key].init:
-            raise ConfigError(label(p), f"unknown field of {cls.__name__}",
-                              allowed=", ".join(n for n, f in fields.items() if f.init))
-        sub = section_type(th[key])
-        if sub is not None:
-            if value is None and _optional(th[key])[1]:
-                kwargs[key] = None
-                continue
-            inner = getattr(base, key) if base is not None else None
-            kwargs[key] = build(sub, value, p, label, inner)
-        else:
-            kwargs[key] = check_leaf(fields[key], th[key], value, label(p))
-    try:
-        if base is not None:
-            return dataclasses.replace(base, **kwargs)
-        return cls(**kwargs)
-    except ConfigError as exc:  # a config's own cross-field check: name the full path
-        raise rename(exc, label(path + tuple(exc.field.split(".")))) from None
+T = TypeVar("T")
 
 
 def replace_fields(cfg: Any, overrides: dict[str, Any]) -> Any:
@@ -74,46 +31,18 @@ def replace_fields(cfg: Any, overrides: dict[str, Any]) -> Any:
     return build(type(cfg), data, base=cfg)
 
 
-def put(data: dict, path: tuple[str, ...], value: Any) -> None:
-    """Set ``data[a][b]... = value``; a mapping merges into what is there."""
-    for key in path[:-1]:
-        nxt = data.get(key)
-        if not isinstance(nxt, dict):
-            nxt = data[key] = {}
-        data = nxt
-    if isinstance(value, dict) and isinstance(data.get(path[-1]), dict):
-        for k, v in value.items():
-            put(data[path[-1]], (k,), v)
-    else:
-        data[path[-1]] = value
+def with_overrides(cfg: T, overrides: dict[str, Any]) -> T:
+    """A copy of ``cfg`` with fields replaced; strings are read as YAML values (``64``, ``0.5``,
+    ``true``), and every value is checked like a typed one, naming the key."""
+    return replace_fields(cfg, overrides)
 
 
-def to_data(cfg: Any) -> Any:
-    """Plain data (dicts, lists, numbers, strings) for JSON and the manifest."""
-    if dataclasses.is_dataclass(cfg):
-        return {f.name: to_data(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}
-    if isinstance(cfg, (list, tuple)):
-        return [to_data(v) for v in cfg]
-    return cfg
+def parse_sets(items: list[str] | None) -> dict[str, str]:
+    """``["rows=64", "mac_pj=0.5"]`` -> dict; malformed items raise naming ``--set``."""
+    return dict(split_set(item) for item in items or [])
 
 
-@dataclasses.dataclass(frozen=True)
-class Leaf:
-    path: str
-    field: dataclasses.Field
-    type: Any
-    default: Any
-
-
-def leaves(cls: type, prefix: tuple[str, ...] = (), inst: Any = None) -> Iterator[Leaf]:
-    """Every leaf field of the tree rooted at ``cls``, depth first, with its default."""
-    inst = cls() if inst is None else inst
-    th = hints(cls)
-    for f in dataclasses.fields(cls):
-        if not f.init:
-            continue
-        sub = section_type(th[f.name])
-        if sub is not None:
-            yield from leaves(sub, prefix + (f.name,), getattr(inst, f.name))
-        else:
-            yield Leaf(dotted(prefix + (f.name,)), f, th[f.name], getattr(inst, f.name))
+def arch_with_sets(sets: dict[str, object], base: AtleusArchConfig | None = None) -> AtleusArchConfig:
+    """``base`` with ``--set``-style overrides: ``{"reram.xbar_rows": "64", "reram_tiers": 4}``
+    (strings read as YAML values); unknown paths or bad values raise naming the path."""
+    return replace_fields(base or AtleusArchConfig(), dict(sets))

@@ -78,11 +78,3 @@ class AtleusArchConfig:
     @property
     def tiers(self) -> int:
         return self.reram_tiers + self.systolic_tiers
-
-
-def arch_with_sets(sets: dict[str, object], base: AtleusArchConfig | None = None) -> AtleusArchConfig:
-    """``base`` with ``--set``-style overrides: ``{"reram.xbar_rows": "64", "reram_tiers": 4}``
-    (strings read as YAML values); unknown paths or bad values raise naming the path."""
-    from atleus_dist.config.tree import replace_fields
-
-    return replace_fields(base or AtleusArchConfig(), dict(sets))

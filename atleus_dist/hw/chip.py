@@ -15,12 +15,13 @@ from atleus_dist.hw.compute import lower_bound_ps
 from atleus_dist.hw.noc.config import ChipNocConfig, ChipPhases, NocConfig, TrafficConfig
 from atleus_dist.hw.noc.partition import channels, partition_map
 from atleus_dist.hw.noc.topology import build_topology
+from atleus_dist.hw.param_tree import build
 from atleus_dist.hw.tier import OpTable
 from atleus_dist.hw.units import describe
 from atleus_dist.kernel import ConfigError, RunSpec, contiguous_groups
 
 __all__ = ["ACT_BYTES", "LAYOUTS", "ChipLP", "ChipLPFactory", "ChipProgram", "TierLayout", "chip_noc_config",
-           "chip_run_spec", "expected_packets", "hbm_port_routers"]
+           "check_units_whole", "chip_run_spec", "expected_packets", "hbm_port_routers"]
 
 
 def _chip_noc(mapping, noc) -> ChipNocConfig:
@@ -30,8 +31,6 @@ def _chip_noc(mapping, noc) -> ChipNocConfig:
         return mapping.arch.noc
     if isinstance(noc, ChipNocConfig):
         return noc
-    from atleus_dist.config.tree import build
-
     return build(ChipNocConfig, dict(noc), ("noc",), base=mapping.arch.noc)
 
 
@@ -139,14 +138,7 @@ def chip_run_spec(mapping, noc: ChipNocConfig | dict | None, partition: str, wor
     topo = build_topology(cfg)
     lp_of_router = partition_map(partition, topo)
     n_lps = int(lp_of_router.max()) + 1
-    # a serial unit (a core, a weight block, the HBM) must live in one LP, or LPs would each run
-    # their share of its ops at once and results would depend on the partition
-    lps_of_unit: dict[int, set[int]] = {}
-    for unit, router in zip(program.ops.unit, program.router):
-        lps_of_unit.setdefault(unit, set()).add(int(lp_of_router[router]))
-    split = [u for u, lps in lps_of_unit.items() if len(lps) > 1]
-    if split:
-        raise ConfigError("partition", f"{partition!r} splits the ops of {describe(split[0])} over LPs")
+    check_units_whole(program, lp_of_router, repr(partition))
     # rounds of at most 1/200 of the estimated step, so even a single-LP run reports progress
     expected = lower_bound_ps(program.ops)
     spec = RunSpec(n_lps=n_lps, channels=channels(topo, lp_of_router, clk, cfg.router), end_ps=horizon_cycles * clk,
@@ -157,6 +149,17 @@ def chip_run_spec(mapping, noc: ChipNocConfig | dict | None, partition: str, wor
                    max_window_ps=max(clk, expected // 200))
     return spec, dict(cfg.to_dict(), hbm_routers=hbm, mesh=f"{lay.x}x{lay.y}", layout=layout,
                       packet_sample_every=every)
+
+
+def check_units_whole(program: ChipProgram, lp_of_router, partition: str) -> None:
+    """A serial unit (a core, a weight block, the HBM) must live in one LP, or LPs would each run
+    their share of its ops at once and results would depend on the partition."""
+    lps_of_unit: dict[int, set[int]] = {}
+    for unit, router in zip(program.ops.unit, program.router):
+        lps_of_unit.setdefault(unit, set()).add(int(lp_of_router[router]))
+    split = [u for u, lps in lps_of_unit.items() if len(lps) > 1]
+    if split:
+        raise ConfigError("partition", f"{partition} splits the ops of {describe(split[0])} over LPs")
 
 
 def expected_packets(program: ChipProgram, cfg: NocConfig) -> int:

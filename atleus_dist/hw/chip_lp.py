@@ -23,6 +23,7 @@ from atleus_dist.kernel.rng import keep_one_in
 # a partitioned run has a Python window per completion (thousands), one LP few: streaming the
 # packets of every window cost ~1% of a 2-LP chip run's loop in small Arrow batches
 STREAM_EVERY = 32
+STREAM_ROWS = 1 << 20  # ... or when this many rows are held (one LP: a window is ~1/200 of the run)
 
 
 class ChipLP(NocRegionLP):
@@ -33,6 +34,7 @@ class ChipLP(NocRegionLP):
         super().__init__(cfg, lp_id, sink)
         self.prog = program
         self.sample_every = packet_sample_every
+        self.region.nis.keep_every = packet_sample_every  # rows sampled as they leave the loop (memory)
         mine = set(self.region.rids.tolist())
         p = program
         wait = KIND_CODES["link_wait"]  # stands for another chip's send: a link message releases it
@@ -87,7 +89,7 @@ class ChipLP(NocRegionLP):
         self.compute_events += n
         self.events_committed += n + region.cycles_run - before
         self._windows += 1
-        if self._windows % STREAM_EVERY == 0:
+        if self._windows % STREAM_EVERY == 0 or self.region.nis.held_packet_rows() > STREAM_ROWS:
             self._stream_packets()
 
     # --- the compiled round path: Python acts on completions and compute events ----------------

@@ -140,7 +140,7 @@ class ChipProgram:
                 raise ConfigError(name, f"{getattr(arch, name)} cores do not fit a {layout.x}x{layout.y} tier mesh")
         ports = [hbm_router] if isinstance(hbm_router, int) else list(hbm_router)
         cols = {name: [] for name in ("tier", "core", "unit", "latency_ps", "energy_pj", "deps", "layer", "kind",
-                                      "phase", "macs", "nbytes")}
+                                      "phase", "macs", "nbytes", *(("step",) if base.step else ()))}
         routers, out, origin = [], [], []
         ids: list[list[int]] = []  # graph op -> its program ops
         share_of: dict[int, tuple[int, list[int]]] = {}  # write stripe -> (k, every stripe's bytes)
@@ -180,6 +180,8 @@ class ChipProgram:
                                     ("deps", deps_k(k)), ("layer", base.layer[i]), ("kind", base.kind[i]),
                                     ("phase", base.phase[i]), ("macs", base.macs[i]), ("nbytes", nbytes)):
                     cols[name].append(value)
+                if base.step:  # mode generate: each stripe keeps its op's decode step
+                    cols["step"].append(base.step[i])
                 routers.append(router)
                 origin.append(i)
                 out.append(result_bytes(op, nbytes))

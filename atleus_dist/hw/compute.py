@@ -127,6 +127,8 @@ class CoreScheduler:
             "bytes": np.array([p.nbytes[i] for i in ops], dtype=np.int64),
             "energy_pj": np.array([p.energy_pj[i] for i in ops], dtype=np.float64),
         }
+        if getattr(p, "step", None):  # mode generate: the decode step of each op (-1: prefill)
+            cols["step"] = np.array([p.step[i] for i in ops], dtype=np.int32)
         self.rows.clear()
         return cols
 

@@ -13,6 +13,7 @@ Knows nothing of workloads, LPs, files, processes or Ray.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from atleus_dist.hw.params import param, validate_fields
@@ -84,8 +85,7 @@ class LinkConfig:
 
     def serialise_ps(self, nbytes: int) -> int:
         """The sender's port is busy ``ceil(nbytes / bytes_per_s)`` (at least 1 ps)."""
-        bw = round(self.resolved.bytes_per_s)  # bytes per second, integral: exact integer time
-        return max(1, -(-int(nbytes) * 10**12 // bw))
+        return max(1, math.ceil(int(nbytes) * 1e12 / self.resolved.bytes_per_s))
 
     def energy_pj(self, nbytes: int) -> float:
         return nbytes * 8 * self.resolved.energy_pj_per_bit

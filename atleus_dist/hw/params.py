@@ -20,11 +20,9 @@ import math
 import numbers
 import types
 import typing
-from typing import Any, TypeVar
+from typing import Any
 
 from atleus_dist.kernel.errors import ConfigError
-
-T = TypeVar("T")
 
 # bytes per activation / gradient element, everywhere on the chip (16-bit: ISAAC streams 16-bit
 # inputs through 1-bit DACs; the systolic tier computes in bf16). The one declaration: the
@@ -47,7 +45,8 @@ def hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
-def _optional(tp: Any) -> tuple[Any, bool]:
+def unwrap_optional(tp: Any) -> tuple[Any, bool]:
+    """(``T``, True) for ``T | None``, else (``tp``, False)."""
     if typing.get_origin(tp) in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(tp) if a is not type(None)]
         if len(args) == 1 and len(typing.get_args(tp)) == 2:
@@ -62,7 +61,7 @@ def _num(x: float) -> str:
 def allowed_text(f: dataclasses.Field, tp: Any) -> str:
     """What a field accepts, in words: ``integer in 1..4,096``, ``one of ws, os, is``..."""
     m = f.metadata
-    tp, opt = _optional(tp)
+    tp, opt = unwrap_optional(tp)
     extra = " or null" if opt else ""
     if dataclasses.is_dataclass(tp):
         return f"a mapping of {tp.__name__} fields"
@@ -88,7 +87,7 @@ def check_leaf(f: dataclasses.Field, tp: Any, value: Any, path: str) -> Any:
     """``value`` as field ``f`` of type ``tp`` holds it (ints become floats for float fields);
     anything of another type or outside the declared range raises naming ``path``."""
     m = f.metadata
-    base, opt = _optional(tp)
+    base, opt = unwrap_optional(tp)
     if value is None and opt:
         return None
 
@@ -145,7 +144,7 @@ def validate_fields(cfg: Any) -> None:
     th = hints(type(cfg))
     for f in dataclasses.fields(cfg):
         tp = th[f.name]
-        if dataclasses.is_dataclass(_optional(tp)[0]):
+        if dataclasses.is_dataclass(unwrap_optional(tp)[0]):
             continue
         value = getattr(cfg, f.name)
         checked = check_leaf(f, tp, value, f.name)
@@ -177,18 +176,3 @@ def check_choice(field: str, value: Any, allowed: tuple[str, ...]) -> str:
     if value not in allowed:
         raise ConfigError(field, f"unknown value {value!r}", allowed=", ".join(allowed))
     return value
-
-
-def with_overrides(cfg: T, overrides: dict[str, Any]) -> T:
-    """A copy of ``cfg`` with fields replaced; strings are read as YAML values (``64``, ``0.5``,
-    ``true``), and every value is checked like a typed one, naming the key."""
-    from atleus_dist.config.tree import replace_fields
-
-    return replace_fields(cfg, overrides)
-
-
-def parse_sets(items: list[str] | None) -> dict[str, str]:
-    """``["rows=64", "mac_pj=0.5"]`` -> dict; malformed items raise naming ``--set``."""
-    from atleus_dist.config.sets import split_set
-
-    return dict(split_set(item) for item in items or [])

@@ -47,6 +47,8 @@ class ReramCoreConfig:
     pipeline_fill_cycles: int = param(3, 0, 1000, "ISAAC pipeline: eDRAM->IR, shift-and-add, OR->eDRAM (confirm)")
     xbars_per_tile: int = param(96, 1, 4096, "Atleus: 96 crossbars per tile")
     tiles_per_core: int = param(16, 1, 1024, "Atleus: 16 tiles per core")
+    edram_bytes_per_tile: int = param(65536, 1, 1 << 40, "ISAAC (Shafiee et al., ISCA 2016): 64 KB eDRAM buffer "
+                                      "per tile (mode generate's kv_cache: edram)")
     xbar_read_pj: float = param(30.0, 0.0, 1e6, "ISAAC: 8 crossbars 2.4 mW -> 0.3 mW x 100 ns")
     dac_pj: float = param(0.390625, 0.0, 1e6, "ISAAC: 8x128 1-bit DACs 4 mW -> per DAC per 100 ns cycle")
     adc_sample_pj: float = param(1.5625, 0.0, 1e6, "ISAAC: 8 ADCs 16 mW at 1.28 GS/s -> 2 mW / 1.28 GS/s")

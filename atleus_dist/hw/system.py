@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import re
 
-from atleus_dist.hw.chip import chip_noc_config, expected_packets
+from atleus_dist.hw.chip import check_units_whole, chip_noc_config, expected_packets
 from atleus_dist.hw.chip_program import ChipProgram
 from atleus_dist.hw.compute import lower_bound_ps
 from atleus_dist.hw.links import SystemConfig
@@ -26,7 +26,6 @@ from atleus_dist.hw.noc.partition import partition_map
 from atleus_dist.hw.noc.topology import build_topology
 from atleus_dist.hw.system_lp import ChipLinks, SendRoute, SystemLPFactory
 from atleus_dist.hw.tier import KIND_CODES, FixedLatencyTransferStub, OpTable
-from atleus_dist.hw.units import describe
 from atleus_dist.kernel import ConfigError, RunSpec
 
 SYSTEM_PARTITION = re.compile(r"single|chips(:.+)?|auto")
@@ -77,12 +76,7 @@ def _noc_chip(mapping, partition: str, system: SystemConfig, packet_rows: int, n
                               phases=ChipPhases(warmup_cycles=0, measure_cycles=bound // clk + 10 ** 9, drain_cycles=0))
     topo = build_topology(cfg)
     lp_of_router = partition_map(partition, topo)
-    lps_of_unit: dict[int, set[int]] = {}
-    for unit, router in zip(program.ops.unit, program.router):
-        lps_of_unit.setdefault(unit, set()).add(int(lp_of_router[router]))
-    split = [u for u, lps in lps_of_unit.items() if len(lps) > 1]
-    if split:
-        raise ConfigError("partition", f"chips:{partition} splits the ops of {describe(split[0])} over LPs")
+    check_units_whole(program, lp_of_router, f"chips:{partition}")
     every = max(1, -(-expected_packets(program, cfg) * n_chips // packet_rows))
     names = {op.name: i for i, op in enumerate(mapping.graph)}
     first = {}
@@ -108,6 +102,7 @@ def system_run_spec(mappings: list, transfers: list, system: SystemConfig, trans
     plan = partition
     if partition == "auto":  # a chip per worker when there is more than one of either
         plan = "chips" if workers > 1 and len(mappings) > 1 else "single"
+    why = plan_reason(plan, partition, workers, len(mappings), system, mappings[0].arch.noc.router.clock_period_ps)
     per_chip = chip_partition(plan)
     if transport == "stub" and per_chip != "single":
         raise ConfigError("partition", "the stub transport runs one LP per tier of every chip", allowed="chips, single")
@@ -149,10 +144,38 @@ def system_run_spec(mappings: list, transfers: list, system: SystemConfig, trans
                    sink_factory=sink_factory,
                    meta={"model": "system", "partition": plan, "expected_end_ps": expected, "total_ops": total_ops,
                          "clock_period_ps": clk, "chips": len(chips), "lps_of_chip": lps_of_chip,
-                         "link_lookahead_ps": look},
+                         "link_lookahead_ps": look, "plan": why},
                    max_window_ps=max(clk or 1, expected // 200))
     return spec, {"partition": plan, "chip_partition": per_chip, "lps_of_chip": lps_of_chip,
-                  "link_lookahead_ps": look}
+                  "link_lookahead_ps": look, "plan": why}
+
+
+# below this many router cycles of link latency, chips on different workers synchronise every
+# few cycles whenever one of them is about to send (a UCIe-class die-to-die link: 2 cycles)
+SHORT_LOOKAHEAD_CYCLES = 64
+
+
+def plan_reason(plan: str, asked: str, workers: int, chips: int, system: SystemConfig, clock_ps: int) -> dict:
+    """Why the system runs on ``plan``, the ideal split of its chips over the workers (equal
+    chips; what the rounds cost comes on top: bench/system.py) and a warning when the link class
+    leaves little lookahead."""
+    cycles = system.link.resolved.latency_ps // clock_ps
+    used = min(workers, chips) if plan != "single" else 1
+    ideal = chips / -(-chips // used)
+    if asked != "auto":
+        reason = f"{plan}: as asked"
+    elif plan == "single":
+        reason = "single: one worker" if workers <= 1 else "single: one chip"
+    else:
+        reason = (f"chips: {chips} chips over {used} workers (chip c on worker c mod {used}), each chip one LP; "
+                  f"the link's {cycles} router cycles of latency are the lookahead between workers, and a chip's "
+                  "windows follow its next off-chip send (its output bound)")
+    out = {"partition": plan, "reason": reason, "ideal_speedup": round(ideal, 3), "link_lookahead_cycles": int(cycles)}
+    if plan != "single" and cycles < SHORT_LOOKAHEAD_CYCLES:
+        out["warning"] = (f"the {system.link.preset} link's latency is {cycles} router cycles: chips on different "
+                          "workers synchronise every few cycles while one is about to send; on one worker "
+                          "(--partition single) this system may run faster")
+    return out
 
 
 def _chip_of(lp: int, bases: list[int]) -> int:

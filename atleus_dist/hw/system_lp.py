@@ -15,12 +15,13 @@ port: transfers, bytes, busy time, energy). Knows nothing of processes, Ray or f
 from __future__ import annotations
 
 import dataclasses
+import heapq
 
 import numpy as np
 
 from atleus_dist.hw.chip_lp import ChipLP
 from atleus_dist.hw.tier import TierLP
-from atleus_dist.kernel import Block, message_dtype
+from atleus_dist.kernel import NEVER_PS, Block, message_dtype
 
 LINK_DTYPE = message_dtype([("wait", "<i8")])  # the far end's link_wait op (its chip's program id)
 PRIO_LINK = 2
@@ -135,14 +136,89 @@ class LinkEndpoint:
 
 
 class SystemChipLP(LinkEndpoint, ChipLP):
-    """A NoC region of one chip of a system (see :class:`~atleus_dist.hw.chip_lp.ChipLP`)."""
+    """A NoC region of one chip of a system (see :class:`~atleus_dist.hw.chip_lp.ChipLP`).
+
+    **Output bound.** A chip that is one LP sends to other LPs only when a ``link_send`` op
+    finishes, and a send cannot finish before the ops leading to it have run: with ``to_send[i]``
+    the least sum of op latencies on a dependency path from op i's end to a send's end (NoC
+    transfers and queueing only add), the next send event is no earlier than the least of
+    ``end + to_send`` over running ops and ``now + latency + to_send`` over ops whose inputs are
+    all produced (the *frontier*; every unfinished op is one or waits for one, or for another
+    chip, whose own bound covers it). That bound, not the next NoC cycle, is what other chips'
+    windows follow (:meth:`next_output_time`), so a chip inside a layer stack runs its window to
+    the end of the stack."""
+
+    snapshot_skip = ("links", "_to_send", "_key", "_cons")
+    output_bounds = True  # False: the next NoC cycle stands for the next send (tests compare both)
 
     def __init__(self, cfg, program, lp_id: int, sink, packet_sample_every: int, links: ChipLinks) -> None:
         super().__init__(cfg, program, lp_id, sink, packet_sample_every)
         self._link_setup(links)
+        # the chip is this one LP (links are its only output)
+        self._bounded = self.output_bounds and int(self.lp_of_router.max()) == 0
+        if self._bounded:
+            self._bound_setup()
 
     def _wait_site(self, wait: int) -> int:
         return self.site[wait]
+
+    def _bound_setup(self) -> None:
+        ops = self.prog.ops
+        n, lat, deps = len(ops.latency_ps), ops.latency_ps, ops.deps
+        inf = NEVER_PS
+        to_send = [inf] * n
+        for s_op in self.links.sends:
+            to_send[s_op] = 0
+        cons: list[list[int]] = [[] for _ in range(n)]
+        for i in range(n - 1, -1, -1):
+            for d in deps[i]:
+                cons[d].append(i)
+                if to_send[i] < inf and lat[i] + to_send[i] < to_send[d]:
+                    to_send[d] = lat[i] + to_send[i]
+        self._to_send, self._cons = to_send, cons
+        self._key = [lat[i] + to_send[i] if to_send[i] < inf else inf for i in range(n)]
+        mine = set(self.sched.mine)
+        self._left = {i: len(deps[i]) for i in mine}
+        self._front = [(self._key[i], i) for i in mine if not deps[i] and self._key[i] < inf]
+        heapq.heapify(self._front)
+        self._finished: set[int] = set()
+
+    def _release(self, op: int) -> None:
+        """``op``'s result exists (it finished here, or another chip's data for it arrived)."""
+        for c in self._cons[op]:
+            left = self._left.get(c)
+            if left is None:
+                continue
+            self._left[c] = left - 1
+            if left == 1 and self._key[c] < NEVER_PS:
+                heapq.heappush(self._front, (self._key[c], c))
+
+    def _on_done(self, t: int, op: int) -> None:
+        super()._on_done(t, op)
+        if self._bounded:
+            self._finished.add(op)
+            self._release(op)
+
+    def receive(self, blocks) -> None:
+        super().receive(blocks)
+        if self._bounded:
+            for b in blocks:
+                if b.kind == "link":
+                    for wait in b.rows["wait"].tolist():
+                        self._release(wait)
+
+    def next_output_time(self) -> int:
+        if not self._bounded:
+            return self.next_time()
+        front, started, fin = self._front, self.sched.started, self._finished
+        while front and (front[0][1] in started or front[0][1] in fin):
+            heapq.heappop(front)  # running ops are counted by their end below; finished ones are gone
+        best = self.now_ps + front[0][0] if front else NEVER_PS
+        lat, to_send = self.prog.ops.latency_ps, self._to_send
+        for op, start in started.items():
+            if to_send[op] < NEVER_PS:
+                best = min(best, start + lat[op] + to_send[op])
+        return best
 
 
 class SystemTierLP(LinkEndpoint, TierLP):

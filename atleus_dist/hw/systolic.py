@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from atleus_dist.hw.params import ACT_BYTES, check_choice, check_int, param, validate_fields
 
 DATAFLOWS = ("ws", "os", "is")
-VECTOR_KINDS = ("softmax", "layernorm", "rmsnorm", "gelu", "relu", "swiglu", "add", "loss", "adam", "sgd")
+VECTOR_KINDS = ("softmax", "layernorm", "rmsnorm", "gelu", "relu", "swiglu", "add", "loss", "adam", "sgd", "argmax")
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,8 @@ class SystolicCoreConfig:
     loss_ops_per_elem: int = param(5, 1, 1000, "softmax cross-entropy over the vocabulary, like softmax")
     adam_ops_per_elem: int = param(12, 1, 1000, "Adam: two moments, bias correction, sqrt, divide, update (Kingma & Ba 2015)")
     sgd_ops_per_elem: int = param(2, 1, 1000, "multiply-add")
+    argmax_ops_per_elem: int = param(1, 1, 1000, "greedy sampling: one compare-and-select per logit (running max "
+                                     "and its index)")
 
     def __post_init__(self) -> None:
         validate_fields(self)

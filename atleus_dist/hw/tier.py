@@ -28,7 +28,7 @@ from atleus_dist.kernel.errors import ConfigError
 DEP_DTYPE = message_dtype([("op", "<i8")])
 KIND_CODES = {"static_mm": 0, "dynamic_mm": 1, "vector": 2, "hbm_read": 3, "hbm_write": 4, "program": 5,
               "link_send": 6, "link_wait": 7, "link_recv": 8}
-PHASE_CODES = {"fwd": 0, "bwd": 1, "update": 2}
+PHASE_CODES = {"fwd": 0, "bwd": 1, "update": 2, "prefill": 3, "decode": 4}  # existing codes never change
 
 
 @dataclass(frozen=True)
@@ -63,12 +63,16 @@ class OpTable:
     # the serial resource an op occupies (hw.units): its core, except that a ReRAM weight block
     # (ISAAC: independent tiles/IMAs) serves one op at a time on its own, so blocks of one core overlap
     unit: list[int] = field(default_factory=list)
+    # mode generate only: per op its decode step (-1: not a decode op), an ops-table column then;
+    # empty for every other run, whose table has no such column
+    step: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.unit:
             object.__setattr__(self, "unit", list(self.core))
         n = len(self.tier)
-        for name in ("core", "unit", "latency_ps", "energy_pj", "deps", "layer", "kind", "phase", "macs", "nbytes"):
+        for name in ("core", "unit", "latency_ps", "energy_pj", "deps", "layer", "kind", "phase", "macs", "nbytes",
+                     *(("step",) if self.step else ())):
             if len(getattr(self, name)) != n:
                 raise ConfigError(name, f"has {len(getattr(self, name))} entries for {n} ops")
         for i, t in enumerate(self.tier):
@@ -86,7 +90,7 @@ class OpTable:
                    [int(x) for x in mapping.latency_ps], [float(x) for x in mapping.energy_pj],
                    [op.deps for op in g], [op.layer for op in g], [KIND_CODES[op.kind] for op in g],
                    [PHASE_CODES[op.phase] for op in g], [op.macs for op in g], [op.nbytes for op in g],
-                   stub or FixedLatencyTransferStub(), unit)
+                   stub or FixedLatencyTransferStub(), unit, decode_steps(g))
 
     def channels(self) -> list[tuple[int, int, int]]:
         """(src tier, dst tier, lookahead) for every pair with a dependency crossing it. Tiers run
@@ -97,6 +101,12 @@ class OpTable:
 
 
 TierProgram = OpTable  # the old name
+
+
+def decode_steps(graph) -> list[int]:
+    """Per op its decode step when the graph has decode ops (mode generate), else []."""
+    steps = [op.step for op in graph]
+    return steps if any(s >= 0 for s in steps) else []
 
 
 class TierLP(LogicalProcess):

@@ -59,12 +59,17 @@ class ChannelMap:
                           if self.distance_ps[j, i] != NEVER_PS] for i in range(n_lps)]
         self._small = n_lps <= SMALL_LPS
 
-    def horizons(self, next_ps: np.ndarray, end_ps: int) -> np.ndarray:
-        """Per-LP horizon given every LP's next event time (vector of length n_lps)."""
+    def horizons(self, next_ps: np.ndarray, end_ps: int, out_ps: np.ndarray | None = None) -> np.ndarray:
+        """Per-LP horizon given every LP's next event time (vector of length n_lps) and, where
+        known, the earliest time each LP can send anything (``out_ps`` >= what it holds can cause:
+        :meth:`~atleus_dist.kernel.lp.LogicalProcess.next_output_time`, messages in flight to it
+        included); the window cap follows the next events."""
         if self.max_window_ps is not None:
             m = int(next_ps.min())
             if m < NEVER_PS - self.max_window_ps:
                 end_ps = min(end_ps, m + self.max_window_ps)
+        if out_ps is not None:
+            next_ps = out_ps
         if self._small:
             nxt = next_ps.tolist()
             out = []

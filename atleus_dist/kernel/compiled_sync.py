@@ -1,7 +1,7 @@
 """The compiled round path's synchronisation: atomics, an epoch barrier that spins then yields
 then sleeps, and the layout of the board LPs publish their round on.
 
-Used by LPs whose windows are microseconds of work (see DESIGN.md section 3, "two round paths,
+Used by LPs whose windows are microseconds of work (see docs/architecture.md, "Kernel": "two round paths,
 one protocol"): each LP runs its rounds in compiled code and meets the others here, with no
 Python per round. The protocol is the generic one (:mod:`atleus_dist.kernel.group`), with the
 exchange done in shared memory:
@@ -32,7 +32,8 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-NEVER = np.iinfo(np.int64).max
+from atleus_dist.kernel.time import NEVER_PS as NEVER
+
 STRIDE = 16  # int64 words between epoch counters: 128 bytes, an adjacent cache-line pair
 SPIN_PAUSE, SPIN_YIELD = 2000, 20000  # wait iterations spinning, then with sched_yield, then sleeping
 SLEEP_US = 50
@@ -249,9 +250,3 @@ def horizon_forecast(i, head, p, nextv, insent, la, dist, end_ps, max_window_ps,
             if dp != NEVER and e + dp < h:
                 h = e + dp
     return h
-
-
-@njit(cache=True)
-def read_ticks():
-    """:func:`cycle_counter` from Python."""
-    return cycle_counter()

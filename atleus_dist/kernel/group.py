@@ -99,6 +99,7 @@ class StepResult:
     outbound: list[bytes]  # one buffer per destination group (b"" when nothing)
     events: int
     messages: int
+    local_out: np.ndarray | None = None  # for this group's LPs: LogicalProcess.next_output_time
 
 
 class LPGroup:
@@ -126,6 +127,9 @@ class LPGroup:
 
     def local_next(self) -> np.ndarray:
         return np.array([self.lps[lp].next_time() for lp in self.lp_ids], dtype=np.int64)
+
+    def local_out(self) -> np.ndarray:
+        return np.array([self.lps[lp].next_output_time() for lp in self.lp_ids], dtype=np.int64)
 
     def add_sync_time(self, seconds: float) -> None:
         self._pending_sync_s += seconds
@@ -183,7 +187,7 @@ class LPGroup:
             self.flush_windows()
         self.events += events
         self.messages += messages
-        return StepResult(self.local_next(), sent_min, outbound, events, messages)
+        return StepResult(self.local_next(), sent_min, outbound, events, messages, self.local_out())
 
     def flush_windows(self) -> None:
         for lp, rows in self._windows.items():

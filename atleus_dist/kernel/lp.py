@@ -16,6 +16,7 @@ import numpy as np
 
 from atleus_dist.kernel.errors import CausalityError
 from atleus_dist.kernel.messages import Block
+from atleus_dist.kernel.snapshot import SnapshotError, object_state, restore_object
 from atleus_dist.kernel.time import NEVER_PS
 
 
@@ -55,6 +56,14 @@ class LogicalProcess:
     def next_time(self) -> int:
         raise NotImplementedError
 
+    def next_output_time(self) -> int:
+        """A lower bound on the time of any event of this LP that sends a message to another LP,
+        given what it holds now (messages it will receive are accounted for by their senders'
+        bounds along the channels: :meth:`~atleus_dist.kernel.channels.ChannelMap.horizons`).
+        The default, :meth:`next_time`, is always safe; a model that knows its next output lies
+        further ahead (a chip whose next off-chip send is a layer away) widens every window."""
+        return self.next_time()
+
     def close(self) -> None:
         """Called once after the last round: flush results."""
 
@@ -80,15 +89,11 @@ class LogicalProcess:
         :func:`kernel.snapshot.encode`. The default walks the LP's attributes
         (:func:`kernel.snapshot.object_state`); a model overrides it only for state the walk
         cannot see."""
-        from atleus_dist.kernel.snapshot import object_state
-
         arrays: list = []
         return object_state(self, arrays), arrays
 
     def restore_state(self, tree: Any, arrays: list) -> None:
         """Write a :meth:`snapshot_state` back into this LP, freshly built by the run's factory."""
-        from atleus_dist.kernel.snapshot import restore_object
-
         restore_object(self, tree, arrays)
 
     @classmethod
@@ -97,8 +102,6 @@ class LogicalProcess:
         checkpoint at ``t_ps`` - into ``new``, every LP of the same run on another partition,
         fresh from the run's factory (``atleus-dist resume --partition``). A model whose state can
         move between partitions overrides this; the default refuses."""
-        from atleus_dist.kernel.snapshot import SnapshotError
-
         raise SnapshotError(f"the state of {cls.__name__} LPs cannot be moved to another partition")
 
 

@@ -83,8 +83,3 @@ def decode_outbox(data: bytes | memoryview) -> dict[int, list[Block]]:
             dtype = _dtype_from_descr(tuple(tuple(d) for d in descr))
             lst.append(Block(kind, np.frombuffer(raw, dtype=dtype), payloads))
     return out
-
-
-def merge_outboxes(dst: dict[int, list[Block]], src: dict[int, list[Block]]) -> None:
-    for lp, blocks in src.items():
-        dst.setdefault(lp, []).extend(blocks)

@@ -5,8 +5,9 @@ Every reader checks a file before it trusts it (``verify``); ``open`` gives the 
 """
 
 from atleus_dist.results.digest import digest, run_digest
-from atleus_dist.results.manifest import finish_manifest, read_manifest, start_manifest
+from atleus_dist.results.manifest import read_manifest, start_manifest
 from atleus_dist.results.reader import open, read_table, table_names
+from atleus_dist.results.seal import finish_manifest
 from atleus_dist.results.verify import check_run, verify_run
 from atleus_dist.results.writer import LPSink, SinkFactory
 

@@ -55,9 +55,10 @@ def _columns(ops: pa.Table, kind_names: dict[int, str]):
 
 
 def critical_path(ops: pa.Table, kind_names: dict[int, str], deps: list | None = None,
-                  transfer: str = "transfer") -> dict:
+                  transfer: str = "transfer", path: list | None = None) -> dict:
     """The critical path (see the module docstring). ``deps[op_id]`` are the op's dependencies
-    (op ids of the run's op graph); ``transfer`` names the gaps (``noc`` or ``stub``)."""
+    (op ids of the run's op graph); ``transfer`` names the gaps (``noc`` or ``stub``); ``path``, if
+    given, receives the op ids on the path, last op first."""
     if ops.num_rows == 0:
         return {}
     c = _columns(ops, kind_names)
@@ -92,6 +93,8 @@ def critical_path(ops: pa.Table, kind_names: dict[int, str], deps: list | None =
     while True:
         visited.add(i)
         ops_on_path += 1
+        if path is not None:
+            path.append(int(ids[i]))
         parts[str(c["class"][i])] += int(end[i] - start[i])
         s = int(start[i])
         prev = unit_prev(i, s)

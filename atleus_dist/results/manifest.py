@@ -1,11 +1,6 @@
 """``manifest.json``: written when a run starts (status ``running``) and rewritten atomically at
-the end (``complete``, ``failed`` or ``interrupted`` by a signal), so a reader never sees a
-half-written manifest and a killed run never claims to be complete.
-
-A run becomes ``complete`` only through :func:`finish_manifest`, which first *seals* it
-(``verify.seal_run``: every stream parses to its end-of-stream marker and matches its close
-record, and each table is also written as ``<table>.parquet``) and records every file's rows and
-SHA-256 under ``files``. If sealing finds a problem the run is ``failed`` instead.
+the end (``complete``, ``failed`` or ``interrupted`` by a signal; :mod:`atleus_dist.results.seal`),
+so a reader never sees a half-written manifest and a killed run never claims to be complete.
 
 :func:`read_manifest` refuses anything that is not a JSON object with a known status, with one
 line naming the file (a ``ConfigError``, so every command exits 2 the same way).
@@ -21,30 +16,23 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from atleus_dist import __version__
+from atleus_dist.kernel.errors import ConfigError
+from atleus_dist.results import atomic
 
 MANIFEST = "manifest.json"
 STATUSES = ("running", "complete", "failed", "interrupted")
 
 
-def _now() -> str:
+def now_utc() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
 def write_manifest(run_dir: str | os.PathLike, data: dict) -> None:
-    path = Path(run_dir) / MANIFEST
-    tmp = path.with_suffix(".json.tmp")
-    with open(tmp, "w") as fh:
-        json.dump(data, fh, indent=2, sort_keys=True, default=str)
-        fh.write("\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    atomic.write_json(Path(run_dir) / MANIFEST, data, indent=2, sort_keys=True, default=str)
 
 
 def read_manifest(run_dir: str | os.PathLike, field: str = "run_dir") -> dict:
     """The manifest of ``run_dir``, checked to be a JSON object with a known ``status``."""
-    from atleus_dist.kernel.errors import ConfigError
-
     root = Path(run_dir)
     path = root / MANIFEST
     if not root.is_dir():
@@ -86,7 +74,7 @@ def start_manifest(run_dir: str | os.PathLike, command: str, config: dict, parti
         "command": command,
         "config": config,
         "partition": partition,
-        "started": _now(),
+        "started": now_utc(),
         "finished": None,
         "figures": {},
         "versions": {
@@ -98,48 +86,5 @@ def start_manifest(run_dir: str | os.PathLike, command: str, config: dict, parti
             "platform": platform.platform(),
         },
     }
-    write_manifest(run_dir, data)
-    return data
-
-
-def seal(run_dir: str | os.PathLike, data: dict) -> tuple[dict, dict]:
-    """``verify.seal_run``: (files, tables) records of a finished run, its Parquet files written;
-    a run whose files are not whole raises :class:`~atleus_dist.kernel.SimulationAborted`."""
-    from atleus_dist.kernel.errors import SimulationAborted
-    from atleus_dist.results.verify import SealError, seal_run
-
-    try:
-        return seal_run(run_dir, data)
-    except SealError as exc:
-        raise SimulationAborted(f"results did not verify at completion: {exc}") from None
-
-
-def finish_manifest(run_dir: str | os.PathLike, data: dict, status: str, figures: dict,
-                    error: str | None = None, sealed: tuple[dict, dict] | None = None, **extra) -> dict:
-    """Rewrite the manifest with its final ``status``; ``extra`` keys are added (e.g. the signal
-    of an interrupted run). ``complete`` needs the run sealed: ``sealed`` if the caller did it
-    (:func:`seal`), else it is done here; if the files do not seal the run is written ``failed``
-    and :class:`~atleus_dist.kernel.SimulationAborted` raised. Any other status removes Parquet
-    files a stopped seal may have left, so nothing that looks final stays in a partial run."""
-    if status not in STATUSES:
-        raise ValueError(f"status must be one of {STATUSES}")
-    data = dict(data, status=status, finished=_now(), figures=figures, **extra)
-    if error:
-        data["error"] = error
-    if status == "complete":
-        from atleus_dist.kernel.errors import SimulationAborted
-        from atleus_dist.results.verify import remove_close_records
-
-        try:
-            data["files"], data["tables"] = sealed if sealed is not None else seal(run_dir, data)
-        except SimulationAborted as exc:
-            data.update(status="failed", error=str(exc))
-            write_manifest(run_dir, data)
-            raise
-        write_manifest(run_dir, data)
-        remove_close_records(run_dir)  # the manifest holds them now
-        return data
-    for path in list(Path(run_dir).glob("*.parquet")) + list(Path(run_dir).glob(".*.parquet.tmp")):
-        path.unlink(missing_ok=True)
     write_manifest(run_dir, data)
     return data

@@ -12,7 +12,7 @@ also written whole, for DuckDB, polars, pandas, Spark or anything else that read
   (``atleus.codes``: column -> {name: code}) so the integer codes can be recovered;
 - zstd compression.
 
-:func:`user_table` is the one place the codes are decoded: ``results.open`` applies it to the streams
+:func:`user_table` decodes the codes (:mod:`~atleus_dist.results.codes`): ``results.open`` applies it to the streams
 of a run that has no Parquet yet, so both ways give the same rows. The digest is computed over the
 streams' integer codes, so none of this changes it. Knows table metadata conventions and the
 manifest's config; nothing of hardware models or backends.
@@ -27,6 +27,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from atleus_dist.results import atomic
+from atleus_dist.results.codes import code_names, decode, full_table, tier_names
 
 # category column -> the schema-metadata key of its code table (as the models write them)
 CATEGORY_CODES = {"kind": "kind_codes", "phase": "phase_codes", "link_class": "link_classes"}
@@ -89,23 +92,14 @@ def _numpy_take(table: pa.Table, order: np.ndarray) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=table.schema)
 
 
-def _decode(codes: pa.ChunkedArray, names: dict[int, str], prefix: str) -> tuple[pa.Array, dict[str, int]]:
-    """Dictionary(string) column of integer ``codes``; the dictionary lists the whole code table
-    (so it is the same in every run), plus ``prefix<code>`` for a code the table lacks."""
-    values = codes.to_numpy().astype(np.int64) if len(codes) else np.zeros(0, np.int64)
-    table = dict(names)
-    for c in np.unique(values):
-        table.setdefault(int(c), f"{prefix}{int(c)}")
-    order = np.array(sorted(table), dtype=np.int64)
-    index = np.searchsorted(order, values).astype(np.int32)
-    arr = pa.DictionaryArray.from_arrays(pa.array(index, pa.int32()), pa.array([table[int(c)] for c in order]))
-    return arr, {table[int(c)]: int(c) for c in order}
+def _dictionary(codes: pa.ChunkedArray, names: dict[int, str], prefix: str) -> tuple[pa.Array, dict[str, int]]:
+    """:func:`codes.decode` and its code table as ``{name: code}`` (kept in the file's metadata)."""
+    arr = decode(codes, names, prefix)
+    return arr, {name: int(code) for code, name in sorted(full_table(codes.to_numpy(), names, prefix).items())}
 
 
 def user_table(raw: pa.Table, manifest: dict | None = None) -> pa.Table:
     """``raw`` (a table as the streams hold it) in canonical order with its categories decoded."""
-    from atleus_dist.results.summary import code_names, tier_names
-
     table = canonical_order(raw)
     meta = dict(table.schema.metadata or {})
     codes: dict[str, dict[str, int]] = {}
@@ -113,14 +107,14 @@ def user_table(raw: pa.Table, manifest: dict | None = None) -> pa.Table:
     for f in table.schema:
         col = table.column(f.name)
         if f.name in CATEGORY_CODES and pa.types.is_integer(f.type):
-            arr, codes[f.name] = _decode(col, code_names(table, CATEGORY_CODES[f.name], f.name), f.name)
+            arr, codes[f.name] = _dictionary(col, code_names(table, CATEGORY_CODES[f.name], f.name), f.name)
             columns.append(arr)
             fields.append(pa.field(f.name, arr.type))
             continue
         columns.append(col)
         fields.append(f)
         if f.name == "tier" and pa.types.is_integer(f.type) and "tier_name" not in table.column_names:
-            arr, codes["tier_name"] = _decode(col, tier_names(table, manifest or {}), "tier")
+            arr, codes["tier_name"] = _dictionary(col, tier_names(table, manifest or {}), "tier")
             columns.append(arr)
             fields.append(pa.field("tier_name", arr.type))
     for name, key in CATEGORY_CODES.items():  # the code tables, as JSON whatever form they came in
@@ -134,7 +128,6 @@ def write_parquet(run_dir: str | os.PathLike, name: str, raw: pa.Table, manifest
     """Write :func:`user_table` of ``raw`` as ``RUN/<name>.parquet`` (atomically: a reader sees
     the whole file or none)."""
     path = parquet_path(run_dir, name)
-    tmp = path.with_name(f".{path.name}.tmp")
-    pq.write_table(user_table(raw, manifest), tmp, compression=COMPRESSION)
-    os.replace(tmp, path)
+    with atomic.replacing(path) as tmp:
+        pq.write_table(user_table(raw, manifest), tmp, compression=COMPRESSION)
     return path

@@ -13,7 +13,8 @@ import numpy as np
 import pyarrow as pa
 
 from atleus_dist.results.critical import unit_occupancy
-from atleus_dist.results.summary import code_names, tier_names
+from atleus_dist.results.codes import code_names, tier_names
+from atleus_dist.results.figure import pyplot
 
 COLORS = {"reram": "tab:blue", "program": "tab:cyan", "systolic": "tab:orange", "vector": "tab:olive", "hbm": "tab:red",
           "other": "tab:gray", "transfer": "tab:purple", "idle": "lightgray"}
@@ -21,12 +22,10 @@ UNIT_COLORS = {"reram core": "tab:blue", "systolic core": "tab:orange", "hbm": "
 
 
 def critical_path_plot(ops: pa.Table, bounds: dict, manifest: dict, unit: tuple[str, float], path: Path) -> bool:
-    from atleus_dist.results.plots import _pyplot
-
     cp = bounds.get("critical_path")
     if not cp or ops.num_rows == 0:
         return False
-    plt = _pyplot()
+    plt = pyplot()
     name, scale = unit
     parts = [(k, v, COLORS.get(k, "tab:gray")) for k, v in cp["compute_ps"].items() if v]
     parts.append(("gaps between ops" if cp["transfer"] == "gap" else f"{cp['transfer']} transfer", cp["transfer_ps"],

@@ -14,19 +14,12 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from atleus_dist.results.summary import (clock_ps_of, code_names, recorded, link_utilisation, packet_latency_ps,
-                                         tier_names)
+from atleus_dist.results.codes import code_names, recorded, tier_names
+from atleus_dist.results.figure import pyplot, spans_decades
+from atleus_dist.results.plot_bounds import critical_path_plot
+from atleus_dist.results.summary import clock_ps_of, link_utilisation, packet_latency_ps
 
 MAX_TIMELINE_OPS = 200_000  # beyond this the longest ops are drawn (others are < 1 pixel anyway)
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def time_unit(span_ps: float) -> tuple[str, float]:
@@ -35,14 +28,9 @@ def time_unit(span_ps: float) -> tuple[str, float]:
                  if span_ps >= 10 * f), ("ps", 1.0))
 
 
-def _spans_decades(values) -> bool:
-    v = np.asarray([x for x in values if x > 0], dtype=np.float64)
-    return v.size >= 2 and v.max() / v.min() >= 100
-
-
 def timeline(ops: pa.Table, manifest: dict, path: Path) -> None:
     """One row per (tier, core), one rectangle per op coloured by op kind."""
-    plt = _pyplot()
+    plt = pyplot()
     from matplotlib.collections import PolyCollection
     from matplotlib.patches import Patch
 
@@ -54,10 +42,12 @@ def timeline(ops: pa.Table, manifest: dict, path: Path) -> None:
     unit, scale = time_unit(span)
     start, end = start / scale, end / scale
     kind = ops.column("kind").to_numpy().astype(np.int64)
+    # a system of chips: its cores grouped by chip (one chip: all 0, the rows as before)
+    chip = ops.column("chip").to_numpy().astype(np.int64) if "chip" in ops.column_names else np.zeros_like(tier)
     if len(start) > MAX_TIMELINE_OPS:
         keep = np.argsort(start - end, kind="stable")[:MAX_TIMELINE_OPS]
-        tier, core, start, end, kind = tier[keep], core[keep], start[keep], end[keep], kind[keep]
-    rows, row = np.unique(np.stack([tier, core], axis=1), axis=0, return_inverse=True)
+        chip, tier, core, start, end, kind = chip[keep], tier[keep], core[keep], start[keep], end[keep], kind[keep]
+    rows, row = np.unique(np.stack([chip, tier, core], axis=1), axis=0, return_inverse=True)
     row = row.reshape(-1)
     y0, y1 = row - 0.4, row + 0.4
     verts = np.stack([np.stack([start, y0], 1), np.stack([end, y0], 1),
@@ -70,8 +60,12 @@ def timeline(ops: pa.Table, manifest: dict, path: Path) -> None:
     ax.set_xlim(float(start.min()), float(end.max()) or 1.0)
     ax.set_ylim(-1, len(rows))
     tnames = tier_names(ops, manifest)
-    labels = [f"{tnames.get(int(t), f'tier{t}')}.c{int(c)}" if c >= 0 else f"{tnames.get(int(t), f'tier{t}')}.hbm"
-              for t, c in rows]  # one label per core row (a negative core is the HBM port)
+    multi = rows[-1, 0] > 0
+    labels = [("chip%d." % ch if multi else "") + (f"{tnames.get(int(t), f'tier{t}')}.c{int(c)}" if c >= 0
+                                                   else f"{tnames.get(int(t), f'tier{t}')}.hbm")
+              for ch, t, c in rows]  # one label per core row (a negative core is the HBM port or a link)
+    for y in np.flatnonzero(np.diff(rows[:, 0])):  # a line between chips
+        ax.axhline(y + 0.5, color="0.6", linewidth=0.6)
     step = max(1, len(rows) // 40)
     ax.set_yticks(np.arange(0, len(rows), step))
     ax.set_yticklabels(labels[::step], fontsize=7)
@@ -103,7 +97,7 @@ def energy_parts(breakdowns: dict[str, dict], noc_energy_pj: float | None) -> di
 def energy_breakdown(breakdowns: dict[str, dict], path: Path, noc_energy_pj: float | None = None) -> None:
     """Energy by unit class with the NoC, HBM and the total (left), and by phase (right), in J;
     a log axis when the bars span two decades or more."""
-    plt = _pyplot()
+    plt = pyplot()
     parts = energy_parts(breakdowns, noc_energy_pj)
     phases = {k: v["energy_pj"] for k, v in breakdowns.get("phase", {}).items()}
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), gridspec_kw={"width_ratios": [len(parts), max(2, len(phases))]})
@@ -116,7 +110,7 @@ def energy_breakdown(breakdowns: dict[str, dict], path: Path, noc_energy_pj: flo
             ax.annotate(f"{v:.3g}", (x, v), ha="center", va="bottom", fontsize=7)
         ax.set_xticks(np.arange(len(names)))
         ax.set_xticklabels(names, rotation=30, ha="right", fontsize=8)
-        if _spans_decades(vals):
+        if spans_decades([v for v in vals if v != 0]):  # a zero bar draws nothing either way
             ax.set_yscale("log")
         ax.set_title(title)
         ax.set_ylabel("energy (J)")
@@ -128,7 +122,7 @@ def energy_breakdown(breakdowns: dict[str, dict], path: Path, noc_energy_pj: flo
 def latency_histogram(packets: pa.Table, clock_ps: int | None, path: Path, unit_scale: tuple[str, float]) -> bool:
     """Packet latency in the run's time unit: total, and its source-queueing and network parts
     (log-spaced bins and a log axis when latencies span decades, as queueing makes them)."""
-    plt = _pyplot()
+    plt = pyplot()
     lat = packet_latency_ps(packets, clock_ps)
     if lat is None or lat.size == 0:
         return False
@@ -179,7 +173,7 @@ def link_heatmap(links: pa.Table, manifest: dict, path: Path) -> bool:
     dims = mesh_dims(manifest)
     if dims is None or links.num_rows == 0:
         return False
-    plt = _pyplot()
+    plt = pyplot()
     X, Y, Z = dims
     names = code_names(links, "link_classes", "class")
     local = [c for c, n in names.items() if n == "local"]
@@ -212,8 +206,6 @@ def link_heatmap(links: pa.Table, manifest: dict, path: Path) -> bool:
 def write_plots(run_dir: str | os.PathLike, manifest: dict, tables: dict[str, pa.Table],
                 breakdowns: dict | None, clock_ps: int | None, bounds: dict | None = None) -> dict:
     """Write every plot the run's tables allow into ``run_dir/plots``; returns written and skipped."""
-    from atleus_dist.results.plot_bounds import critical_path_plot
-
     out = Path(run_dir) / "plots"
     out.mkdir(exist_ok=True)
     written, skipped = [], {}

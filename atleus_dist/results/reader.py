@@ -17,22 +17,13 @@ import os
 import pyarrow as pa
 
 from atleus_dist.kernel.errors import ConfigError
-from atleus_dist.results import stream as st
 from atleus_dist.results import verify
+from atleus_dist.results.parquet import user_table
 
 
 def table_names(run_dir: str | os.PathLike) -> list[str]:
     """Tables of the run: those with streams on disk, and every table a complete run's manifest lists."""
     return verify.table_names(run_dir, verify.load_manifest_or_none(run_dir))
-
-
-def read_stream(path: str | os.PathLike) -> tuple[pa.Schema | None, list[pa.RecordBatch]]:
-    """Every record batch of one stream file up to a torn tail; a file that is not a stream, or
-    that stops parsing before its end, raises ``ConfigError`` naming it."""
-    scan = st.scan_file(path)
-    if scan.end == st.CORRUPT:
-        raise ConfigError("path", f"{path}: {scan.problem}")
-    return scan.schema, scan.batches
 
 
 def read_table(run_dir: str | os.PathLike, table: str, field: str = "run_dir") -> pa.Table:
@@ -46,8 +37,6 @@ def read_table(run_dir: str | os.PathLike, table: str, field: str = "run_dir") -
 
 def _user_dataset(run_dir: str | os.PathLike, table: str, manifest: dict | None, field: str) -> "pyarrow.dataset.Dataset":
     import pyarrow.dataset as ds  # here, not at the top: ~0.1 s that every run would pay to write results
-
-    from atleus_dist.results.parquet import user_table
 
     path, problem = verify.check_parquet(run_dir, table, manifest)
     if problem:

@@ -16,6 +16,10 @@ import os
 from pathlib import Path
 
 from atleus_dist.results.critical import step_bounds
+from atleus_dist.results.system_figures import system_lines
+from atleus_dist.results.decode_figures import compare_decode, format_compare_decode, format_decode
+from atleus_dist.results.decode_plot import PLOT as DECODE_PLOT
+from atleus_dist.results.decode_plot import decode_latency_plot
 from atleus_dist.results.summary import (breakdowns, clock_ps_of, code_names, load_manifest, summary_figures,
                                          tables_of, tier_names)
 
@@ -40,7 +44,8 @@ def build_report(run_dir: str | os.PathLike, allow_incomplete: bool = False, plo
                              clock_ps_of(manifest))
     rep = {"run_dir": str(Path(run_dir)), "status": manifest.get("status"), "command": manifest.get("command"),
            "baseline": manifest.get("baseline"), "scenario": (manifest.get("config") or {}).get("scenario"),
-           "summary": fig, "breakdown": bd, "bounds": bounds}
+           "summary": fig, "breakdown": bd, "bounds": bounds,
+           "config": {"system": (manifest.get("config") or {}).get("system")}}
     gpu = (manifest.get("config") or {}).get("gpu")
     if isinstance(gpu, dict) and ops is not None and ops.num_rows:
         rep["roofline"] = roofline_split(ops, gpu)
@@ -48,6 +53,8 @@ def build_report(run_dir: str | os.PathLike, allow_incomplete: bool = False, plo
         from atleus_dist.results.plots import write_plots
 
         rep["plots"] = write_plots(run_dir, manifest, tables, bd, clock_ps_of(manifest), bounds)
+        if decode_latency_plot(ops, (rep["scenario"] or {}).get("seq", 0), Path(run_dir) / "plots" / DECODE_PLOT):
+            rep["plots"]["written"].append(DECODE_PLOT)  # a generate run (results.decode_plot)
     return rep
 
 
@@ -183,6 +190,7 @@ def format_report(rep: dict) -> list[str]:
             f"energy/token   {_fmt(s.get('energy_per_token_pj'), ' pJ')} = {_fmt(s.get('energy_per_token_j'), ' J')}",
             f"EDP            {_fmt(s.get('edp_j_s'), ' J*s')}",
         ]
+    lines += format_decode(s)  # a generate run's TTFT, per-token latency and bound
     if "ops" in s:
         lines.append(f"ops            {_fmt(s['ops'])}, MACs {_fmt(s.get('macs'))}, busy {_fmt(s.get('ops_busy_ps'), ' ps')}")
     for by, groups in (rep.get("breakdown") or {}).items():
@@ -207,6 +215,7 @@ def format_report(rep: dict) -> list[str]:
     for c in classes:
         lines.append(f"{c + ' links':<14} {s[c + '_links']:>5} utilisation mean {s[c + '_link_utilisation_mean']:.4f}"
                      f" max {s[c + '_link_utilisation_max']:.4f}, energy {_fmt(s[c + '_link_energy_pj'], ' pJ')}")
+    lines += system_lines(s, (rep.get("config") or {}).get("system"))
     if "rounds" in s:
         lines.append(f"execution      {s['rounds']:,} rounds, {s['events']:,} events, {s['messages']:,} messages, "
                      f"sync share {100 * s['sync_share']:.1f}%")
@@ -285,6 +294,7 @@ def compare_runs(dir_a: str | os.PathLike, dir_b: str | os.PathLike, allow_incom
         "tier": _group_ratios(ba.get("tier"), bb.get("tier"), "busy_ps"),
         "warnings": warnings,
         "explanation": _explain(ra, rb, speedup, eff),
+        "decode": compare_decode(sa, sb),
     }
 
 
@@ -321,6 +331,7 @@ def format_compare(c: dict) -> list[str]:
                                                      for k, r in g["ratios"].items()))
         if g["only_in_a"] or g["only_in_b"]:
             lines.append(f"    only in A: {', '.join(g['only_in_a']) or '-'}; only in B: {', '.join(g['only_in_b']) or '-'}")
+    lines += format_compare_decode(c.get("decode"))
     lines += c.get("explanation", [])
     lines += [f"warning: {w}" for w in c["warnings"]]
     return lines

@@ -12,7 +12,6 @@ backends or how a run was executed.
 
 from __future__ import annotations
 
-import ast
 import os
 from pathlib import Path
 
@@ -20,8 +19,13 @@ import numpy as np
 import pyarrow as pa
 
 from atleus_dist.kernel.errors import ConfigError
+from atleus_dist.results.codes import code_names, decode, recorded, tier_names
+from atleus_dist.results.codes import meta as _meta
+from atleus_dist.results.decode_figures import decode_figures
 from atleus_dist.results.manifest import MANIFEST, read_manifest
 from atleus_dist.results.reader import read_table, table_names
+from atleus_dist.results.system_figures import system_figures
+from atleus_dist.results.writer import SCHEMA_VERSION, lp_file
 
 PS_PER_S = 1e12
 PJ_PER_J = 1e12
@@ -74,49 +78,11 @@ def tables_of(run_dir: str | os.PathLike) -> dict[str, pa.Table]:
     return out
 
 
-def _meta(table: pa.Table, key: str) -> str | None:
-    md = table.schema.metadata or {}
-    raw = md.get(f"atleus.{key}".encode())
-    return raw.decode() if raw is not None else None
-
-
-def code_names(table: pa.Table, key: str, prefix: str) -> dict[int, str]:
-    """code -> name from schema metadata such as ``atleus.kind_codes`` (a dict literal) or a
-    comma-separated list (``atleus.link_classes``); unknown codes become ``prefix<code>``."""
-    raw = _meta(table, key)
-    if raw is None:
-        return {}
-    try:
-        val = ast.literal_eval(raw)
-    except (ValueError, SyntaxError):
-        val = raw.split(",")
-    if isinstance(val, dict):
-        return {int(v): str(k) for k, v in val.items()}
-    if isinstance(val, str):
-        val = val.split(",")
-    return {i: str(n) for i, n in enumerate(val)}
-
-
-def _decode(codes: np.ndarray, names: dict[int, str], prefix: str) -> list[str]:
-    return [names.get(int(c), f"{prefix}{int(c)}") for c in codes]
-
-
-def recorded(manifest: dict, *paths: tuple[str, ...]):
-    """A field of the configuration the run recorded, by its path in the tree (the first of
-    ``paths`` the manifest's command records: a run's :class:`RunConfig`, a ``noc`` run's
-    NocConfig, a GPU baseline's scenario), else None. Paths, never a search for a key name."""
-    for path in paths:
-        node = manifest.get("config") or {}
-        for key in path:
-            node = node.get(key) if isinstance(node, dict) else None
-        if node is not None:
-            return node
-    return None
-
-
 def tokens_of(manifest: dict) -> int | None:
-    """Tokens of the step: ``scenario.seq`` x ``scenario.batch``."""
+    """Tokens of the step: ``scenario.seq`` x ``scenario.batch`` (mode generate: the prompt and the
+    ``new_tokens`` decoded positions of every sequence)."""
     seq, batch = recorded(manifest, ("scenario", "seq")), recorded(manifest, ("scenario", "batch"))
+    seq = seq + (recorded(manifest, ("scenario", "new_tokens")) or 0) if isinstance(seq, int) else seq
     return seq * batch if isinstance(seq, int) and isinstance(batch, int) else None
 
 
@@ -125,20 +91,6 @@ def clock_ps_of(manifest: dict) -> int | None:
     ``router.clock_period_ps`` of a ``noc`` run."""
     v = recorded(manifest, ("chip", "noc", "router", "clock_period_ps"), ("router", "clock_period_ps"))
     return v if isinstance(v, int) else None
-
-
-def tier_names(ops: pa.Table, manifest: dict) -> dict[int, str]:
-    """Tier labels: ``atleus.tier_names`` metadata, else ReRAM tiers first then systolic ones if the
-    config says how many (``reram_tiers``: 0 on the 3D-TPU baseline, else ``chip.reram_tiers``), else
-    ``tier<i>``."""
-    names = code_names(ops, "tier_names", "tier")
-    if names:
-        return names
-    n_reram = recorded(manifest, ("reram_tiers",), ("chip", "reram_tiers"))
-    tiers = np.unique(ops.column("tier").to_numpy())
-    if isinstance(n_reram, int):
-        return {int(t): (f"reram{t}" if t < n_reram else f"systolic{t - n_reram}") for t in tiers}
-    return {int(t): f"tier{t}" for t in tiers}
 
 
 # --- ops ---------------------------------------------------------------------------------------
@@ -153,7 +105,7 @@ def breakdown(ops: pa.Table, by: str, names: dict[int, str], prefix: str) -> dic
     g = t.group_by(by).aggregate([("op", "count"), ("busy_ps", "sum"), ("start_ps", "min"), ("end_ps", "max"),
                                   ("energy_pj", "sum"), ("macs", "sum"), ("bytes", "sum")]).sort_by(by)
     total_e = float(pc.sum(ops.column("energy_pj")).as_py() or 0.0)
-    keys = _decode(g.column(by).to_numpy(), names, prefix)
+    keys = decode(g.column(by).to_numpy(), names, prefix).to_pylist()
     cols = {c: g.column(c).to_numpy() for c in g.column_names}
     energy = cols["energy_pj_sum"].astype(np.float64)
     share = energy / total_e if total_e > 0 else np.zeros_like(energy)
@@ -300,11 +252,18 @@ def summary_figures(run_dir: str | os.PathLike, manifest: dict | None = None,
     if ops is not None:
         fig.update(ops_figures(ops))
         fig.update(reram_writes(ops) or {})
+        codes = {prefix: {n: c for c, n in code_names(ops, f"{prefix}_codes", prefix).items()}
+                 for prefix in ("kind", "phase")}
+        fig.update(system_figures(ops, tables.get("system_links"), codes["kind"], codes["phase"]))
     fig.update(noc_figures(packets, links, clock_ps_of(manifest), fig.get("step_latency_ps")))
     parts = [fig.get("ops_energy_pj"), fig.get("noc_energy_pj")]
     if any(p is not None for p in parts):
         fig["energy_pj"] = float(sum(p for p in parts if p is not None))
     fig.update(derived(fig, tokens_of(manifest)))
+    if ops is not None and "step" in ops.column_names:  # a generate run (results.decode_figures)
+        fig.update(decode_figures(ops, code_names(ops, "kind_codes", "kind"), recorded(manifest, ("scenario", "batch")),
+                                  recorded(manifest, ("scenario", "seq")), fig.get("noc_energy_pj"),
+                                  recorded(manifest, ("gpu",)), recorded(manifest, ("baseline",))))
     fig.update(execution_figures(tables.get("windows")))
     return fig
 
@@ -320,8 +279,6 @@ def write_summary(run_dir: str | os.PathLike, fig: dict) -> Path:
     """Write :func:`summary_table` as ``summary/lp000.arrows``. Marked an *execution* table: it holds
     wall-clock figures, and float sums over LPs may differ in the last bit across partitions, so
     the digest must not cover it (the ops/packets/links tables it is computed from are covered)."""
-    from atleus_dist.results.writer import SCHEMA_VERSION, lp_file
-
     table = summary_table(fig)
     table = table.replace_schema_metadata({"atleus.schema_version": SCHEMA_VERSION, "atleus.table": "summary",
                                            "atleus.table_kind": "execution", "atleus.wallclock_columns": ""})

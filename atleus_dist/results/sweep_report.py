@@ -17,6 +17,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from atleus_dist.kernel.errors import ConfigError
+from atleus_dist.results.figure import pyplot, spans_decades
 from atleus_dist.results.manifest import MANIFEST, read_manifest
 
 SWEEP_TABLE = "sweep.parquet"
@@ -91,11 +92,6 @@ def format_sweep_report(rep: dict) -> list[str]:
     return lines
 
 
-def _spans_decades(values: list) -> bool:
-    nums = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
-    return len(nums) == len(values) and bool(nums) and min(nums) > 0 and max(nums) / min(nums) >= 10
-
-
 def pareto_front(points: list[tuple[float, float]]) -> list[int]:
     """Indices of the points no other point beats in both coordinates (lower is better), by x."""
     order = sorted(range(len(points)), key=lambda i: (points[i][0], points[i][1]))
@@ -108,9 +104,7 @@ def pareto_front(points: list[tuple[float, float]]) -> list[int]:
 
 
 def write_sweep_plots(sweep_dir: Path, keys: list[str], rows: list[dict]) -> dict:
-    from atleus_dist.results.plots import _pyplot
-
-    plt = _pyplot()
+    plt = pyplot()
     out = sweep_dir / "plots"
     out.mkdir(exist_ok=True)
     done = [r for r in rows if r["status"] == "complete"]
@@ -131,9 +125,9 @@ def write_sweep_plots(sweep_dir: Path, keys: list[str], rows: list[dict]) -> dic
             name = ", ".join(f"{k}={v}" for k, v in zip(others, combo)) or col
             xs = [r[x_key] for r in rs] if numeric_x else [str(r[x_key]) for r in rs]
             ax.plot(xs, [r[col] for r in rs], marker="o", label=name)
-        if numeric_x and _spans_decades([r[x_key] for r in have]):
+        if numeric_x and spans_decades([r[x_key] for r in have]):
             ax.set_xscale("log")
-        if _spans_decades([r[col] for r in have]):
+        if spans_decades([r[col] for r in have]):
             ax.set_yscale("log")
         ax.set_xlabel(x_key)
         ax.set_ylabel(label)
@@ -154,9 +148,9 @@ def write_sweep_plots(sweep_dir: Path, keys: list[str], rows: list[dict]) -> dic
         for i, r in enumerate(pts):  # every point named by its swept values
             ax.annotate(", ".join(f"{k}={r[k]}" for k in keys), xy[i], fontsize=5.5, xytext=(3, 3),
                         textcoords="offset points", color="C3" if i in front else "0.35")
-        if _spans_decades([x for x, _ in xy]):
+        if spans_decades([x for x, _ in xy]):
             ax.set_xscale("log")
-        if _spans_decades([y for _, y in xy]):
+        if spans_decades([y for _, y in xy]):
             ax.set_yscale("log")
         ax.set_xlabel("step latency (ms)")
         ax.set_ylabel("energy (J)")

@@ -1,10 +1,7 @@
 """Whether a run directory's files can be trusted: sealed at completion, checked before reading.
 
-*Sealing* (:func:`seal_run`, called by ``finish_manifest`` when a run completes) parses every
-``<table>/lpNNN.arrows`` stream to its end-of-stream marker, checks it against the close record
-its writer left (``lpNNN.arrows.done``: rows, bytes, SHA-256 of the bytes it wrote), checks that
-all streams of a table share one schema, writes ``<table>.parquet`` and returns the records the
-manifest keeps under ``files``. A problem here means the run is not complete.
+*Sealing* (:mod:`atleus_dist.results.seal`, when a run completes) uses the same checks with
+every stream required whole; what this module holds is the
 
 *Checking* (:func:`check_table`, used by every reader) compares each file with the manifest:
 
@@ -31,13 +28,9 @@ import pyarrow as pa
 from atleus_dist.kernel.errors import ConfigError
 from atleus_dist.results import stream as st
 from atleus_dist.results.manifest import MANIFEST, read_manifest
-from atleus_dist.results.writer import CLOSE_RECORD_SUFFIX, close_record_path
+from atleus_dist.results.writer import close_record_path
 
 STREAM_GLOB = "lp*.arrows"
-
-
-class SealError(RuntimeError):
-    """A run's files do not hold what its writers closed; it must not be called complete."""
 
 
 @dataclass
@@ -206,38 +199,6 @@ def check_parquet(run_dir: str | os.PathLike, table: str, manifest: dict | None)
     if nbytes != rec.get("bytes") or sha != rec.get("sha256"):
         return path, f"is {nbytes:,} bytes with a SHA-256 that differs from the manifest's (changed or corrupt)"
     return path, None
-
-
-# --- sealing ---------------------------------------------------------------------------------
-def seal_run(run_dir: str | os.PathLike, manifest: dict) -> tuple[dict, dict]:
-    """Check every stream of a finished run, write the Parquet files; returns (files, tables) for
-    the manifest. Raises :class:`SealError` naming the first file that is not whole."""
-    from atleus_dist.results.parquet import write_parquet
-
-    files: dict[str, dict] = {}
-    tables: dict[str, dict] = {}
-    for name in stream_table_names(run_dir):
-        check = check_table(run_dir, name, None)
-        for fc in check.files:
-            if fc.ok and fc.scan is not None and fc.scan.end != st.CLOSED:
-                fc.problem = fc.scan.problem or f"was not closed ({fc.scan.end})"
-        bad = check.problems
-        if bad:
-            raise SealError(f"{Path(run_dir) / bad[0].rel}: {bad[0].problem}")
-        for fc in check.files:
-            files[fc.rel] = fc.scan.record
-        raw = check.table()
-        path = write_parquet(run_dir, name, raw, manifest)
-        nbytes, sha = st.file_sha256(path)
-        files[path.name] = {"rows": raw.num_rows, "bytes": nbytes, "sha256": sha}
-        kind = (check.schema.metadata or {}).get(b"atleus.table_kind", b"result").decode()
-        tables[name] = {"kind": kind, "rows": raw.num_rows, "streams": len(check.files), "parquet": path.name}
-    return files, tables
-
-
-def remove_close_records(run_dir: str | os.PathLike) -> None:
-    for path in Path(run_dir).glob(f"*/{STREAM_GLOB}{CLOSE_RECORD_SUFFIX}"):
-        path.unlink(missing_ok=True)
 
 
 # --- the verify command ----------------------------------------------------------------------

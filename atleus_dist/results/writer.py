@@ -10,7 +10,7 @@ any tool can read them.
 
 The bytes are hashed as they are written; ``close`` writes the stream's *close record* (rows,
 batches, bytes, SHA-256) beside it as ``lpNNN.arrows.done``. At completion the manifest takes
-these records over (``verify.seal_run``), so a reader can tell the file it reads from the one the
+these records over (``seal.seal_run``), so a reader can tell the file it reads from the one the
 writer closed. A stream without a close record was never closed (its writer was killed or stopped).
 """
 
@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+
+from atleus_dist.results import atomic
 
 SCHEMA_VERSION = "1"
 TABLE_KINDS = ("result", "execution")
@@ -163,10 +165,7 @@ class _TableStream:
         self._file.close()
         record = {"rows": self._written_rows, "batches": self._batches, "bytes": self._raw.nbytes,
                   "sha256": self._raw.sha256.hexdigest()}
-        done = close_record_path(self.path)
-        tmp = done.with_name(done.name + ".tmp")
-        tmp.write_text(json.dumps(record) + "\n")
-        os.replace(tmp, done)  # a record is whole or absent
+        atomic.write_json(close_record_path(self.path), record)  # a record is whole or absent
 
 
 @dataclass(frozen=True)

@@ -46,19 +46,24 @@ from fractions import Fraction
 
 import numpy as np
 
-from atleus_dist.hw.params import ACT_BYTES, param, validate_fields, with_overrides
+from atleus_dist.config.tree import with_overrides
+from atleus_dist.hw.noc.config import NocConfig
+from atleus_dist.hw.noc.topology import _parse_dims
+from atleus_dist.hw.params import ACT_BYTES, param, validate_fields
 from atleus_dist.hw.tier import KIND_CODES, PHASE_CODES
 from atleus_dist.kernel.errors import ConfigError
 from atleus_dist.results import finish_manifest, start_manifest
+from atleus_dist.results.summary import summary_figures
 from atleus_dist.results.writer import LPSink
 from atleus_dist.run.driver import prepare_out_dir
+from atleus_dist.workload import compile_step
 
 HBM_OPS = ("all", "update", "none")
 SIM_KINDS = ("atleus", "3d-tpu", "2d-planar")  # simulated architectures (``build(kind=...)``)
 # operands read + results written, in elements, per element of a vector op (forward; backward reads
 # the output gradient and the saved input(s) and writes the input gradient(s))
 VECTOR_TRAFFIC_FWD = {"add": 3, "softmax": 2, "layernorm": 2, "rmsnorm": 2, "gelu": 2, "relu": 2,
-                      "swiglu": 3, "loss": 2, "adam": 2, "sgd": 3}
+                      "swiglu": 3, "loss": 2, "adam": 2, "sgd": 3, "argmax": 1}
 VECTOR_TRAFFIC_BWD = {"add": 3, "softmax": 3, "layernorm": 3, "rmsnorm": 3, "gelu": 3, "relu": 3,
                       "swiglu": 5, "loss": 2}
 
@@ -200,10 +205,14 @@ def evaluate_gpu(graph, cfg: GpuConfig | None = None) -> dict[str, np.ndarray]:
     energy = (cfg.board_power_w * dur  # 1 W for 1 ps is 1 pJ
               + cfg.dynamic_pj_per_flop * 2.0 * a["macs"] + cfg.dynamic_pj_per_byte * nbytes)
     n = len(dur)
-    return {"op": np.arange(n, dtype=np.int64), "tier": np.zeros(n, dtype=np.int32),
+    cols = {"op": np.arange(n, dtype=np.int64), "tier": np.zeros(n, dtype=np.int32),
             "core": np.zeros(n, dtype=np.int32), "layer": a["layer"], "kind": a["kind"], "phase": a["phase"],
             "start_ps": end - dur, "end_ps": end, "macs": a["macs"], "bytes": nbytes,
             "energy_pj": energy.astype(np.float64)}
+    step = np.array([o.step for o in graph], dtype=np.int32)
+    if n and step.max() >= 0:  # mode generate: each op's decode step, as a chip run records it
+        cols["step"] = step
+    return cols
 
 
 def scenario_config(sc) -> dict:
@@ -214,6 +223,8 @@ def scenario_config(sc) -> dict:
            "pipeline_chunk_tokens": sc.pipeline_chunk_tokens}
     if sc.stream_cores is not None:  # only when set, so other manifests stay as they were
         out["stream_cores"] = sc.stream_cores
+    if sc.mode == "generate":  # likewise
+        out.update(new_tokens=sc.new_tokens, kv_cache=sc.kv_cache)
     if sc.micro_batches != 1 or sc.schedule != "gpipe":  # systems of chips, likewise
         out.update(micro_batches=sc.micro_batches, schedule=sc.schedule)
     return out
@@ -223,9 +234,6 @@ def write_gpu_baseline(sc, out: str | os.PathLike, cfg: GpuConfig | None = None,
                        label: str = "gpu") -> dict:
     """Compile ``sc`` (unless ``graph`` is given), evaluate it on the GPU and write a complete run
     directory at ``out``. Returns the manifest."""
-    from atleus_dist.results.summary import summary_figures
-    from atleus_dist.workload import compile_step
-
     cfg = cfg or GpuConfig()
     path = prepare_out_dir(out)
     # a GPU runs each op over the whole sequence: token chunks (Atleus' layer pipeline) would only
@@ -248,11 +256,6 @@ def write_gpu_baseline(sc, out: str | os.PathLike, cfg: GpuConfig | None = None,
 
 
 # --- stub latency of a stacked vs a planar layout -------------------------------------------------
-def _mean_abs(a: int, b: int) -> Fraction:
-    """Mean |i - j| of i uniform on 0..a-1 and j uniform on 0..b-1 (as separate ranges)."""
-    return Fraction(sum(abs(i - j) for i in range(a) for j in range(b)), a * b)
-
-
 def mean_tier_hops(x: int, y: int, tiers: int, layout: str) -> tuple[Fraction, Fraction]:
     """(planar hops, TSV hops) between a random router of tier a and one of tier b != a, averaged
     over ordered pairs of distinct tiers (see the module docstring)."""
@@ -279,9 +282,6 @@ def stub_latency_ps(layout: str, noc=None, tiers: int | None = None) -> int:
     """Inter-tier stub latency (ps, rounded) of the ``3d`` (TSV) or ``planar`` layout of the NoC
     ``noc`` (default :class:`~atleus_dist.hw.noc.config.NocConfig`); ``tiers`` defaults to the
     mesh's Z."""
-    from atleus_dist.hw.noc.config import NocConfig
-    from atleus_dist.hw.noc.topology import _parse_dims
-
     noc = noc or NocConfig()
     x, y, z = _parse_dims(noc.topology.partition(":")[2])
     r = noc.router

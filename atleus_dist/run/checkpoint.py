@@ -17,7 +17,7 @@ writing leaves the previous checkpoint whole; the two newest are kept. The manif
 checkpoint written (sim time, bytes, seconds to write).
 
 Capping horizons changes only how rounds fall, never the result tables (they do not depend on
-the windows; see DESIGN.md section 3), so a checkpointed run has the digest of one without.
+the windows; see docs/architecture.md, "Kernel"), so a checkpointed run has the digest of one without.
 Backends see only this object's methods (they import nothing from ``run``).
 """
 
@@ -36,7 +36,9 @@ from pathlib import Path
 import numpy as np
 
 from atleus_dist.kernel.errors import ConfigError
-from atleus_dist.kernel.snapshot import encode
+from atleus_dist.kernel.snapshot import SnapshotError, decode, encode
+from atleus_dist.results import atomic
+from atleus_dist.results.manifest import write_manifest
 
 CKPT_DIR = "checkpoints"
 META = "checkpoint.json"
@@ -66,20 +68,6 @@ def _write_file(path: Path, data: bytes) -> dict:
     return {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
 
 
-def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    _write_file(tmp, (json.dumps(data, indent=1, sort_keys=True) + "\n").encode())
-    os.replace(tmp, path)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def write_lp(d: Path, lp: int, tree, arrays: list, positions: dict) -> dict:
     """Write one LP's state (``lpNNN.state``, ``lpNNN.npz``) into ``d``; returns the files' records."""
     body = encode({"lp": lp, "state": tree, "streams": positions})
@@ -90,6 +78,20 @@ def write_lp(d: Path, lp: int, tree, arrays: list, positions: dict) -> dict:
     np.savez_compressed(buf, **{f"a{i}": a for i, a in enumerate(arrays)})
     files[f"lp{lp:03d}.npz"] = _write_file(d / f"lp{lp:03d}.npz", buf.getvalue())
     return files
+
+
+def read_lp_state(ckpt_dir: str | os.PathLike, lp: int) -> dict:
+    """LP ``lp``'s saved record: ``state`` (tree), ``arrays`` (list), ``streams`` (positions)."""
+    d = Path(ckpt_dir)
+    try:
+        rec = decode((d / f"lp{lp:03d}.state").read_bytes())
+        with np.load(io.BytesIO((d / f"lp{lp:03d}.npz").read_bytes()), allow_pickle=False) as z:
+            arrays = [z[f"a{i}"] for i in range(len(z.files))]
+    except (OSError, ValueError, SnapshotError) as exc:
+        raise SnapshotError(f"{d}/lp{lp:03d}: {exc}") from None
+    if not isinstance(rec, dict) or rec.get("lp") != lp:
+        raise SnapshotError(f"{d}/lp{lp:03d}.state: not the state of LP {lp}")
+    return dict(rec, arrays=arrays)
 
 
 @dataclass
@@ -145,7 +147,7 @@ class CheckpointPlan:
             lp_events += int(getattr(tree, "attrs", {}).get("events_committed", 0))
         part = dict(info, group=group.group, lps=list(group.lp_ids), files=files, lp_events=lp_events,
                     write_s=time.perf_counter() - t0, began=wall0, ended=time.time())
-        _write_json(d / f"group{group.group}.json", part)  # last: the part is whole once this exists
+        atomic.write_json(d / f"group{group.group}.json", part, indent=1, sort_keys=True)  # last: the part is whole once this exists
 
     # --- the coordinator's side --------------------------------------------------------------------
     def poll(self) -> list[dict]:
@@ -179,12 +181,12 @@ class CheckpointPlan:
             "created": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
             "files": files,
         }
-        _write_json(tmp / META, meta)
+        atomic.write_json(tmp / META, meta, indent=1, sort_keys=True)
         final = self.root / ckpt_name(sim_ps)
         if final.exists():  # a resumed run passing a boundary it had already written
             shutil.rmtree(final)
         os.rename(tmp, final)
-        _fsync_dir(self.root)
+        atomic.fsync_path(self.root)
         self._prune()
         size = sum(f["bytes"] for f in files.values())
         record = {"name": final.name, "sim_time_ps": sim_ps, "bytes": size,
@@ -195,8 +197,6 @@ class CheckpointPlan:
                   "round": meta["round"], "events": meta["events"], "created": meta["created"]}
         self.records.append(record)
         if self.manifest is not None:  # a killed run's manifest lists what it can resume from
-            from atleus_dist.results.manifest import write_manifest
-
             self.manifest.setdefault("checkpoints", []).append(record)
             write_manifest(self.run_dir, self.manifest)
         return record

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import io
 import json
 import os
 import shutil
@@ -40,13 +39,15 @@ import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
-
 from atleus_dist.backends.hygiene import pid_alive
+from atleus_dist.config.tree import rename, to_data
 from atleus_dist.kernel.errors import ConfigError
-from atleus_dist.kernel.snapshot import SnapshotError, decode
+from atleus_dist.results import SinkFactory
+from atleus_dist.results.manifest import read_manifest
 from atleus_dist.results.stream import file_sha256
-from atleus_dist.run.checkpoint import CKPT_DIR, FORMAT, META, VERSION, CheckpointPlan, check_every_ps
+from atleus_dist.results.writer import CLOSE_RECORD_SUFFIX, lp_file
+from atleus_dist.run import reslice
+from atleus_dist.run.checkpoint import CKPT_DIR, FORMAT, META, VERSION, CheckpointPlan, check_every_ps, read_lp_state
 
 _EXECUTION_KEYS = ("execution", "partition", "plan")
 
@@ -55,8 +56,6 @@ def checkpoint_setup(built, command: str, out: str, every_ps: int | None) -> tup
     """The plan of a new run with checkpoints, and what its manifest must hold to be resumed."""
     if check_every_ps(every_ps) is None:
         return None, {}
-    from atleus_dist.config.tree import to_data
-
     if built.run_config.execution.backend == "ray":
         raise ConfigError("--checkpoint-every-ps", "checkpoints are written on the inline and local backends "
                           "(a run may be resumed on ray)")
@@ -73,8 +72,6 @@ def noc_checkpoint_setup(cfg, spec, transfers, backend: str, out: str,
     """:func:`checkpoint_setup` of a ``noc`` run (its NocConfig with the partition resolved)."""
     if check_every_ps(every_ps) is None:
         return None, {}
-    from atleus_dist.config.tree import to_data
-
     if backend == "ray":
         raise ConfigError("--checkpoint-every-ps", "checkpoints are written on the inline and local backends "
                           "(a run may be resumed on ray)")
@@ -129,20 +126,6 @@ def find_checkpoint(run_dir: Path, name: str | None, run_id: str) -> tuple[Path,
     return root / names[-1], load_meta(root / names[-1], run_id)
 
 
-def read_lp_state(ckpt_dir: str | os.PathLike, lp: int) -> dict:
-    """LP ``lp``'s saved record: ``state`` (tree), ``arrays`` (list), ``streams`` (positions)."""
-    d = Path(ckpt_dir)
-    try:
-        rec = decode((d / f"lp{lp:03d}.state").read_bytes())
-        with np.load(io.BytesIO((d / f"lp{lp:03d}.npz").read_bytes()), allow_pickle=False) as z:
-            arrays = [z[f"a{i}"] for i in range(len(z.files))]
-    except (OSError, ValueError, SnapshotError) as exc:
-        raise SnapshotError(f"{d}/lp{lp:03d}: {exc}") from None
-    if not isinstance(rec, dict) or rec.get("lp") != lp:
-        raise SnapshotError(f"{d}/lp{lp:03d}.state: not the state of LP {lp}")
-    return dict(rec, arrays=arrays)
-
-
 @dataclasses.dataclass(frozen=True)
 class RestoringFactory:
     """Picklable ``lp_factory``: the run's own factory, then the checkpoint's state written in."""
@@ -181,8 +164,6 @@ def prepare_streams(run_dir: Path, ckpt_dir: Path, lps: list[int], retired: dict
     """Check that every recorded stream (and every ``retired`` one: name -> position) starts with
     the bytes written at the checkpoint, then remove what was written after it that the resumed
     writers will not continue."""
-    from atleus_dist.results.writer import CLOSE_RECORD_SUFFIX, lp_file
-
     keep = set()
     recorded = [(lp_file(run_dir, table, lp), pos) for lp in lps
                 for table, pos in read_lp_state(ckpt_dir, lp)["streams"].items()]
@@ -231,6 +212,8 @@ def _comparable(config: dict) -> dict:
     out = {k: v for k, v in config.items() if k not in _EXECUTION_KEYS}
     if isinstance(out.get("noc"), dict):
         out["noc"] = {k: v for k, v in out["noc"].items() if k != "partition"}
+    if isinstance(out.get("system"), dict):  # a system of chips: how its LPs are grouped
+        out["system"] = {k: v for k, v in out["system"].items() if k not in ("partition", "lps_of_chip", "plan")}
     return json.loads(json.dumps(out, sort_keys=True, default=str))
 
 
@@ -253,10 +236,6 @@ def plan_resume(run_dir, *, backend: str | None = None, workers: int | None = No
                 checkpoint: str | None = None) -> Resume:
     """Steps 1-3 of the module docstring for the run in ``run_dir``; nothing is changed on disk
     before every check passed (then the streams are cut back)."""
-    from atleus_dist.results import SinkFactory
-    from atleus_dist.results.manifest import read_manifest
-    from atleus_dist.run import reslice
-
     path = Path(run_dir)
     manifest = read_manifest(path, field="run")
     info = manifest.get("checkpoint")
@@ -278,10 +257,14 @@ def plan_resume(run_dir, *, backend: str | None = None, workers: int | None = No
     except ConfigError as exc:
         if partition is None or "partition" not in exc.field:
             raise
-        from atleus_dist.config.tree import rename
-
         raise rename(exc, "--partition") from None
     new_partition = spec0.meta.get("partition") or config.get("partition")
+    if spec0.meta.get("model") == "system":  # single and chips hold the same LPs, grouped otherwise
+        chip_of = (lambda p: p if p.startswith("chips:") else "chips:single")
+        if chip_of(new_partition) != chip_of(resolved):
+            raise ConfigError("--partition", f"a system of chips resumes with its chips cut as before "
+                              f"({resolved}); single and chips are alike", allowed="single, chips")
+        resolved = new_partition
     if _comparable(config) != _comparable(manifest["config"]):
         raise ConfigError("run", f"{path}: the configuration rebuilt from the manifest is not the run's "
                           f"(the software or a workload file changed since); cannot resume")

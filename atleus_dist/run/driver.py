@@ -28,7 +28,8 @@ from atleus_dist.backends import hygiene
 from atleus_dist.backends.base import RunStats
 from atleus_dist.kernel import ConfigError, RunSpec
 from atleus_dist.results import finish_manifest, start_manifest
-from atleus_dist.results.manifest import MANIFEST, seal, write_manifest
+from atleus_dist.results.manifest import MANIFEST, write_manifest
+from atleus_dist.results.seal import seal
 
 
 def prepare_out_dir(out: str | os.PathLike, field: str = "out") -> Path:

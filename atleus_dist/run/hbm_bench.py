@@ -35,10 +35,14 @@ import tempfile
 import types
 from fractions import Fraction
 
+from atleus_dist import backends
 from atleus_dist.hw.chip import chip_noc_config
 from atleus_dist.hw.hbm import Hbm2
 from atleus_dist.hw.noc.config import ChipPhases, TrafficConfig
+from atleus_dist.hw.noc.lp import build_spec
+from atleus_dist.hw.noc.topology import build_topology
 from atleus_dist.kernel.errors import ConfigError
+from atleus_dist.results import SinkFactory, read_table
 
 
 def _dor_links(xyz, a: int, b: int) -> set[tuple[tuple[int, ...], int]]:
@@ -153,8 +157,6 @@ def path_bound(cfg, direction: str, transfers: list, memory_bytes_per_s: float):
     controller's and each core's NI at its ports' rate (``mc_ports`` / ``ni_ports`` flits a
     cycle), and each link on the X-Y-Z paths at one flit per ``ceil(flit_bits / width_bits)``
     cycles. No schedule can beat it, whatever the NoC does."""
-    from atleus_dist.hw.noc.topology import build_topology
-
     topo = build_topology(cfg)
     n, coords, ic = topo.n_routers, topo.coords, cfg.interface
     clk_s = cfg.router.clock_period_ps * 1e-12
@@ -204,10 +206,6 @@ def check_inputs(direction: str, nbytes, cores, request_bytes) -> None:
 def run_bench(arch, direction: str, nbytes: int, cores: int | None = None, request_bytes: int = 4096,
               backend: str = "inline", workers: int = 1, out: str | None = None) -> dict:
     """One direction's figures (see the module docstring)."""
-    from atleus_dist import backends
-    from atleus_dist.hw.noc.lp import build_spec
-    from atleus_dist.results import SinkFactory, read_table
-
     check_inputs(direction, nbytes, cores, request_bytes)
     cfg, ports, targets, transfers, arrivals, stripes = plan(arch, direction, nbytes, cores, request_bytes)
     out = out or tempfile.mkdtemp(prefix="atleus-hbm-bench-")

@@ -29,6 +29,8 @@ from pathlib import Path
 
 from atleus_dist.kernel.errors import ConfigError
 from atleus_dist.kernel.snapshot import SnapshotError
+from atleus_dist.results.writer import LPSink
+from atleus_dist.run.checkpoint import read_lp_state, write_lp
 
 
 def partition_of(meta: dict, manifest: dict) -> str:
@@ -66,8 +68,6 @@ def reslice_checkpoint(ckpt: Path, meta: dict, old_partition: str, factory, n_lp
     """The states of the ``n_lps`` LPs ``factory`` builds (a new partition) from checkpoint
     ``ckpt`` of the run on ``old_partition``: ({lp: (tree, arrays, stream positions)}, the
     streams retired). ``retired``: streams an earlier resume retired (name -> position)."""
-    from atleus_dist.run.checkpoint_resume import read_lp_state
-
     if not hasattr(factory, "for_partition"):
         raise ConfigError("--partition", "this run's LPs are built for one partition only; resume it without "
                           f"--partition (its partition is {old_partition!r})", allowed=old_partition)
@@ -98,8 +98,6 @@ def reslice_checkpoint(ckpt: Path, meta: dict, old_partition: str, factory, n_lp
 
 def write_states(dest: Path, states: dict) -> None:
     """Write re-sliced states as a checkpoint's LP files (``lpNNN.state``, ``lpNNN.npz``)."""
-    from atleus_dist.run.checkpoint import write_lp
-
     dest.mkdir(parents=True, exist_ok=True)
     for lp, (tree, arrays, positions) in sorted(states.items()):
         write_lp(dest, lp, tree, arrays, positions)
@@ -108,8 +106,6 @@ def write_states(dest: Path, states: dict) -> None:
 def close_retired(run_dir: Path, retired: dict) -> None:
     """Cut every retired stream back to its checkpoint position and close it (end-of-stream and
     close record), so the run seals and verifies with it as one of its files."""
-    from atleus_dist.results.writer import LPSink
-
     by_lp: dict[int, dict] = {}
     for rel, pos in retired.items():
         table, k = stream_index(rel)

@@ -10,6 +10,11 @@ Knows nothing of LPs, backends or the result files' layout beyond the manifest's
 
 from __future__ import annotations
 
+from atleus_dist.config.tree import arch_with_sets
+from atleus_dist.hw.chip_program import program_deps
+from atleus_dist.workload import Mapper, compile_step
+from atleus_dist.workload.scenario import scenario_from_dict
+
 
 def _flat_arch(arch: dict, prefix: str = "") -> dict[str, object]:
     """``{"reram": {"xbar_rows": 64}}`` -> ``{"reram.xbar_rows": 64}`` (values as recorded)."""
@@ -25,10 +30,6 @@ def _flat_arch(arch: dict, prefix: str = "") -> dict[str, object]:
 def op_graph_of_run(manifest: dict):
     """The op graph of the run described by ``manifest`` (its op ids are the ``ops`` table's),
     or None when it cannot be rebuilt faithfully."""
-    from atleus_dist.hw.arch import arch_with_sets
-    from atleus_dist.workload import Mapper, compile_step
-    from atleus_dist.workload.scenario import scenario_from_dict
-
     cfg = manifest.get("config") or {}
     data = cfg.get("scenario")
     if not isinstance(data, dict):
@@ -55,7 +56,5 @@ def op_deps_of_run(manifest: dict) -> list[tuple[int, ...]] | None:
         return None
     ports = ((manifest.get("config") or {}).get("noc") or {}).get("hbm_routers")
     if ports:  # a chip run: the ops table's ids are the program's, each HBM op one per port
-        from atleus_dist.hw.chip_program import program_deps
-
         return program_deps(graph, len(ports))
     return [op.deps for op in graph]

@@ -21,7 +21,8 @@ from atleus_dist.config.run_config import DEFAULT_PARTITION, RunConfig
 from atleus_dist.config.run_config import TRANSPORTS as RUN_TRANSPORTS
 from atleus_dist.config.tree import rename, to_data
 from atleus_dist.hw.arch import AtleusArchConfig
-from atleus_dist.hw.tier import KIND_CODES, PHASE_CODES, FixedLatencyTransferStub, OpTable, tier_run_spec
+from atleus_dist.hw.tier import (KIND_CODES, PHASE_CODES, FixedLatencyTransferStub, OpTable, decode_steps,
+                                 tier_run_spec)
 from atleus_dist.kernel import ConfigError, RunSpec, contiguous_groups
 from atleus_dist.run.baselines import scenario_config, stub_latency_ps
 from atleus_dist.run.system_run import build_system
@@ -64,7 +65,7 @@ def _tier_program(mapping, stub: FixedLatencyTransferStub) -> OpTable:
                        [int(x) for x in mapping.latency_ps], [float(x) for x in mapping.energy_pj],
                        [op.deps for op in g], [op.layer for op in g], [KIND_CODES[op.kind] for op in g],
                        [PHASE_CODES[op.phase] for op in g], [op.macs for op in g], [op.nbytes for op in g],
-                       stub, list(mapping.core))
+                       stub, list(mapping.core), decode_steps(g))
 
 
 def build(scenario, arch_file: str | None = None, sets=None, transport: str | None = None,
@@ -90,6 +91,7 @@ def build(scenario, arch_file: str | None = None, sets=None, transport: str | No
         config = dict(tree, reram_tiers=arch.reram_tiers, ops=n_ops, system=dict(tree["system"], **system))
         config["scenario"] = dict(scenario_config(sc), policy=sc.policy)
         config["partition"] = spec.meta["partition"]
+        config["plan"] = spec.meta["plan"]
         return Built(sc, arch, spec, config, cfg)
     mapping = Mapper(arch, static_on="systolic" if kind == "3d-tpu" else "reram").map(sc, compile_step(sc))
     config = dict(tree, reram_tiers=0 if kind == "3d-tpu" else arch.reram_tiers, ops=len(mapping.graph))

@@ -32,7 +32,7 @@ import pyarrow as pa
 
 from atleus_dist.kernel import ConfigError
 from atleus_dist.results import SinkFactory, read_manifest
-from atleus_dist.results.manifest import MANIFEST, _now
+from atleus_dist.results.manifest import MANIFEST, now_utc
 from atleus_dist.run.scenario_run import TRANSPORTS, build
 from atleus_dist.run.sweep_grid import Point, axes_of, expand
 from atleus_dist.run.sweep_table import (read_previous, row_figures, sweep_manifest, sweep_table, write_sweep_manifest,
@@ -336,7 +336,7 @@ def _sweep(out_root, keys, points, base, prev, backend, pool, slots, point_worke
     axes = {"grid": grid, "zip": zips, "axes": [list(ks) for ks, _v in axes_of(grid, zips)]}
     execution = {"backend": backend, "workers": workers, "concurrency": slots, "point_workers": point_workers,
                  "address": address}
-    started = _now()
+    started = now_utc()
     saved = [time.monotonic()]
 
     def save(status: str, force: bool = False, table: bool = True) -> pa.Table | None:
@@ -347,7 +347,7 @@ def _sweep(out_root, keys, points, base, prev, backend, pool, slots, point_worke
         if table:
             write_table(out_root, t)
         write_sweep_manifest(out_root, sweep_manifest(base, keys, axes, points, state, status, started,
-                                                      None if status == "running" else _now(), execution))
+                                                      None if status == "running" else now_utc(), execution))
         return t
 
     # the manifest says `running` before any point starts; the table follows as points finish

@@ -1,6 +1,6 @@
 """The points of a design-space sweep: ``--grid KEY=V1,V2,...`` axes (crossed), ``--zip
-KEY=V1,V2,KEY2=W1,W2`` axes (keys varied together), and one :class:`Point` per combination with a
-stable id.
+KEY=V1,V2,KEY2=W1,W2`` keys varied together (every ``--zip`` flag's keys form one axis, with as many
+values each), and one :class:`Point` per combination with a stable id.
 
 A point is the complete description of one ``run``: scenario, architecture file, transport, the
 ``--set`` items (the sweep's own followed by the point's swept values) and how many LP groups it
@@ -88,21 +88,27 @@ def parse_zip(item: str) -> list[tuple[str, list[str]]]:
             groups[-1][1].append(token)
     if any(v == "" for _k, vs in groups for v in vs):
         raise ConfigError("zip", f"empty value in {item!r}")
-    lengths = {len(vs) for _k, vs in groups}
-    if len(lengths) > 1:
-        raise ConfigError("zip", "keys varied together need as many values each, got "
-                          + ", ".join(f"{k}: {len(vs)}" for k, vs in groups))
+    _same_lengths(groups)
     return groups
 
 
+def _same_lengths(groups: list[tuple[str, list[str]]]) -> None:
+    """Keys varied together must have as many values each: never a longer list silently cut."""
+    if len({len(vs) for _k, vs in groups}) > 1:
+        raise ConfigError("--zip", "keys varied together need as many values each, got "
+                          + ", ".join(f"{k}: {len(vs)}" for k, vs in groups))
+
+
 def axes_of(grid: list[str], zips: list[str]) -> list[tuple[tuple[str, ...], list[tuple[str, ...]]]]:
-    """The sweep's axes in flag order: each is (keys, list of value tuples)."""
+    """The sweep's axes: each ``--grid`` one (in flag order), then every ``--zip`` key together as
+    one (``--zip a=1,2 --zip b=3,4`` is the same axis as ``--zip a=1,2,b=3,4``): (keys, value tuples)."""
     axes = []
     for item in grid:
         key, values = _key_values(item, "grid")
         axes.append(((key,), [(v,) for v in values]))
-    for item in zips:
-        groups = parse_zip(item)
+    groups = [g for item in zips for g in parse_zip(item)]
+    if groups:
+        _same_lengths(groups)
         axes.append((tuple(k for k, _v in groups), list(zip(*(vs for _k, vs in groups)))))
     seen: set[str] = set()
     for keys, _values in axes:

@@ -12,7 +12,6 @@ Knows the run directory layout (manifest, ``ops`` table) and nothing of how poin
 from __future__ import annotations
 
 import functools
-import os
 from pathlib import Path
 
 import pyarrow as pa
@@ -20,9 +19,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import yaml
 
+from atleus_dist.results import atomic
+from atleus_dist.results.codes import tier_names
 from atleus_dist.results.manifest import read_manifest, write_manifest
 from atleus_dist.results.reader import read_table
-from atleus_dist.results.summary import tier_names
 
 SWEEP_TABLE = "sweep.parquet"
 # (figure, Arrow type): the summary figures a sweep row carries, in column order; absent -> null
@@ -96,9 +96,8 @@ def sweep_table(keys: list[str], points: list, state: dict[str, dict]) -> pa.Tab
 
 def write_table(out_root: Path, table: pa.Table) -> Path:
     path = out_root / SWEEP_TABLE
-    tmp = path.with_suffix(".parquet.tmp")
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)
+    with atomic.replacing(path) as tmp:
+        pq.write_table(table, tmp)
     return path
 
 

@@ -29,16 +29,17 @@ def step_flops(graph: OpGraph, vector_cfg: SystolicCoreConfig | None = None) -> 
     """``{"matmul": {phase: FLOPs}, "vector": {phase: FLOPs}, "total": {phase: FLOPs}}``, with a
     ``"total"`` key in each inner dict. A MAC is 2 FLOPs; a vector element-op is 1."""
     cfg = vector_cfg or SystolicCoreConfig()
-    mm = {p: 0 for p in PHASES}
-    vec = {p: 0 for p in PHASES}
+    phases = [p for p in PHASES if p in ("fwd", "bwd", "update") or any(op.phase == p for op in graph)]
+    mm = {p: 0 for p in phases}
+    vec = {p: 0 for p in phases}
     for op in graph:
         if op.kind == "vector":
             vec[op.phase] += op.elements * getattr(cfg, f"{op.vector_kind}_ops_per_elem")
         else:
             mm[op.phase] += op.flops
-    tot = {p: mm[p] + vec[p] for p in PHASES}
+    tot = {p: mm[p] + vec[p] for p in phases}
     for d in (mm, vec, tot):
-        d["total"] = sum(d[p] for p in PHASES)
+        d["total"] = sum(d[p] for p in phases)
     return {"matmul": mm, "vector": vec, "total": tot}
 
 

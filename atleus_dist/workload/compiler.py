@@ -10,6 +10,7 @@ Shapes only: knows nothing of hardware timing, mapping, LPs, files or Ray.
 from __future__ import annotations
 
 from atleus_dist.hw.params import ACT_BYTES
+from atleus_dist.workload.decode import generate_graph, prompt_scenario
 from atleus_dist.workload.graph import OpGraph
 from atleus_dist.workload.scenario import Scenario
 
@@ -306,5 +307,7 @@ class _Compiler:
 
 
 def compile_step(sc: Scenario) -> OpGraph:
-    """The op graph of one step of ``sc`` (inference: forward only)."""
+    """The op graph of one step of ``sc`` (inference: forward only; generate: workload.decode)."""
+    if sc.mode == "generate":
+        return generate_graph(sc, _Compiler(prompt_scenario(sc)).compile())
     return _Compiler(sc).compile()

@@ -27,7 +27,8 @@ from atleus_dist.hw.links import LINK_KINDS
 from atleus_dist.kernel.errors import ConfigError
 
 KINDS = ("static_mm", "dynamic_mm", "vector", "hbm_read", "hbm_write", "program") + LINK_KINDS
-PHASES = ("fwd", "bwd", "update")
+# prefill / decode: mode ``generate`` (:mod:`atleus_dist.workload.decode`); decode ops also carry their ``step``
+PHASES = ("fwd", "bwd", "update", "prefill", "decode")
 TIER_OF_KIND = {"static_mm": "reram", "program": "reram", "dynamic_mm": "systolic", "vector": "systolic",
                 "hbm_read": "hbm", "hbm_write": "hbm", "link_send": "link", "link_wait": "link", "link_recv": "link"}
 
@@ -59,6 +60,8 @@ class Op:
     channel: int = -1
     # a link op: the chip at the other end (-1: not a link op)
     peer: int = -1
+    # mode generate: the decode step (0 .. new_tokens - 1) of a decode op; -1 for every other op
+    step: int = -1
 
     @property
     def tier(self) -> str:
@@ -122,5 +125,5 @@ class OpGraph:
             g.ops.append(Op(new_id[op.id], op.name, op.kind, op.phase, op.layer, op.m, op.n, op.k, op.count,
                             op.weight, op.transposed, op.vector_kind, op.elements, op.nbytes,
                             tuple(new_id[d] for d in op.deps if d in new_id), op.chunk, op.part, op.parts,
-                            op.channel, op.peer))
+                            op.channel, op.peer, op.step))
         return g

@@ -21,6 +21,12 @@ so a reload's consumers are ``parts`` cores, each ejecting its share.
 The forward is not split: its attention inputs come from the layer's own ops, not from HBM, and
 splitting it too (tried with the reloads one layer ahead, see bench/RESULTS.md) made the stub's step
 16% slower - the parts of successive layers' forwards then queue on shared cores.
+
+Decode (mode generate) is split the same way, for the same reason: each step's attention reads
+the layer's KV cache from HBM (``phase="decode"``: QK^T, the softmax and AV over batch x kv_heads
+head groups), and one token passes the layers one after another, so the other layers' systolic
+cores are idle while it does (bench/RESULTS.md "Issue 22": on the NoC the cache's trip into one
+core's NI was 62% of the critical path).
 Knows nothing of hardware timing, NoC, LPs, files or Ray.
 """
 
@@ -31,6 +37,8 @@ from atleus_dist.workload.graph import OpGraph
 # the compiler's names (``L{i}.<base>``, chunk suffix ``[c<j>]``) of the head-parallel ops of the
 # attention backward (atleus_dist.workload.compiler._Compiler.layer_bwd)
 HEAD_PARALLEL_BWD = ("av.dp", "av.dv", "softmax.bwd", "qk.dq", "qk.dk")
+# ... and of a decode step (atleus_dist.workload.decode: ``t<step>.L{i}.<base>``)
+HEAD_PARALLEL_DECODE = ("qk", "softmax", "av")
 
 
 def _base(name: str) -> str:
@@ -38,8 +46,11 @@ def _base(name: str) -> str:
 
 
 def head_parallel(op, heads: int) -> bool:
-    """Whether ``op`` is one of the backward attention ops over ``heads`` (batch x heads) slices."""
-    if op.phase != "bwd" or op.layer < 0 or _base(op.name) not in HEAD_PARALLEL_BWD or op.parts != 1:
+    """Whether ``op`` is one of the backward (or decode) attention ops over ``heads`` slices."""
+    if op.layer < 0 or op.parts != 1:
+        return False
+    if not ((op.phase == "bwd" and _base(op.name) in HEAD_PARALLEL_BWD)
+            or (op.phase == "decode" and op.name.split("@", 1)[0].rsplit(".", 1)[-1] in HEAD_PARALLEL_DECODE)):
         return False
     if op.kind == "dynamic_mm":
         return op.count == heads
@@ -61,7 +72,7 @@ def split_heads(graph: OpGraph, heads: int, parts: int) -> OpGraph:
     for op in graph:
         fields = dict(m=op.m, n=op.n, k=op.k, count=op.count, weight=op.weight, transposed=op.transposed,
                       vector_kind=op.vector_kind, elements=op.elements, nbytes=op.nbytes, chunk=op.chunk,
-                      part=op.part, parts=op.parts, channel=op.channel, peer=op.peer)
+                      part=op.part, parts=op.parts, channel=op.channel, peer=op.peer, step=op.step)
         if not head_parallel(op, heads):
             ds = [d for old in op.deps for d in new_ids[old]]
             new_ids[op.id] = [out.add(op.name, op.kind, op.phase, op.layer, ds, **fields)]

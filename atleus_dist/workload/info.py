@@ -9,6 +9,7 @@ from atleus_dist.workload.accounting import reram_op_share, step_flops
 from atleus_dist.workload.compiler import compile_step
 from atleus_dist.workload.mapper import Mapper
 from atleus_dist.workload.scenario import Scenario
+from atleus_dist.workload.stages import fewest_chips
 
 
 def _share(reram: int, systolic: int) -> float:
@@ -57,4 +58,6 @@ def model_info(sc: Scenario, arch) -> dict:
                    "endurance_used": mapping.writes.endurance_used()},
         "energy_pj_by_tier": mapping.energy_by_tier(),
         "stage_layer0": st,
+        # a system of chips holding the model resident: the fewest pipeline stages (workload.stages)
+        "resident_system": fewest_chips(sc, arch),
     }

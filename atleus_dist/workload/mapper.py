@@ -46,8 +46,10 @@ from atleus_dist.hw.systolic import SystolicCore
 from atleus_dist.hw.links import LINK_KINDS, SystemConfig
 from atleus_dist.hw.units import HBM_CORE, LINK_UNIT0, link_rx_unit, link_tx_unit
 from atleus_dist.kernel.errors import ConfigError
+from atleus_dist.workload.decode import check_kv_fits
 from atleus_dist.workload.graph import Op, OpGraph
 from atleus_dist.workload.head_split import split_heads
+from atleus_dist.workload.layout import _layout, _partition  # noqa: F401 - _partition: tests
 from atleus_dist.workload.scenario import Scenario
 from atleus_dist.workload.streaming import insert_streaming, region_cores, spread
 from atleus_dist.workload.weight_slices import SLICE_SEP, slice_widths, split_oversized, weight_name
@@ -146,79 +148,6 @@ def _place(sc: Scenario, arch: AtleusArchConfig, shapes, rc: ReramCore):
     return placements, needed, total, region
 
 
-def _layout(sc: Scenario, arch: AtleusArchConfig, blocks: dict[str, WeightBlock], resident: list[str],
-            usable: int) -> dict[str, int]:
-    """First crossbar of every resident weight. A core runs one matmul at a time, so a layer whose
-    weights share a core with another layer's (or pile up on one core) serialises the pipeline.
-    Each layer therefore gets whole cores of its own when the rest still fits, its blocks spread
-    over them longest-first onto the least-loaded core with room (load: forward + transposed
-    reads, in input-slice cycles per vector); otherwise (blocks larger than a core, or no room
-    left) weights are packed contiguously in order of first use, as ISAAC-style tiles would be."""
-    xpc = arch.reram.xbars_per_core
-    train = sc.mode == "finetune"
-    by_layer: dict[str, list[str]] = {}
-    for w in resident:
-        by_layer.setdefault(w.split(".", 1)[0] if "." in w else w, []).append(w)
-    first: dict[str, int] = {}
-    cursor, left = 0, sum(blocks[w].crossbars for w in resident)
-    for group, ws in by_layer.items():
-        size = sum(blocks[w].crossbars for w in ws)
-        left -= size
-        packed = _pack(ws, blocks, xpc, train) if group.startswith("L") else None
-        start = -(-cursor // xpc) * xpc
-        if packed is not None and start + packed[0] * xpc + left <= usable:
-            for w, (core, offset) in packed[1].items():
-                first[w] = start + core * xpc + offset
-            cursor = start + packed[0] * xpc
-        else:
-            for w in ws:
-                first[w] = cursor
-                cursor += blocks[w].crossbars
-    return first
-
-
-def _pack(ws: list[str], blocks: dict[str, WeightBlock], xpc: int, train: bool):
-    """(cores, {weight: (core, offset)}) spreading one layer's blocks over the fewest whole cores
-    that hold them, balanced by load; None when a block is larger than a core."""
-    if any(blocks[w].crossbars > xpc for w in ws):
-        return None
-    load_of = {w: 1 + (blocks[w].cells_per_weight if train else 0) for w in ws}
-    order = sorted(ws, key=lambda w: -load_of[w])  # stable: ties keep first-use order
-    cores = -(-sum(blocks[w].crossbars for w in ws) // xpc)
-    for n in range(cores, len(ws) + 1):
-        load, used, where = [0] * n, [0] * n, {}
-        for w in order:
-            fits = [c for c in range(n) if used[c] + blocks[w].crossbars <= xpc]
-            if not fits:
-                break
-            c = min(fits, key=lambda c: (load[c], c))
-            where[w] = (c, used[c])
-            used[c] += blocks[w].crossbars
-            load[c] += load_of[w]
-        else:
-            return n, where
-    return None
-
-
-def _partition(lat: list[int], parts: int) -> list[list[int]]:
-    """Contiguous split of ``lat`` into at most ``parts`` groups minimising the largest sum."""
-    n = len(lat)
-    best: tuple[int, list[int]] | None = None
-    for cuts in _cut_sets(n, min(parts, n)):
-        bounds = [0, *cuts, n]
-        worst = max(sum(lat[a:b]) for a, b in zip(bounds, bounds[1:]))
-        if best is None or worst < best[0]:
-            best = (worst, bounds)
-    bounds = best[1]
-    return [list(range(a, b)) for a, b in zip(bounds, bounds[1:])]
-
-
-def _cut_sets(n: int, parts: int):
-    from itertools import combinations
-
-    return combinations(range(1, n), parts - 1)
-
-
 def _insert_weight_reads(graph: OpGraph, shapes: dict[str, tuple[int, int, int]]) -> OpGraph:
     """3D-TPU: an ``hbm_read`` of the whole weight (K x N at its bits) right before every static
     matmul, which then depends on it. Ids stay topological (a linear pass)."""
@@ -228,10 +157,10 @@ def _insert_weight_reads(graph: OpGraph, shapes: dict[str, tuple[int, int, int]]
         if op.kind == "static_mm":
             k, n, bits = shapes[op.weight]
             ds.append(out.add(f"{op.name}.weight_read", "hbm_read", op.phase, op.layer, (),
-                              nbytes=math.ceil(k * n * bits / 8), chunk=op.chunk))
+                              nbytes=math.ceil(k * n * bits / 8), chunk=op.chunk, step=op.step))
         new_id[op.id] = out.add(op.name, op.kind, op.phase, op.layer, ds, m=op.m, n=op.n, k=op.k, count=op.count,
                                 weight=op.weight, transposed=op.transposed, vector_kind=op.vector_kind,
-                                elements=op.elements, nbytes=op.nbytes, chunk=op.chunk, peer=op.peer)
+                                elements=op.elements, nbytes=op.nbytes, chunk=op.chunk, peer=op.peer, step=op.step)
     return out
 
 
@@ -256,6 +185,7 @@ class Mapper:
         if self.static_on == "systolic":
             return self._map_systolic(sc, graph)
         arch, rc = self.arch, self.rc
+        check_kv_fits(sc, arch.reram_cores * arch.reram.tiles_per_core * arch.reram.edram_bytes_per_tile)
         shapes = _weight_shapes(sc, graph)
         widths = slice_widths(shapes, rc, arch.crossbar_capacity) if sc.policy == "stream" else {}
         if widths:
@@ -277,6 +207,8 @@ class Mapper:
         n_sys = min(arch.systolic_cores, sc.model.layers + 1)
         if sc.mode == "finetune":  # a reload's consumers on as many cores as the memory has channels
             g = split_heads(g, sc.batch * sc.model.heads, min(arch.hbm.channels, n_sys))
+        elif sc.mode == "generate":  # likewise a decode step's KV cache read (workload.decode)
+            g = split_heads(g, sc.batch * sc.model.kv_heads, min(arch.hbm.channels, n_sys))
         core, lat, en = [], [], []
         for op in g:
             c, t, e = self._cost(op, placements, writes, n_sys)
@@ -376,9 +308,11 @@ class Mapper:
 
     def _replicate(self, sc: Scenario, g: OpGraph, placements, spare: int):
         """Give the bottleneck ReRAM stage more copies of its weights while spare crossbars last."""
-        if spare <= 0 or sc.model.layers < 1:
+        # the layers this chip holds (all of them on one chip; a pipeline stage's on a system)
+        layers = sorted({op.layer for op in g if op.kind == "static_mm" and 0 <= op.layer < sc.model.layers})
+        if spare <= 0 or not layers:
             return placements
-        by_w = self._layer_static_fwd(g, 0)
+        by_w = self._layer_static_fwd(g, layers[0])
         if not by_w or not all(placements[w].resident for w in by_w):
             return placements
         ws = list(by_w)
@@ -388,7 +322,7 @@ class Mapper:
             lat = [self._weight_latency(placements[w].block, by_w[w], reps[nm]) for w, nm in zip(ws, names)]
             stages = _partition(lat, self.arch.reram_stages_per_layer)
             worst = max(stages, key=lambda s: sum(lat[i] for i in s))
-            cost = sc.model.layers * sum(placements[ws[i]].block.crossbars for i in worst)
+            cost = len(layers) * sum(placements[ws[i]].block.crossbars for i in worst)
             if cost > spare or any(min(o.m * o.count for o in by_w[ws[i]]) <= reps[names[i]] for i in worst):
                 break
             spare -= cost

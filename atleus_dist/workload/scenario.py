@@ -18,7 +18,9 @@ from atleus_dist.hw.params import check_leaf, hints, param, validate_fields
 from atleus_dist.kernel.errors import ConfigError
 from atleus_dist.workload.model import ModelSpec, load_model, workloads_dir
 
-MODES = ("inference", "finetune")
+MODES = ("inference", "finetune", "generate")
+KV_CACHES = ("hbm", "edram")
+MAX_NEW_TOKENS = 1024  # decode steps: ~25 ops per layer each, so GPT-2 Medium at 1024 is ~0.6 M ops
 FINETUNE_KINDS = ("lora", "full")
 POLICIES = ("stream", "fit")
 SCHEDULES = ("gpipe", "1f1b")
@@ -63,8 +65,15 @@ class ScenarioConfig:
 
     name: str = param("default-gpt2-medium-lora32-s128", source="the README's main job")
     model: str = param("gpt2-medium", source="Atleus evaluates LoRA fine-tuning of GPT-2 Medium")
-    mode: str = param("finetune", source="Atleus: fine-tuning", choices=MODES)
-    seq: int = param(128, 1, 65536, "simulates in about a minute on 2 cores (the paper's runs use 1024)")
+    mode: str = param("finetune", source="Atleus: fine-tuning; generate: prefill of seq tokens, then new_tokens "
+                      "decode steps with a KV cache (workload.decode)", choices=MODES)
+    seq: int = param(128, 1, 65536, "simulates in about a minute on 2 cores (the paper's runs use 1024); "
+                     "mode generate: the prompt")
+    new_tokens: int | None = param(None, 1, MAX_NEW_TOKENS, "mode generate only (required there): decode steps "
+                                   "after the prefill, one token per sequence each; None otherwise")
+    kv_cache: str = param("hbm", source="mode generate: the KV cache in HBM, interleaved over the channels like "
+                          "saved activations; edram: in the ReRAM tiles' eDRAM buffers (ISAAC: 64 KB per tile) "
+                          "when it fits", choices=KV_CACHES)
     batch: int = param(1, 1, 1024, "one sequence per step")
     finetune: str = param("lora", source="Atleus: LoRA", choices=FINETUNE_KINDS)
     lora_rank: int = param(32, 1, 65536, "Atleus: LoRA rank 32")
@@ -93,7 +102,8 @@ class ScenarioConfig:
 
     @classmethod
     def of(cls, sc: "Scenario") -> "ScenarioConfig":
-        return cls(name=sc.name or sc.model.name, model=sc.model.name, mode=sc.mode, seq=sc.seq, batch=sc.batch,
+        return cls(name=sc.name or sc.model.name, model=sc.model.name, mode=sc.mode, seq=sc.seq,
+                   new_tokens=sc.new_tokens, kv_cache=sc.kv_cache, batch=sc.batch,
                    finetune=sc.finetune, lora_rank=sc.lora_rank, lora_targets=sc.lora_targets, quant=sc.quant.name,
                    policy=sc.policy, optimizer=sc.optimizer, pipeline_chunk_tokens=sc.pipeline_chunk_tokens,
                    stream_cores=sc.stream_cores, micro_batches=sc.micro_batches, schedule=sc.schedule)
@@ -125,20 +135,26 @@ class Scenario:
     # systems of chips (workload.stages): micro-batches per replica and their pipeline schedule
     micro_batches: int = 1
     schedule: str = "gpipe"
+    # mode generate (workload.decode): decode steps after the prefill, and where the KV cache lives
+    new_tokens: int | None = None
+    kv_cache: str = "hbm"
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ConfigError("mode", f"unknown mode {self.mode!r}", allowed=", ".join(MODES))
         if self.finetune not in FINETUNE_KINDS:
             raise ConfigError("finetune", f"unknown kind {self.finetune!r}", allowed=", ".join(FINETUNE_KINDS))
-        for f, allowed in (("policy", POLICIES), ("optimizer", OPTIMIZERS), ("schedule", SCHEDULES)):
+        for f, allowed in (("policy", POLICIES), ("optimizer", OPTIMIZERS), ("schedule", SCHEDULES),
+                           ("kv_cache", KV_CACHES)):
             if getattr(self, f) not in allowed:
                 raise ConfigError(f, f"unknown value {getattr(self, f)!r}", allowed=", ".join(allowed))
         declared = {f.name: f for f in dataclasses.fields(ScenarioConfig)}
         for f in ("seq", "batch", "lora_rank", "pipeline_chunk_tokens", "micro_batches"):
             check_leaf(declared[f], int, getattr(self, f), f)
-        if self.stream_cores is not None:
-            check_leaf(declared["stream_cores"], int, self.stream_cores, "stream_cores")
+        for f in ("stream_cores", "new_tokens"):
+            if getattr(self, f) is not None:
+                check_leaf(declared[f], int, getattr(self, f), f)
+        self._check_generate()
         if len(self.chunks()) > MAX_CHUNKS:
             raise ConfigError("pipeline_chunk_tokens", f"{self.pipeline_chunk_tokens} cuts seq {self.seq} into "
                               f"{len(self.chunks())} chunks", allowed=f"at least {-(-self.seq // MAX_CHUNKS)}")
@@ -160,6 +176,24 @@ class Scenario:
                 raise ConfigError("lora_rank", f"{self.lora_rank} exceeds the smallest target dimension {limit} "
                                   f"(d_model {m.d_model})")
             object.__setattr__(self, "lora_targets", tuple(dict.fromkeys(self.lora_targets)))
+
+    def _check_generate(self) -> None:
+        m = self.model
+        if self.mode != "generate":
+            for f, unset in (("new_tokens", None), ("kv_cache", "hbm")):
+                if getattr(self, f) != unset:
+                    raise ConfigError(f, f"only for mode generate (mode is {self.mode!r})", allowed=unset)
+            return
+        if self.new_tokens is None:
+            raise ConfigError("new_tokens", "mode generate needs the number of decode steps",
+                              allowed=f"1..{MAX_NEW_TOKENS}")
+        if not (m.causal and m.head == "lm"):
+            raise ConfigError("mode", f"{m.name} is not a causal language model (generate decodes with an LM "
+                              "head)", allowed="inference, finetune")
+        if m.position_kind == "learned" and self.seq + self.new_tokens > m.positions:
+            raise ConfigError("new_tokens", f"seq {self.seq} + {self.new_tokens} new tokens exceed the "
+                              f"{m.positions} learned positions of {m.name}",
+                              allowed=f"1..{max(0, m.positions - self.seq)}")
 
     @property
     def tokens(self) -> int:
@@ -190,13 +224,14 @@ class Scenario:
         return self.model.layers * sum(self.lora_rank * (shapes[t][0] + shapes[t][1]) for t in self.lora_targets)
 
     def trainable_params(self) -> int:
-        if self.mode == "inference":
+        if self.mode != "finetune":
             return 0
         return self.lora_params() if self.uses_lora else self.model.param_count()
 
 
-SCENARIO_FIELDS = ("name", "model", "mode", "seq", "batch", "finetune", "lora_rank", "lora_targets", "quant",
-                   "policy", "optimizer", "pipeline_chunk_tokens", "stream_cores", "micro_batches", "schedule")
+SCENARIO_FIELDS = ("name", "model", "mode", "seq", "new_tokens", "kv_cache", "batch", "finetune", "lora_rank",
+                   "lora_targets", "quant", "policy", "optimizer", "pipeline_chunk_tokens", "stream_cores",
+                   "micro_batches", "schedule")
 
 
 def scenario_from_dict(data: dict, root: Path | None = None) -> Scenario:
@@ -231,7 +266,10 @@ def scenario_file(name: str, root: Path | None = None) -> Path:
 
 
 def load_scenario(name: str, root: Path | None = None) -> Scenario:
+    """The scenario of a file; sections of the run beside it (``system:``, a mapping - no scenario
+    field is one) belong to the run's configuration (:mod:`atleus_dist.config.load`), not here."""
     with open(scenario_file(name, root)) as fh:
         data = yaml.safe_load(fh)
+    data = {k: v for k, v in data.items() if not isinstance(v, dict)} if isinstance(data, dict) else data
     data.setdefault("name", name)
     return scenario_from_dict(data, root)

@@ -21,6 +21,10 @@ op graph per chip, with the off-chip transfers as link ops (:mod:`atleus_dist.wo
   (2 (n - 1) steps of 1/n each; the I/O controller adds at line rate - assumed, docs/assumptions.md)
   per layer as backward produces them (``bucketed``, as PyTorch DDP) or once after the whole
   backward (``after-backward``); each layer's update waits for its reduced gradients.
+- **Generate** (mode ``generate``, :mod:`atleus_dist.workload.decode`): a stage's units are the
+  prefill ``P k`` of every micro-batch, then decode step t of every micro-batch (``D t.k``), t
+  after t; a token's activations cross the links at every stage boundary, and its sampled token
+  goes from the last stage back to the first (the next step's embedding read waits for it).
 
 Knows nothing of hardware timing beyond crossbar counts, of LPs, files, processes or Ray.
 """
@@ -130,6 +134,19 @@ def fewest_chips(sc: Scenario, arch) -> dict:
     return {"chips": None, "stages": None, "stage_crossbars": None, "capacity": cap}
 
 
+def generate_units(m: int, new_tokens: int) -> list[str]:
+    """A stage's units in mode generate: every micro-batch's prefill, then decode step by step."""
+    return [f"P{k}" for k in range(m)] + [f"D{t}.{k}" for t in range(new_tokens) for k in range(m)]
+
+
+def _unit(u: str) -> tuple[str, int, int]:
+    """(phase, decode step or -1, micro-batch) of a unit name (``F3``, ``B3``, ``P3``, ``D5.3``)."""
+    if u[0] == "D":
+        t, k = u[1:].split(".")
+        return "decode", int(t), int(k)
+    return {"F": "fwd", "B": "bwd", "P": "prefill"}[u[0]], -1, int(u[1:])
+
+
 def schedule_units(schedule: str, stages: int, stage: int, m: int, train: bool) -> list[str]:
     if not train:
         return [f"F{k}" for k in range(m)]
@@ -162,7 +179,8 @@ def system_work(sc: Scenario, arch, system: SystemConfig, micro_batches: int, sc
     for s, (a, b) in enumerate(split):
         stage_of_layer.update({i: s for i in range(a, b)})
     builder = _Builder(g, [stage_of_layer[op.layer] for op in g], system, sc)
-    order = [schedule_units(schedule, p, s, m, sc.mode == "finetune") for s in range(p)]
+    order = [generate_units(m, sc.new_tokens) if sc.mode == "generate" else
+             schedule_units(schedule, p, s, m, sc.mode == "finetune") for s in range(p)]
     for r in range(dp):
         for s in range(p):
             builder.chip_graph(s, r, order[s])
@@ -185,8 +203,8 @@ class _Builder:
         # producer -> stages (other than its own) that consume it
         self.remote = {d: sorted({stage[c] for c in cs} - {stage[d]}) for d, cs in consumers.items()}
 
-    def _unit_set(self, s: int, phase: str) -> list[int]:
-        return [op.id for op in self.g if self.stage[op.id] == s and op.phase == phase]
+    def _unit_set(self, s: int, phase: str, step: int = -1) -> list[int]:
+        return [op.id for op in self.g if self.stage[op.id] == s and op.phase == phase and op.step == step]
 
     def chip_graph(self, s: int, r: int, units: list[str]) -> None:
         sysc, g = self.sys, self.g
@@ -197,8 +215,8 @@ class _Builder:
         prev_sinks: list[int] = []
         grads: dict[int, list[int]] = {}  # layer -> its weight-gradient ops, every micro-batch
         for u in units:
-            phase, k = ("fwd" if u[0] == "F" else "bwd"), int(u[1:])
-            members = self._unit_set(s, phase)
+            phase, step, k = _unit(u)
+            members = self._unit_set(s, phase, step)
             inside = set(members)
             made = []
             for o in members:
@@ -206,7 +224,7 @@ class _Builder:
                 deps, root = [], True
                 for d in op.deps:
                     if self.stage[d] != s:
-                        deps.append(self._recv(out, chip, recv, d, k, r))
+                        deps.append(self._recv(out, chip, recv, d, k, r, step))
                     elif d in inside:
                         deps.append(ids[(d, k)])
                         root = False
@@ -238,18 +256,21 @@ class _Builder:
     def _send(self, out: OpGraph, chip: int, dst: int, what: str, producer: int, nbytes: int) -> int:
         name = f"link.send:{what}>c{dst}"
         p = out.ops[producer]
-        sid = out.add(name, "link_send", p.phase, p.layer, [producer], nbytes=nbytes, peer=dst)
+        sid = out.add(name, "link_send", p.phase, p.layer, [producer], nbytes=nbytes, peer=dst, step=p.step)
         self.transfers.append(Transfer(chip, name, dst, f"link.wait:{what}<c{chip}", nbytes))
         return sid
 
-    def _recv(self, out: OpGraph, chip: int, recv: dict, d: int, k: int, r: int) -> int:
+    def _recv(self, out: OpGraph, chip: int, recv: dict, d: int, k: int, r: int, step: int = -1) -> int:
+        """The receive of op ``d``'s result of micro-batch ``k`` (``step``: the decode step of the
+        unit that needs it, so a sampled token's trip back to the first stage is the next step's)."""
         if (d, k) in recv:
             return recv[(d, k)]
         op, src = self.g.ops[d], self.sys.chip_of(self.stage[d], r)
         what = f"{op.name}@mb{k}"
-        w = out.add(f"link.wait:{what}<c{src}", "link_wait", op.phase, op.layer, (), nbytes=_out_bytes(op), peer=src)
+        w = out.add(f"link.wait:{what}<c{src}", "link_wait", op.phase, op.layer, (), nbytes=_out_bytes(op), peer=src,
+                    step=step)
         recv[(d, k)] = rid = out.add(f"link.recv:{what}<c{src}", "link_recv", op.phase, op.layer, [w],
-                                     nbytes=_out_bytes(op), peer=src)
+                                     nbytes=_out_bytes(op), peer=src, step=step)
         return rid
 
     def _allreduce(self, out: OpGraph, s: int, r: int, grads: dict[int, list[int]]) -> dict[int, list[int]]:
@@ -296,5 +317,5 @@ class _Builder:
 def _fields(op: Op) -> dict:
     return dict(m=op.m, n=op.n, k=op.k, count=op.count, weight=op.weight, transposed=op.transposed,
                 vector_kind=op.vector_kind, elements=op.elements, nbytes=op.nbytes, chunk=op.chunk,
-                part=op.part, parts=op.parts, channel=op.channel, peer=op.peer)
+                part=op.part, parts=op.parts, channel=op.channel, peer=op.peer, step=op.step)
 

@@ -90,7 +90,7 @@ def _without_reloads(graph: OpGraph, resident: set[str]) -> OpGraph:
         new_id[op.id] = out.add(op.name, op.kind, op.phase, op.layer, [new_id[d] for d in ds], m=op.m, n=op.n,
                                 k=op.k, count=op.count, weight=op.weight, transposed=op.transposed,
                                 vector_kind=op.vector_kind, elements=op.elements, nbytes=op.nbytes, chunk=op.chunk,
-                                part=op.part, parts=op.parts, channel=op.channel, peer=op.peer)
+                                part=op.part, parts=op.parts, channel=op.channel, peer=op.peer, step=op.step)
     return out
 
 
@@ -100,27 +100,27 @@ def insert_streaming(graph: OpGraph, placements: dict, weight_bits: dict[str, in
     weight ahead of another's in op order, so the graph is re-sorted (Kahn, preferring the
     original order). ``channels``: 0 stripes every read over all channels. With one slot (the
     fallback region) and 0 channels this is the one-weight-at-a-time model."""
-    groups: dict[tuple[str, str], list[int]] = {}
+    groups: dict[tuple[str, str, int], list[int]] = {}
     for op in graph:
         p = placements.get(op.weight) if op.kind == "static_mm" else None
-        if p is not None and not p.resident:
-            groups.setdefault((op.weight, op.phase), []).append(op.id)
+        if p is not None and not p.resident:  # each decode step is a phase of its own (mode generate)
+            groups.setdefault((op.weight, op.phase, op.step), []).append(op.id)
     n = len(graph)
     deps: list[list[int]] = [list(op.deps) for op in graph]
     keys: list[tuple] = [(op.id, 1) for op in graph]
     extra: list[tuple[str, str, str, int, dict]] = []  # name, kind, phase, layer, fields of new nodes
     last_uses: dict[int, list[int]] = {}  # slot (first crossbar) -> uses of its current occupant
     last_prog: dict[int, int] = {}  # slot -> the program of its current occupant
-    for j, ((w, phase), uses) in enumerate(groups.items()):  # dict order: order of first use
+    for j, ((w, phase, step), uses) in enumerate(groups.items()):  # dict order: order of first use
         first = graph.ops[uses[0]]
         p = placements[w]
         b, slot = p.block, p.first_xbar
         rd, prog = n + len(extra), n + len(extra) + 1
         extra.append((f"{w}.stream_read", "hbm_read", phase, first.layer,
                       {"nbytes": math.ceil(b.k * b.n * weight_bits[w] / 8), "chunk": first.chunk,
-                       "channel": j % channels if channels else -1}))
+                       "channel": j % channels if channels else -1, "step": step}))
         extra.append((f"{w}.stream_program", "program", phase, first.layer,
-                      {"m": 1, "n": b.n, "k": b.k, "weight": w, "chunk": first.chunk}))
+                      {"m": 1, "n": b.n, "k": b.k, "weight": w, "chunk": first.chunk, "step": step}))
         deps += [[last_prog[slot]] if slot in last_prog else [], [rd] + last_uses.get(slot, [])]
         keys += [(uses[0], 0, 0), (uses[0], 0, 1)]
         for u in uses:
@@ -147,7 +147,8 @@ def _toposort(graph: OpGraph, deps, keys, extra) -> OpGraph:
             op = graph.ops[i]
             new_id[i] = out.add(op.name, op.kind, op.phase, op.layer, ds, m=op.m, n=op.n, k=op.k, count=op.count,
                                 weight=op.weight, transposed=op.transposed, vector_kind=op.vector_kind,
-                                elements=op.elements, nbytes=op.nbytes, chunk=op.chunk, channel=op.channel, peer=op.peer)
+                                elements=op.elements, nbytes=op.nbytes, chunk=op.chunk, channel=op.channel, peer=op.peer,
+                                step=op.step)
         else:
             name, kind, phase, layer, fields = extra[i - n]
             new_id[i] = out.add(name, kind, phase, layer, ds, **fields)

@@ -74,7 +74,7 @@ def split_oversized(graph: OpGraph, widths: dict[str, list[int]]) -> OpGraph:
         ds = [d for old in op.deps for d in new_ids[old]]
         fields = dict(m=op.m, n=op.n, k=op.k, count=op.count, weight=op.weight, transposed=op.transposed,
                       vector_kind=op.vector_kind, elements=op.elements, nbytes=op.nbytes, chunk=op.chunk,
-                      peer=op.peer)
+                      peer=op.peer, step=op.step)
         ws = widths.get(op.weight) if op.kind in ("static_mm", "program") else None
         if ws is None:
             new_ids[op.id] = [out.add(op.name, op.kind, op.phase, op.layer, ds, **fields)]
@@ -84,7 +84,7 @@ def split_oversized(graph: OpGraph, widths: dict[str, list[int]]) -> OpGraph:
                          **{**fields, dim: w, "weight": f"{op.weight}{SLICE_SEP}{i}"}) for i, w in enumerate(ws)]
         if op.transposed:
             parts = [out.add(f"{op.name}.slice_sum", "vector", op.phase, op.layer, parts, vector_kind="add",
-                             elements=op.m * op.n * op.count * (len(ws) - 1), chunk=op.chunk)]
+                             elements=op.m * op.n * op.count * (len(ws) - 1), chunk=op.chunk, step=op.step)]
         new_ids[op.id] = parts
     return out
 

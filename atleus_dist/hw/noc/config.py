@@ -13,7 +13,9 @@ import math
 import re
 from dataclasses import dataclass, field
 
+from atleus_dist.hw.noc.topology import build_topology
 from atleus_dist.hw.noc.traffic import PATTERNS
+from atleus_dist.hw.param_tree import build
 from atleus_dist.hw.params import param, validate_fields
 from atleus_dist.kernel.errors import ConfigError
 
@@ -162,8 +164,6 @@ class NocConfig:
         if self.topology.startswith("mesh:"):
             dims = mesh_dims(self.topology[5:], "topology", 3)
             check_routers("topology", math.prod(dims), self.topology)
-        from atleus_dist.hw.noc.topology import build_topology
-
         topo = build_topology(self)  # validates the topology string and the traffic against it
         bad = [h for h in self.traffic.hotspots if h >= topo.n_routers]
         if bad:
@@ -181,8 +181,6 @@ class NocConfig:
     @classmethod
     def from_dict(cls, data: dict) -> "NocConfig":
         """Build from a nested mapping (config file); unknown keys or bad values name the key."""
-        from atleus_dist.config.tree import build
-
         return build(cls, data or {})
 
 

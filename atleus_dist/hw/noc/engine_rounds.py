@@ -22,12 +22,35 @@ applied, router, port, vc). Their counts and ``sent_min`` live in the sender's h
 
 from __future__ import annotations
 
+from collections import namedtuple
+
 import numpy as np
 from numba import njit
 
 from atleus_dist.hw.noc import engine as E
+from atleus_dist.hw.noc.engine_state import Inbox
 from atleus_dist.kernel.compiled_sync import H_NEXT, H_SENT, NEVER, STRIDE, atomic_store, cycle_counter, \
     horizon_forecast, wait_round
+
+# board: what the LPs of one run share (lp_compiled.CompiledPlane and the kernel's board): epoch
+# (the barrier), head (per parity and LP: next time, sent minima, row counts), mbf / mbc (the
+# flit and credit mailboxes), la / dist (n, n) direct lookahead and shortest lookahead path in ps,
+# lp_of_router (global router -> LP)
+Board = namedtuple("Board", "epoch head mbf mbc la dist lp_of_router")
+# mail: this LP's inboxes, absorbed into in place: infbox (5, cap) flits, incbox (4, cap) credits
+# (engine_state.Inbox's rows), lens (2,) their used columns, g2l (routers,) global -> local router
+Mail = namedtuple("Mail", "infbox incbox lens g2l")
+# forecast tables (forecast.ForecastTables, same fields)
+Forecast = namedtuple("Forecast", "path to_lp cred_lp cred_cycles min_path")
+# call: the scalars of one call of rounds (int64 array)
+(C_END_PS,          # the run's end (ps)
+ C_MAX_WINDOW_PS,   # the widest window allowed (ps; NEVER: no limit)
+ C_CLK,             # the router clock period (ps)
+ C_END_CYCLE,       # the region's last cycle + 1
+ C_CREDIT_DELAY,    # cycles added to a credit that leaves the region (read -> applied)
+ C_PY_CYCLE,        # first cycle with a Python-held NoC event (NEVER: none)
+ C_TC_PS,           # the next compute event (ps; NEVER: none)
+ N_CALL) = range(8)
 
 # rs: the state of one LP's compiled rounds, kept across calls
 (R_PHASE, R_ROUND, R_HPS, R_HCYC, R_WAIT, R_BUSY, R_MSGS, R_NEED, R_SINCE, R_FLAG, R_FRONTIER, R_ROWS_EVERY,
@@ -109,16 +132,18 @@ def _flit_eot(eot, fpath, flp, l, d, t, lcl, anyv):
 
 
 @njit(cache=True, nogil=True)
-def forecast(now, prm, sc, rv, buf, rp, rr, ni, nq, pool, caln, calf, infbox, ninf, fpath, flp, clp, ccyc,
-             minpath, react, py_cycle, tc_cycle, eot):
+def forecast(now, ctl, rt, nis, fl, cal, mail, fc, react, py_cycle, tc_cycle, eot):
     """``eot[j]``: the least cycle at which anything this region holds at cycle ``now`` can be
-    read across a cut into LP j, given no further input (NEVER: nothing can) - the tables of
-    :mod:`atleus_dist.hw.noc.forecast`. Flits in buffers are granted at >= now, flits on links and
-    in the inbox at >= their arrival, queued packets are read at their router >= LL + 1 after
+    read across a cut into LP j, given no further input (NEVER: nothing can) - the tables ``fc``
+    of :mod:`atleus_dist.hw.noc.forecast`. Flits in buffers are granted at >= now, flits on links
+    and in the inbox at >= their arrival, queued packets are read at their router >= LL + 1 after
     injection; credits leave only for flits in cut input ports. Python's events (``py_cycle``: a
     transfer due or a loopback; ``tc_cycle``: a compute event, as the cycle its transfer would be
     created) and synthetic generation may send anywhere from any of their routers; a tail ejected
     here may cause a transfer ``react`` cycles later (NEVER: it causes none)."""
+    prm, sc = ctl.prm, ctl.sc
+    rv, buf, rp, rr, pool = rt.rv, rt.buf, rt.rp, rt.rr, fl.pool
+    fpath, flp, clp, ccyc, minpath = fc.path, fc.to_lp, fc.cred_lp, fc.cred_cycles, fc.min_path
     R, P, V, B, W, LL = prm[E.P_R], prm[E.P_P], prm[E.P_V], prm[E.P_B], prm[E.P_W], prm[E.P_LL]
     n = eot.shape[0]
     for j in range(n):
@@ -151,16 +176,19 @@ def forecast(now, prm, sc, rv, buf, rp, rr, ni, nq, pool, caln, calf, infbox, ni
     if sc[E.S_CALN] > 0:
         for b in range(W):
             a = now + ((b - now) & (W - 1))  # items due at cycle c sit in slot c & (W - 1), now <= c < now + W
-            for it in range(caln[b, E.K_FLIT]):
-                anyv = _flit_eot(eot, fpath, flp, calf[b, it, 0], pool[calf[b, it, 3], E.F_DEST], a, lcl, anyv)
-            if lcl != NEVER and caln[b, E.K_EJECT] > 0 and a + lcl < anyv:
+            for it in range(cal.counts[b, E.K_FLIT]):
+                f = cal.flit
+                anyv = _flit_eot(eot, fpath, flp, f[b, it, 0], pool[f[b, it, 3], E.F_DEST], a, lcl, anyv)
+            if lcl != NEVER and cal.counts[b, E.K_EJECT] > 0 and a + lcl < anyv:
                 anyv = a + lcl
-    for k in range(sc[E.S_INF], ninf):
+    infbox = mail.infbox
+    for k in range(sc[E.S_INF], mail.lens[0]):
         a, l, ip = infbox[0, k], infbox[1, k], infbox[2, k]
         rpi = l * P + ip
         if clp[rpi] >= 0 and a + ccyc[rpi] < eot[clp[rpi]]:
             eot[clp[rpi]] = a + ccyc[rpi]
         anyv = _flit_eot(eot, fpath, flp, l, pool[infbox[4, k], E.F_DEST], a, lcl, anyv)
+    ni, nq = nis.ni, nis.nq
     qcap = nq.shape[2]
     L = prm[E.P_L]
     for l in range(R):
@@ -201,17 +229,20 @@ def _take(box, lens, which, sc, ptr_at, rows, nrows, g2l, pool, free):
 
 
 @njit(cache=True, nogil=True)
-def rounds(i, rs, epoch, head, mbf, mbc, la, dist, end_ps, max_window_ps, clk, end_cycle, lp_of_router, g2l,
-           credit_delay, py_cycle, tc_ps,
-           prm, sc, coords, rids, st, rv, buf, rp, rr, ni, nsv, nst, gd, nq, pool, free, caln, calf, calc, cals,
-           cale, infbox, incbox, lens, pko, tdo, outf, outc, scr, fpath, flp, clp, ccyc, minpath):
+def rounds(i, rs, board, call, ctl, rt, nis, fl, cal, mail, rec, fc):
     """Run LP i's rounds until Python must act; returns a ``RET_*`` code. The inboxes are
-    ``infbox[:, :lens[0]]`` and ``incbox[:, :lens[1]]`` (absorbed into in place). ``py_cycle``:
-    the first cycle at which Python has something of its own (a transfer due later, a loopback;
-    NEVER if none); ``tc_ps``: the time of its next compute event (NEVER if none). Both stay
-    valid until this returns. With ``rs[R_FORECAST]`` the LP publishes its earliest-output
-    forecast per LP (:func:`forecast`, tables ``fpath`` ... ``minpath``) and takes its horizon from
-    the others' (:func:`horizon_forecast`); ``la`` is the direct lookahead of every channel."""
+    ``mail.infbox[:, :lens[0]]`` and ``mail.incbox[:, :lens[1]]`` (absorbed into in place).
+    ``call[C_PY_CYCLE]``: the first cycle at which Python has something of its own (a transfer
+    due later, a loopback; NEVER if none); ``call[C_TC_PS]``: the time of its next compute event
+    (NEVER if none). Both stay valid until this returns. With ``rs[R_FORECAST]`` the LP publishes
+    its earliest-output forecast per LP (:func:`forecast`, tables ``fc``) and takes its horizon
+    from the others' (:func:`horizon_forecast`); ``board.la`` is the direct lookahead of every
+    channel."""
+    epoch, head, mbf, mbc, la, dist = board.epoch, board.head, board.mbf, board.mbc, board.la, board.dist
+    end_ps, max_window_ps, clk, end_cycle = call[C_END_PS], call[C_MAX_WINDOW_PS], call[C_CLK], call[C_END_CYCLE]
+    credit_delay, py_cycle, tc_ps = call[C_CREDIT_DELAY], call[C_PY_CYCLE], call[C_TC_PS]
+    sc, pool, free, g2l, lens = ctl.sc, fl.pool, fl.free, mail.g2l, mail.lens
+    infbox, incbox, outf, outc = mail.infbox, mail.incbox, rec.outf, rec.outc
     n = epoch.shape[0] // STRIDE - 1
     abort_at = n * STRIDE
     nxt = np.empty(n, dtype=np.int64)
@@ -278,15 +309,13 @@ def rounds(i, rs, epoch, head, mbf, mbc, la, dist, end_ps, max_window_ps, clk, e
             if tc_ps < rs[R_HPS] or py_cycle < rs[R_HCYC]:
                 rs[R_BUSY] += cycle_counter() - t_enter
                 return RET_PYWIN
-            f = E.run(rs[R_HCYC], prm, sc, coords, rids, st, rv, buf, rp, rr, ni, nsv, nst, gd, nq, pool, free,
-                      caln, calf, calc, cals, cale, infbox[:, :lens[0]], incbox[:, :lens[1]], pko, tdo, outf, outc,
-                      scr)
+            f = E.run(rs[R_HCYC], ctl, rt, nis, fl, cal, Inbox(infbox[:, :lens[0]], incbox[:, :lens[1]]), rec)
             nof, noc = sc[E.S_OFN], sc[E.S_OCN]
             rs[R_MSGS] += nof + noc
             for k in range(noc):  # credits travel stamped with the cycle they are applied
                 outc[k, 0] += credit_delay
-            ok = post_rows(mbf, head, q, i, n, lp_of_router, outf, nof, clk, H_SENT + n)
-            ok &= post_rows(mbc, head, q, i, n, lp_of_router, outc, noc, clk, H_SENT + 2 * n)
+            ok = post_rows(mbf, head, q, i, n, board.lp_of_router, outf, nof, clk, H_SENT + n)
+            ok &= post_rows(mbc, head, q, i, n, board.lp_of_router, outc, noc, clk, H_SENT + 2 * n)
             sc[E.S_OFN] = 0
             sc[E.S_OCN] = 0
             if not ok:
@@ -303,8 +332,8 @@ def rounds(i, rs, epoch, head, mbf, mbc, la, dist, end_ps, max_window_ps, clk, e
         head[q, i, H_NEXT] = min(nps, tc_ps)
         if rs[R_FORECAST]:
             now = sc[E.S_CYCLE]
-            forecast(now, prm, sc, rv, buf, rp, rr, ni, nq, pool, caln, calf, infbox, lens[0], fpath, flp, clp, ccyc,
-                     minpath, rs[R_REACT], py_cycle, NEVER if tc_ps == NEVER else -(-tc_ps // clk), eot)
+            forecast(now, ctl, rt, nis, fl, cal, mail, fc, rs[R_REACT], py_cycle,
+                     NEVER if tc_ps == NEVER else -(-tc_ps // clk), eot)
             gen = NEVER if head[q, i, H_NEXT] == NEVER else head[q, i, H_NEXT] // clk  # the generic bound's base
             for j in range(n):
                 head[q, i, H_SENT + 3 * n + j] = NEVER if eot[j] == NEVER else eot[j] * clk

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-NEVER = np.iinfo(np.int64).max
+from atleus_dist.kernel.time import NEVER_PS as NEVER
 
 
 @dataclass

@@ -18,6 +18,7 @@ import numpy as np
 
 from atleus_dist.hw.noc import engine as E
 from atleus_dist.hw.noc.traffic import destinations, geometric_gaps
+from atleus_dist.kernel.rng import keep_one_in
 
 PKT_SHIFT = E.PKT_SHIFT
 
@@ -60,9 +61,11 @@ class Interfaces:
             self._refill(np.arange(R))
             self.ni[E.N_NEXTGEN, self.gen_col] = self.gd[0, :, 0] - 1
         self.nq = np.zeros((E.N_Q, R * self.L, 16), dtype=np.int64)
+        self.queued = np.zeros((R * self.L + 63) // 64, dtype=np.int64)  # bit set: NI ports with an entry
         # rows the loop appends (room for many cycles: a full buffer sends the loop back to Python)
         self.pko = np.zeros((len(E.PACKET_COLS), max(4 * R + 1, 8192)), dtype=np.int64)
         self._packets: list[dict] = []
+        self.keep_every = 1  # packet rows kept: one in keep_every (by packet id; the chip LP's sampling)
 
     # --- statistics views (one row per node, partition independent) ------------------------------
     gen_meas = property(lambda self: self.nst[E.NS_GENMEAS])
@@ -122,6 +125,9 @@ class Interfaces:
                        (E.Q_TAG, tag), (E.Q_NPK, npk), (E.Q_COUNT, count), (E.Q_LAST, last)):
             self.nq[row, q, pos] = v
         self.ni[E.N_QLEN, q] += 1
+        w, b = divmod(q, 64)
+        word = (int(self.queued[w]) | (1 << b)) & ((1 << 64) - 1)
+        self.queued[w] = word - (1 << 64) if word >> 63 else word  # bit 63: the int64's sign
         self.ni[E.N_QFLITS, q] += (count - 1) * flits + last
         self.sc[E.S_QUEUED] += 1
         self.sc[E.S_NEXT] = min(int(self.sc[E.S_NEXT]), int(self.sc[E.S_CYCLE]))
@@ -130,10 +136,21 @@ class Interfaces:
         return k
 
     def flush_packets(self) -> None:
+        """Packet rows the loop wrote (``pko``) into the list of column chunks; with ``keep_every``
+        > 1 only the rows the LP will keep (:func:`~atleus_dist.kernel.rng.keep_one_in`, a hash of
+        the packet id alone, so sampling here or later keeps the same rows): a chip run with one
+        LP streams its rows every few windows of ~1/200 of the run, and held them all before
+        (Llama-2-7B s512: 3.2 GB)."""
         n = int(self.sc[E.S_PKN])
         if n:
-            self._packets.append({name: self.pko[i, :n].copy() for i, name in enumerate(E.PACKET_COLS)})
+            cols = {name: self.pko[i, :n] for i, name in enumerate(E.PACKET_COLS)}
+            keep = keep_one_in(cols["pkt"], self.keep_every) if self.keep_every > 1 else slice(None)
+            self._packets.append({name: v[keep].copy() for name, v in cols.items()})
             self.sc[E.S_PKN] = 0
+
+    def held_packet_rows(self) -> int:
+        """Packet rows waiting to be taken (:meth:`take_packets_rows`)."""
+        return int(self.sc[E.S_PKN]) + sum(len(c["pkt"]) for c in self._packets)
 
     def take_packets_rows(self) -> list[dict]:
         """Packets ejected since the last call (column chunks), forgotten here: for streaming."""

@@ -72,7 +72,12 @@ class CompiledRounds:
         self.rs[ER.R_REACT] = lp.react_cycles()
         from atleus_dist.hw.noc import forecast
 
-        self.fc = forecast.build(lp.topo, plane.lp_of_router, lp.region.rids, lp.lp_id, lp.cfg.router)
+        fc = forecast.build(lp.topo, plane.lp_of_router, lp.region.rids, lp.lp_id, lp.cfg.router)
+        self.fc = ER.Forecast(fc.path, fc.to_lp, fc.cred_lp, fc.cred_cycles, fc.min_path)
+        self.call = np.zeros(ER.N_CALL, dtype=np.int64)  # the scalars of a call of rounds (ER.C_*)
+        for k, v in ((ER.C_END_PS, plane.end_ps), (ER.C_MAX_WINDOW_PS, plane.max_window_ps), (ER.C_CLK, lp.clk),
+                     (ER.C_END_CYCLE, lp.region.end_cycle), (ER.C_CREDIT_DELAY, lp.region.routers.cd)):
+            self.call[k] = v
         self.gains: list[float] = []  # mean cycles the forecast widened the others' windows, per row period
         self._paused = 0
         self.ticks_per_s = ticks_per_s
@@ -112,15 +117,12 @@ class CompiledRounds:
 
     def _call(self, py_cycle: int, tc_ps: int) -> int:
         lp, reg, pl, ER = self.lp, self.lp.region, self.plane, self.ER
-        ra, ni, pool, cal = reg.routers, reg.nis, reg.pool, reg.cal
-        fc = self.fc
-        code = ER.rounds(
-            lp.lp_id, self.rs, self.board.epoch, self.board.head, pl.mbf, pl.mbc, pl.la, pl.dist, pl.end_ps,
-            pl.max_window_ps, lp.clk, reg.end_cycle, pl.lp_of_router, reg.g2l, ra.cd, py_cycle, tc_ps,
-            reg.prm, reg.sc, reg.coords, reg.rids, ra.st, ra.rv, ra.buf, ra.rp, ra.rr, ni.ni, ni.nsv, ni.nst,
-            ni.gd, ni.nq, pool.data, pool.free, reg.caln, cal[0], cal[1], cal[2], cal[3], self.infbox, self.incbox,
-            self.lens, ni.pko, reg.tdo, reg.outf, reg.outc, reg.scr, fc.path, fc.to_lp, fc.cred_lp, fc.cred_cycles,
-            fc.min_path)
+        call = self.call
+        call[ER.C_PY_CYCLE], call[ER.C_TC_PS] = py_cycle, tc_ps
+        ctl, rt, nis, fl, cal, _inbox, rec = reg.groups()
+        board = ER.Board(self.board.epoch, self.board.head, pl.mbf, pl.mbc, pl.la, pl.dist, pl.lp_of_router)
+        mail = ER.Mail(self.infbox, self.incbox, self.lens, reg.g2l)
+        code = ER.rounds(lp.lp_id, self.rs, board, call, ctl, rt, nis, fl, cal, mail, rec, self.fc)
         reg.inf, reg.inc = self.infbox[:, :self.lens[0]], self.incbox[:, :self.lens[1]]
         return code
 
@@ -141,15 +143,7 @@ class CompiledRounds:
             elif code == ER.RET_FLAG:
                 flag = int(rs[ER.R_FLAG])
                 reg._drain()
-                if flag & E.F_ERROR:
-                    raise RuntimeError(f"NoC region {lp.lp_id}: event calendar overflow or late message "
-                                       f"at cycle {reg.cycle} (a bug)")
-                if flag & E.F_REFILL:
-                    reg.nis.refill(reg.cycle - 1)
-                if flag & E.F_QGROW:
-                    reg.nis.grow()
-                if flag & E.F_POOL:
-                    reg.pool.grow(2 * len(reg.rids) + 1)
+                reg.serve(flag)
                 if lp.stop_on_completion and reg.completed:
                     self._python_window()
             elif code == ER.RET_ABORT:

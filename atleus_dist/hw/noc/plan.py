@@ -22,7 +22,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from atleus_dist.hw.compute import lower_bound_ps
 from atleus_dist.hw.noc.partition import channels, partition_map
+from atleus_dist.hw.noc.topology import build_topology
+from atleus_dist.hw.noc.traffic import destinations
 from atleus_dist.kernel.channels import ChannelMap
 
 ROUTER_CYCLE_S = 4.0e-9   # a router's share of a simulated cycle with nothing to move (8x8x4, rate 0.005)
@@ -77,8 +80,6 @@ def noc_hops(topo, cfg) -> np.ndarray:
     """Expected flit visits per router of a synthetic run: rate * flits * generation cycles per
     node, spread over the DOR paths of the pattern's destinations (drawn as the run draws them,
     ``SAMPLE_DESTS`` per source)."""
-    from atleus_dist.hw.noc.traffic import destinations
-
     n = topo.n_routers
     src = np.repeat(np.arange(n, dtype=np.int64), SAMPLE_DESTS)
     idx = np.tile(np.arange(SAMPLE_DESTS, dtype=np.int64), n)
@@ -160,8 +161,6 @@ def choose(topo, cfg, hops: np.ndarray, span_cycles: int, workers: int, backend:
 
 def noc_plan(cfg, workers: int, backend: str) -> Plan:
     """The plan of a synthetic-traffic run (span: warm-up and measurement; the drain is short)."""
-    from atleus_dist.hw.noc.topology import build_topology
-
     topo = build_topology(cfg)
     ph = cfg.phases
     return choose(topo, cfg, noc_hops(topo, cfg), ph.warmup_cycles + ph.measure_cycles, workers, backend)
@@ -170,9 +169,6 @@ def noc_plan(cfg, workers: int, backend: str) -> Plan:
 def chip_plan(cfg, program, workers: int, backend: str) -> Plan:
     """The plan of a chip step (span: the step's lower-bound estimate, critical path vs busiest
     unit - the run is longer, so rounds and router cycles are under-estimated alike)."""
-    from atleus_dist.hw.compute import lower_bound_ps
-    from atleus_dist.hw.noc.topology import build_topology
-
     topo = build_topology(cfg)
     span = max(1, lower_bound_ps(program.ops) // cfg.router.clock_period_ps)
     return choose(topo, cfg, chip_hops(topo, program, cfg), span, workers, backend, flit_hop_s=CHIP_FLIT_HOP_S)

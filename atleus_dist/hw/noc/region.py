@@ -16,6 +16,7 @@ import heapq
 import numpy as np
 
 from atleus_dist.hw.noc import engine as E
+from atleus_dist.hw.noc import engine_state as S
 from atleus_dist.hw.noc.interface import Interfaces
 from atleus_dist.hw.noc.router import FlitPool, RouterArray
 
@@ -24,30 +25,29 @@ TAIL_TABLE = 4096  # transfers in flight towards one region that the engine can 
 
 
 class Region:
-    """The state of one region, handed as plain int64 arrays to the compiled loop. One struct,
-    its fields (rows are named in ``engine_layout``; R routers here, P ports, V VCs, W calendar
-    slots, a power of two above the longest delay):
+    """The state of one region, handed to the compiled loop as the named groups of
+    ``engine_state`` (:meth:`groups`; every field's shape and meaning is documented there, rows
+    and columns in ``engine_layout``). Arrays held here (R routers here, P ports, V VCs, W
+    calendar slots, a power of two above the longest delay):
 
     ==========  ===============  ===============================================================
     field       shape            holds
     ==========  ===============  ===============================================================
-    ``prm``     (N_PRM,)         parameters: R, P, V, buffer size, pipeline delays, phases, W
-    ``sc``      (N_SC,)          scalars: current cycle, counts (buffered, queued, free slots,
-                                 rows in each output buffer), flags for Python, next event
+    ``prm``     (N_PRM,)         parameters (P_*)
+    ``sc``      (N_SC,)          scalars (S_*): current cycle, counts, flags for Python
     ``g2l``     (routers,)       global router id -> local index here (-1: another region)
     ``coords``  (nodes, 3)       mesh coordinates of every node id's router (routing)
-    ``caln``    (W, 4)           calendar: items due in each slot, per kind (flit arrival,
-                                 router credit, NI credit, ejection)
-    ``cal``     4 x (W, R*P, 4)  calendar items per kind: (local router or node, port, vc, slot)
+    ``caln``    (W, N_K)         calendar: items due in each slot, per kind (K_*)
+    ``cal``     N_K x (W, R*P, 4)  calendar items per kind (fields: engine_layout's K_* lines)
     ``inf``     (5, n)           inbox of flits from other regions, sorted by cycle: cycle,
                                  local router, input port, vc, pool slot
     ``inc``     (4, n)           inbox of credits from other regions: cycle applied, local
                                  router, output port, vc
     ``outf``    (2*R*P, 16)      flits leaving the region: cycle read, router, port, vc, FIELDS
     ``outc``    (2*R*P, 4)       credits leaving the region: cycle read, router, port, vc
-    ``tdo``     (5, T)           rows 0-2: ejected transfer tails (tag, packets, cycle) for
-                                 Python; rows 3-4: the loop's per-transfer countdown table
-    ``scr``     (7, max(P*V,P))  the allocators' scratch (requests, grants, arbiter minima)
+    ``tdo``     (5, T)           TD_TAG..TD_CYCLE: ejected transfer tails for Python; TD_KEY,
+                                 TD_LEFT: the loop's per-transfer countdown table
+    ``scr``     (7, max(P*V,P))  the allocators' scratch (rows: ``engine_router``)
     ==========  ===============  ===============================================================
 
     The routers' arrays are :class:`RouterArray`'s, the interfaces' :class:`Interfaces`', the
@@ -55,7 +55,10 @@ class Region:
     queues (growing) between calls; the loop never holds them across a return.
     """
 
+    snapshot_skip = ("_groups",)  # views of the arrays below, rebuilt on the first call after a restore
+
     def __init__(self, cfg, topo, rids: np.ndarray, lp_of_router: np.ndarray, lp_id: int) -> None:
+        self._groups = None  # (arrays it was built from, engine groups): see groups()
         self.cfg, self.topo = cfg, topo
         self.rids = np.asarray(rids, dtype=np.int64)
         self.lp_id = lp_id
@@ -108,6 +111,29 @@ class Region:
         self.completed: list[tuple[int, int]] = []
         self._seq = 0
         self.sc[E.S_NEXT] = int(self.nis.ni[E.N_NEXTGEN].min()) if R else NEVER
+
+    def groups(self, inf: np.ndarray | None = None, inc: np.ndarray | None = None) -> tuple:
+        """The engine's state as its named groups (``engine_state``), in the order ``engine.run``
+        takes them after the horizon: control, routers, NIs, flits, calendar, inbox, records.
+        Built afresh for each call (the pool, the queues and the inboxes may have been replaced);
+        ``inf`` / ``inc`` stand in for the inboxes (the compiled rounds' own)."""
+        ra, ni = self.routers, self.nis
+        inf = self.inf if inf is None else inf
+        inc = self.inc if inc is None else inc
+        key = (self.pool.data, self.pool.free, ni.nq, inf, inc)
+        last = self._groups
+        if last is not None and all(a is b for a, b in zip(last[0], key)):
+            return last[1]  # nothing replaced since: the same groups (~5 us a call saved)
+        groups = (S.Control(self.prm, self.sc, self.scr),
+                  S.Routers(self.coords, self.rids, ra.st, ra.rv, ra.buf, ra.rp, ra.rr, ra.va_vcs, ra.sa_vcs,
+                            ra.free_vcs, ra.va_ports, ra.sa_ports, ra.busy, ra.va_wait, ra.sa_wait),
+                  S.Nis(ni.ni, ni.nsv, ni.nst, ni.gd, ni.nq, ni.queued),
+                  S.Flits(self.pool.data, self.pool.free),
+                  S.Calendar(self.caln, *self.cal),
+                  S.Inbox(inf, inc),
+                  S.Records(ni.pko, self.tdo, self.outf, self.outc))
+        self._groups = (key, groups)
+        return groups
 
     @property
     def cycle(self) -> int:
@@ -240,25 +266,27 @@ class Region:
     def _run_kernel(self, horizon: int, stop_above: int = -1) -> None:
         """Run the compiled loop to ``horizon``, serving its requests; with ``stop_above`` >= 0,
         return early once more than that many transfers have completed."""
-        ra, ni, pool, cal = self.routers, self.nis, self.pool, self.cal
         while True:
-            flag = E.run(horizon, self.prm, self.sc, self.coords, self.rids, ra.st, ra.rv, ra.buf, ra.rp, ra.rr,
-                         ni.ni, ni.nsv, ni.nst, ni.gd, ni.nq, pool.data, pool.free, self.caln, cal[0], cal[1],
-                         cal[2], cal[3], self.inf, self.inc, ni.pko, self.tdo, self.outf, self.outc, self.scr)
+            flag = E.run(horizon, *self.groups())
             self._drain()
             if flag == 0:
                 return
-            if flag & E.F_ERROR:
-                raise RuntimeError(f"NoC region {self.lp_id}: event calendar overflow or late message "
-                                   f"at cycle {self.cycle} (a bug)")
-            if flag & E.F_REFILL:
-                ni.refill(self.cycle - 1)
-            if flag & E.F_QGROW:
-                ni.grow()
-            if flag & E.F_POOL:
-                pool.grow(2 * len(self.rids) + 1)
+            self.serve(flag)
             if stop_above >= 0 and len(self.completed) > stop_above:
                 return
+
+    def serve(self, flag: int) -> None:
+        """Do what the loop asked for at the end of its last cycle (its ``FLAG_*`` bits), after
+        :meth:`_drain`: the generic path and the compiled rounds alike."""
+        if flag & E.FLAG_ERROR:
+            raise RuntimeError(f"NoC region {self.lp_id}: event calendar overflow or late message "
+                               f"at cycle {self.cycle} (a bug)")
+        if flag & E.FLAG_REFILL:
+            self.nis.refill(self.cycle - 1)
+        if flag & E.FLAG_QGROW:
+            self.nis.grow()
+        if flag & E.FLAG_POOL:
+            self.pool.grow(2 * len(self.rids) + 1)
 
     def _drain(self) -> None:
         sc = self.sc
@@ -275,24 +303,36 @@ class Region:
             sc[E.S_OCN] = 0
 
     def _tails(self, td: np.ndarray) -> None:
-        """Count tails down per transfer (rows: tag, packets, cycle ejected); grouped by tag with
-        numpy when no transfer can complete twice in the batch, else one record at a time."""
-        rem, rows = self.remaining, None
+        """Count tails down per transfer (rows: tag, packets, cycle ejected), grouped by tag
+        (:func:`engine.group_tails`) for a batch of more than a few; a tag with more tails in the
+        batch than packets left (a transfer that completes and is sent again in one batch) is
+        counted one record at a time."""
+        rem, completed = self.remaining, self.completed
         if td.shape[1] > 16:
-            u, first, inv = np.unique(td[0], return_index=True, return_inverse=True)
-            cnt = np.bincount(inv, minlength=len(u))
-            last = np.full(len(u), np.iinfo(np.int64).min, dtype=np.int64)
-            np.maximum.at(last, inv, td[2])
-            rows = list(zip(u.tolist(), cnt.tolist(), last.tolist(), td[1, first].tolist()))
-            if not all((rem[t][0] if t in rem else n) >= k for t, k, _, n in rows):
-                rows = None
-        if rows is None:
+            rows = zip(*(a.tolist() for a in E.group_tails(td)))
+        else:
             rows = [(tag, 1, a, npk) for tag, npk, a in td.T.tolist()]
         for tag, k, a, npk in rows:
             ent = rem.get(tag)
+            if (npk if ent is None else ent[0]) < k:
+                self._tails_one_by_one(td[:, td[0] == tag])
+                continue
             if ent is None:
                 ent = rem[tag] = [npk, a]
             ent[0] -= k
+            if a > ent[1]:
+                ent[1] = a
+            if ent[0] == 0:
+                del rem[tag]
+                completed.append((tag, ent[1]))
+
+    def _tails_one_by_one(self, td: np.ndarray) -> None:
+        rem = self.remaining
+        for tag, npk, a in td.T.tolist():
+            ent = rem.get(tag)
+            if ent is None:
+                ent = rem[tag] = [npk, a]
+            ent[0] -= 1
             ent[1] = max(ent[1], a)
             if ent[0] == 0:
                 del rem[tag]

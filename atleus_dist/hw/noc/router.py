@@ -64,11 +64,24 @@ class RouterArray:
         self.B = rc.vc_buf_size_flits
         self.cd = rc.credit_delay_cycles
         n_vc, n_rp = self.R * self.P * self.V, self.R * self.P
-        self.buf = np.zeros((n_vc, self.B), dtype=np.int64)
+        self.buf = np.zeros((n_vc, self.B), dtype=np.int32)  # pool slots (int32: half the cache lines of the hottest array)
         # one row per VC / port / router, its fields side by side (what the loop reads together)
         self.rv = np.zeros((n_vc, E.N_RV), dtype=np.int64)
         self.rp = np.zeros((n_rp, E.N_RP), dtype=np.int64)
         self.rr = np.zeros((self.R, E.N_RR), dtype=np.int64)
+        # bit sets the loop keeps equal to the rows (engine_state.Routers; rebuilt from the rows by
+        # the loop when sc[S_MASKS_OK] is 0, as after a re-slice)
+        if self.V > 64 or self.P > 64:
+            raise ValueError(f"the NoC engine holds a port's VCs and a router's ports in 64-bit sets: "
+                             f"{self.V} VCs, {self.P} ports")
+        self.va_vcs = np.zeros(n_rp, dtype=np.int64)
+        self.sa_vcs = np.zeros(n_rp, dtype=np.int64)
+        self.free_vcs = np.zeros(n_rp, dtype=np.int64)
+        self.va_ports = np.zeros(self.R, dtype=np.int64)
+        self.sa_ports = np.zeros(self.R, dtype=np.int64)
+        self.busy = np.zeros((self.R + 63) // 64, dtype=np.int64)
+        self.va_wait = np.zeros(n_rp, dtype=np.int64)
+        self.sa_wait = np.full(n_vc, -1, dtype=np.int64)
         g = self.rids
         self.st = np.zeros((n_rp, E.N_ST), dtype=np.int64)
         self.st[:, E.ST_OUTR] = topo.out_router[g].reshape(-1)

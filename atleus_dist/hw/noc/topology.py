@@ -16,6 +16,7 @@ from typing import Callable
 
 import numpy as np
 
+from atleus_dist.hw.noc.traffic import check_pattern
 from atleus_dist.kernel.errors import ConfigError
 
 PLANAR, TSV, LOCAL = 0, 1, 2
@@ -124,7 +125,5 @@ def build_topology(cfg) -> Topology:
     if name not in TOPOLOGIES:
         raise ConfigError("topology", f"unknown topology {name!r}", allowed=", ".join(TOPOLOGIES))
     topo = TOPOLOGIES[name](args, cfg)
-    from atleus_dist.hw.noc.traffic import check_pattern
-
     check_pattern(cfg.traffic, topo)
     return topo
