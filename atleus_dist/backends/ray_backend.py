@@ -152,7 +152,6 @@ def run(spec: RunSpec, progress: Progress | None = None, address: str | None = N
 def _run_peer(ray, actors: list, stats: RunStats, progress: Progress | None, t_start: float) -> None:
     import secrets
 
-    n = len(actors)
     infos = ray.get([a.listen.remote() for a in actors])
     stats.extra["nodes"] = sorted({node for _addr, _h, node in infos})
     stats.extra["actor_nodes"] = [node for _addr, _h, node in infos]
