@@ -153,9 +153,17 @@ class _SignalGuard:
             yield self  # signals reach only the main thread; a run in another thread keeps defaults
             return
         previous = {s: signal.signal(s, self.handler) for s in STOP_SIGNALS}
+        unraisable = sys.unraisablehook
+
+        def hook(info) -> None:  # the handler raised inside a finalizer (a Parquet writer's __del__):
+            if not isinstance(info.exc_value, RunInterrupted):  # Python swallows it there; the signal
+                unraisable(info)  # stays noted (signum) and is acted on after the run, with no traceback
+
+        sys.unraisablehook = hook
         try:
             yield self
         finally:
+            sys.unraisablehook = unraisable
             for s, h in previous.items():
                 signal.signal(s, h)
 
