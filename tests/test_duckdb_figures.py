@@ -49,3 +49,13 @@ def test_summary_figures_agree_with_duckdb_over_the_parquet_files(small_chip_run
 
     rep = build_report(run)
     assert {k: v["energy_pj"] for k, v in rep["breakdown"]["phase"].items()} == pytest.approx(by_phase, rel=1e-12)
+
+
+def test_links_utilisation_column_is_flits_per_cycle_of_the_step(small_chip_run):
+    # the links table's own utilisation column (NaN in the streams: no LP knows when the step ends)
+    run = small_chip_run
+    clock = json.loads((run / "manifest.json").read_text())["config"]["chip"]["noc"]["router"]["clock_period_ps"]
+    start, end = _one(f"SELECT min(start_ps), max(end_ps) FROM '{run / 'ops'}.parquet'")
+    n, nan, worst = _one(f"SELECT count(*), count(*) FILTER (WHERE isnan(utilisation)), "
+                         f"max(abs(utilisation - flits / {(end - start) / clock})) FROM '{run / 'links'}.parquet'")
+    assert n > 0 and nan == 0 and worst < 1e-12

@@ -18,9 +18,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
+
 from atleus_dist.kernel.errors import SimulationAborted
 from atleus_dist.results import stream as st
 from atleus_dist.results import verify
+from atleus_dist.results.codes import recorded
 from atleus_dist.results.manifest import STATUSES, now_utc, write_manifest
 from atleus_dist.results.parquet import write_parquet
 from atleus_dist.results.writer import CLOSE_RECORD_SUFFIX
@@ -35,7 +39,8 @@ def seal_run(run_dir: str | os.PathLike, manifest: dict) -> tuple[dict, dict]:
     the manifest. Raises :class:`SealError` naming the first file that is not whole."""
     files: dict[str, dict] = {}
     tables: dict[str, dict] = {}
-    for name in verify.stream_table_names(run_dir):
+    step_ps = None  # the ops' span, for link utilisation over the step (chip runs)
+    for name in sorted(verify.stream_table_names(run_dir), key=lambda n: n != "ops"):
         check = verify.check_table(run_dir, name, None)
         for fc in check.files:
             if fc.ok and fc.scan is not None and fc.scan.end != st.CLOSED:
@@ -46,12 +51,27 @@ def seal_run(run_dir: str | os.PathLike, manifest: dict) -> tuple[dict, dict]:
         for fc in check.files:
             files[fc.rel] = fc.scan.record
         raw = check.table()
-        path = write_parquet(run_dir, name, raw, manifest)
+        if name == "ops" and raw.num_rows:
+            step_ps = int(raw.column("end_ps").to_numpy().max()) - int(raw.column("start_ps").to_numpy().min())
+        path = write_parquet(run_dir, name, _with_utilisation(raw, step_ps, manifest), manifest)
         nbytes, sha = st.file_sha256(path)
         files[path.name] = {"rows": raw.num_rows, "bytes": nbytes, "sha256": sha}
         kind = (check.schema.metadata or {}).get(b"atleus.table_kind", b"result").decode()
         tables[name] = {"kind": kind, "rows": raw.num_rows, "streams": len(check.files), "parquet": path.name}
     return files, tables
+
+
+def _with_utilisation(raw: pa.Table, step_ps: int | None, manifest: dict) -> pa.Table:
+    """A chip run's ``links`` rows hold NaN utilisation (no LP knows when the step ends:
+    ``utilisation_over=step``); its Parquet file gets flits per cycle of the step, as the summary
+    computes it. The streams - and so the digest - keep what the LPs wrote."""
+    meta = raw.schema.metadata or {}
+    clock = recorded(manifest, ("chip", "noc", "router", "clock_period_ps"))
+    if meta.get(b"atleus.utilisation_over") != b"step" or not step_ps or not isinstance(clock, int) \
+            or "utilisation" not in raw.column_names:
+        return raw
+    util = raw.column("flits").to_numpy().astype(np.float64) / (step_ps / clock)
+    return raw.set_column(raw.column_names.index("utilisation"), "utilisation", pa.array(util))
 
 
 def remove_close_records(run_dir: str | os.PathLike) -> None:
