@@ -65,18 +65,15 @@ def load_config(scenario: str | None = None, *, sets: Any = None, arch: str | No
     """The :class:`RunConfig` of a scenario name/file (None: the default) with an arch file,
     ``sets`` ({"path": value} or ["path=value"]) and flags (transport, backend, workers,
     partition, address, placement, kind), every field checked."""
-    return load_run_config(_scenario_name(scenario), arch, sets, **flags)[0]
+    from atleus_dist.run.simulate import scenario_name
 
-
-def _scenario_name(scenario: str | None) -> str | None:
-    from atleus_dist.workload.scenario import ScenarioConfig
-
-    return None if scenario == ScenarioConfig().name else scenario  # the default by its own name
+    return load_run_config(scenario_name(scenario), arch, sets, **flags)[0]
 
 
 def _built(scenario_or_config, sets, arch, out: str, flags: dict):
     from atleus_dist.results import SinkFactory
     from atleus_dist.run.scenario_run import build
+    from atleus_dist.run.simulate import build_named
 
     if isinstance(scenario_or_config, RunConfig):
         if sets or arch or any(v is not None for v in flags.values()):
@@ -85,7 +82,7 @@ def _built(scenario_or_config, sets, arch, out: str, flags: dict):
         else:
             cfg, labels = scenario_or_config, Labels()
     else:
-        cfg, labels = load_run_config(_scenario_name(scenario_or_config), arch, sets, **flags)
+        return build_named(scenario_or_config, arch, sets, out, **flags)
     return build(cfg, sink_factory=SinkFactory(out), labels=labels)
 
 
@@ -98,34 +95,11 @@ def _merge_sets(data: dict, sets: Any) -> dict:
     return flat
 
 
-def _summary_finalize(built, baseline_kind: str | None = None):
-    """The ``finalize`` of a simulated run: its ``summary`` table and figures (``resume`` too)."""
-    from atleus_dist.results.summary import summary_figures, write_summary
-
-    def finalize(run_dir, manifest, _figures):
-        if baseline_kind:
-            manifest["baseline"] = baseline_kind  # report/compare label it
-        fig = summary_figures(run_dir, dict(manifest, config=built.config))
-        write_summary(run_dir, fig)
-        fig.pop("absent_tables", None)
-        return fig
-
-    return finalize
-
-
 def _finish(built, command: str, out: str, progress: bool, baseline_kind: str | None = None,
             checkpoint_every_ps: int | None = None) -> Run:
-    from atleus_dist.run import execute, prepare_out_dir
-    from atleus_dist.run.checkpoint_resume import checkpoint_setup
+    from atleus_dist.run.simulate import execute_built
 
-    cfg = built.run_config
-    ex = cfg.execution
-    options = {"address": ex.address, "placement": ex.placement} if ex.backend == "ray" else {}
-    plan, extra = checkpoint_setup(built, command, out, checkpoint_every_ps)
-    path = prepare_out_dir(out)  # only now: every input was checked
-    stats, manifest = execute(command, built.config, built.spec, ex.backend, path, progress=progress,
-                              finalize=_summary_finalize(built, baseline_kind), checkpoint=plan,
-                              manifest_extra=extra, **options)
+    path, manifest, stats = execute_built(built, command, out, progress, baseline_kind, checkpoint_every_ps)
     return _run_of(built, path, manifest, stats, baseline_kind)
 
 
@@ -180,6 +154,7 @@ def baseline(kind: str, scenario: str | None = None, *, seq: int | None = None, 
         built = _built(scenario, merged, arch, out, flags)
         return _finish(built, f"baseline {kind}", out, progress, baseline_kind=kind)
     from atleus_dist.run.baselines import gpu_config, write_gpu_baseline
+    from atleus_dist.run.simulate import scenario_name
 
     for name, value in (("transport", transport), ("backend", backend), ("workers", workers),
                         ("partition", partition)):
@@ -189,7 +164,7 @@ def baseline(kind: str, scenario: str | None = None, *, seq: int | None = None, 
     for key, value in _set_dict(sets).items():
         (sc_sets if key.startswith("scenario.") else gpu_sets)[key.removeprefix("gpu.")] = value
     gpu = gpu_config(gpu_sets, device="a100" if kind == "gpu" else kind)
-    cfg, sc_labels = load_run_config(_scenario_name(scenario), arch, sc_sets)
+    cfg, sc_labels = load_run_config(scenario_name(scenario), arch, sc_sets)
     sc = resolve_scenario(cfg, sc_labels)
     manifest = write_gpu_baseline(sc, out, gpu, label=kind)
     fig = dict(manifest["figures"], out=str(out), baseline=kind, gpu=gpu.name, scenario=sc.name,
@@ -283,12 +258,13 @@ def resume(run_dir: str | os.PathLike, *, backend: str | None = None, workers: i
     :mod:`atleus_dist.run.checkpoint_resume`. ``figures["resumed_from_ps"]`` says where it went on."""
     from atleus_dist.run import execute
     from atleus_dist.run.checkpoint_resume import plan_resume
+    from atleus_dist.run.simulate import summary_finalize
 
     rs = plan_resume(run_dir, backend=backend, workers=workers, partition=partition, checkpoint=checkpoint)
     ex = rs.execution
     options = {"address": ex.address, "placement": ex.placement} if ex.backend == "ray" else {}
     stats, manifest = execute(rs.command, rs.manifest["config"], rs.spec, ex.backend, rs.path, progress=progress,
-                              finalize=_summary_finalize(rs.built) if rs.built is not None else None,
+                              finalize=summary_finalize(rs.built) if rs.built is not None else None,
                               checkpoint=rs.plan, manifest=rs.manifest, **options)
     if rs.built is None:
         r = _noc_run(rs.noc_config, rs.spec, stats, manifest, rs.path, ex.backend)

@@ -100,7 +100,7 @@ def test_bad_input_leaves_nothing_behind(tmp_path):
 
 
 def test_internal_error_is_one_line_with_the_traceback_in_the_log(tmp_path, cli, monkeypatch):
-    import atleus_dist.run as run_pkg
+    import atleus_dist.run.simulate as run_pkg  # where a run is executed
 
     def boom(*_a, **_k):
         raise ZeroDivisionError("a bug")

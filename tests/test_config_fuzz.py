@@ -76,9 +76,11 @@ def _no_simulation():
     import atleus_dist.commands.phold as phold_cmd
     import atleus_dist.run as run_pkg
     import atleus_dist.run.baselines as baselines
+    import atleus_dist.run.simulate as simulate
     import atleus_dist.workload.info as info
 
     mp.setattr(run_pkg, "execute", accepted)
+    mp.setattr(simulate, "execute", accepted)  # run and baseline execute here
     mp.setattr(phold_cmd, "execute", accepted)
     mp.setattr(baselines, "write_gpu_baseline", accepted)
     mp.setattr(info, "model_info", accepted)

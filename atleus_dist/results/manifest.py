@@ -17,7 +17,7 @@ from pathlib import Path
 
 from atleus_dist import __version__
 from atleus_dist.kernel.errors import ConfigError
-from atleus_dist.results import atomic
+import atleus_dist.results.atomic as atomic
 
 MANIFEST = "manifest.json"
 STATUSES = ("running", "complete", "failed", "interrupted")

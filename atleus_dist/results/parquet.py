@@ -28,7 +28,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from atleus_dist.results import atomic
+import atleus_dist.results.atomic as atomic
 from atleus_dist.results.codes import code_names, decode, full_table, tier_names
 
 # category column -> the schema-metadata key of its code table (as the models write them)

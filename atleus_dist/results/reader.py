@@ -17,7 +17,7 @@ import os
 import pyarrow as pa
 
 from atleus_dist.kernel.errors import ConfigError
-from atleus_dist.results import verify
+import atleus_dist.results.verify as verify
 from atleus_dist.results.parquet import user_table
 
 

@@ -22,8 +22,8 @@ import numpy as np
 import pyarrow as pa
 
 from atleus_dist.kernel.errors import SimulationAborted
-from atleus_dist.results import stream as st
-from atleus_dist.results import verify
+import atleus_dist.results.stream as st
+import atleus_dist.results.verify as verify
 from atleus_dist.results.codes import recorded
 from atleus_dist.results.manifest import STATUSES, now_utc, write_manifest
 from atleus_dist.results.parquet import write_parquet

@@ -26,7 +26,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from atleus_dist.kernel.errors import ConfigError
-from atleus_dist.results import stream as st
+import atleus_dist.results.stream as st
 from atleus_dist.results.manifest import MANIFEST, read_manifest
 from atleus_dist.results.writer import close_record_path
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from atleus_dist.results import atomic
+import atleus_dist.results.atomic as atomic
 
 SCHEMA_VERSION = "1"
 TABLE_KINDS = ("result", "execution")

@@ -33,7 +33,9 @@ import pyarrow as pa
 from atleus_dist.kernel import ConfigError
 from atleus_dist.results import SinkFactory, read_manifest
 from atleus_dist.results.manifest import MANIFEST, now_utc
+from atleus_dist.config.load import load_run_config
 from atleus_dist.run.scenario_run import TRANSPORTS, build
+from atleus_dist.run.simulate import build_named, execute_built, scenario_name
 from atleus_dist.run.sweep_grid import Point, axes_of, expand
 from atleus_dist.run.sweep_table import (read_previous, row_figures, sweep_manifest, sweep_table, write_sweep_manifest,
                                          write_table)
@@ -45,13 +47,12 @@ SAVE_EVERY_S = 2.0  # rewrite sweep.parquet and the manifest at most this often 
 
 # --- one point -----------------------------------------------------------------------------------
 def run_point(point: Point, out_dir: Path) -> dict:
-    """One complete ``run`` of ``point`` into ``out_dir`` (:func:`atleus_dist.api.simulate`: the
+    """One complete ``run`` of ``point`` into ``out_dir`` (:func:`atleus_dist.run.simulate.execute_built`, as ``run``: the
     directory, manifest, tables and summary ``atleus-dist run`` writes) and its figures. The only
     place a sweep simulates."""
-    from atleus_dist import api
-
-    run = api.simulate(point.scenario, sets=list(point.sets), arch=point.arch, out=out_dir, **_flags(point))
-    return run.manifest["figures"]
+    built = build_named(point.scenario, point.arch, list(point.sets), str(out_dir), **_flags(point))
+    _path, manifest, _stats = execute_built(built, "run", str(out_dir), progress=False)
+    return manifest["figures"]
 
 
 def _flags(point: Point) -> dict:
@@ -67,9 +68,7 @@ def _jsonable(config: dict) -> dict:
 def validate_point(point: Point, out_dir: Path) -> dict:
     """Resolve the point (nothing written); say whether ``out_dir`` already holds its complete run."""
     try:
-        from atleus_dist import api
-
-        cfg = api.load_config(point.scenario, sets=list(point.sets), arch=point.arch, **_flags(point))
+        cfg = load_run_config(scenario_name(point.scenario), point.arch, list(point.sets), **_flags(point))[0]
         built = build(cfg, sink_factory=SinkFactory(str(out_dir)))
     except ConfigError as exc:
         return {"error": str(exc)}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
@@ -21,8 +21,21 @@ from atleus_dist.hw.noc.router import FlitPool
 from atleus_dist.hw.noc.topology import build_topology
 from atleus_dist.kernel import NEVER_PS, CausalityError, RunSpec, SimulationAborted
 
-if TYPE_CHECKING:
-    from atleus_dist.hw.noc.lp import NocRegionLP
+
+class CompiledLP(Protocol):
+    """What compiled rounds need of an LP (:class:`~atleus_dist.hw.noc.lp.NocRegionLP` and the
+    chip LP provide it): its region, clock and id, and Python's part of a window."""
+
+    region: object  # hw.noc.region.Region
+    clk: int  # router clock period, ps
+    lp_id: int
+
+    def next_time(self) -> int: ...
+    def python_next(self) -> tuple[int, int]: ...  # (first Python-held NoC cycle, next compute event ps)
+    def python_window(self, horizon_ps: int) -> None: ...
+    def react_cycles(self) -> int: ...
+    def total_events(self) -> int: ...
+    def finish_compiled(self) -> None: ...
 
 
 class CompiledPlane:
@@ -62,7 +75,7 @@ class CompiledRounds:
     (the loop's, kept across calls), the LP's region and the board; ``gains`` and ``_paused`` only
     steer whether forecasts run (speed, never results)."""
 
-    def __init__(self, lp: "NocRegionLP", board, plane: CompiledPlane, rows_every: int, ticks_per_s: float) -> None:
+    def __init__(self, lp: CompiledLP, board, plane: CompiledPlane, rows_every: int, ticks_per_s: float) -> None:
         from atleus_dist.hw.noc import engine_rounds as ER
 
         self.ER, self.lp, self.board, self.plane = ER, lp, board, plane
